@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Regenerate the derived sample events under events/ from events/notifications/*.json.
+
+events/notifications/   notification bodies as Open Notificaties POSTs them
+events/openklant/       Open Klant objects (what GET returns) used by the demo and tests
+events/function-url/    the same bodies wrapped as Lambda Function URL (payload v2) requests
+events/apigw-rest/      one body wrapped as an API Gateway REST (payload v1) request
+events/schedule/        the EventBridge scheduled events that run the sweep / resync
+"""
+import json, pathlib
+
+root = pathlib.Path(__file__).resolve().parent.parent / "events"
+AUTH = "Token demo-webhook-secret"  # sample only; matches WEBHOOK_AUTH in the README examples
+n = root / "notifications"
+oo = root / "openklant"
+
+create = json.loads((n / "onderwerpobject-create.json").read_text())
+for actie, name in [("update", "onderwerpobject-update"), ("partial_update", "onderwerpobject-partial-update"), ("destroy", "onderwerpobject-destroy")]:
+    body = dict(create, actie=actie, aanmaakdatum="2025-10-10T10:00:00Z")
+    (n / f"{name}.json").write_text(json.dumps(body, indent=2) + "\n")
+kc_destroy = json.loads((n / "klantcontact-destroy.json").read_text())
+(n / "klantcontact-update.json").write_text(json.dumps(dict(kc_destroy, actie="update"), indent=2) + "\n")
+(n / "ignored-other-kanaal.json").write_text(json.dumps({
+    "kanaal": "zaken", "hoofdObject": "https://zaken.example.nl/zaken/api/v1/zaken/1",
+    "resource": "zaak", "resourceUrl": "https://zaken.example.nl/zaken/api/v1/zaken/1",
+    "actie": "create", "aanmaakdatum": "2025-10-10T00:00:00Z", "kenmerken": {}}, indent=2) + "\n")
+(n / "malformed-missing-resourceUrl.json").write_text(json.dumps({
+    "kanaal": "klantcontacten", "hoofdObject": create["hoofdObject"], "resource": "onderwerpobject",
+    "actie": "create", "aanmaakdatum": "2025-10-10T00:00:00Z", "kenmerken": {}}, indent=2) + "\n")
+
+zaak_a = json.loads((oo / "onderwerpobject-zaak-a.json").read_text())
+zaak_b = json.loads(json.dumps(zaak_a))
+zaak_b["onderwerpobjectidentificator"]["objectId"] = "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f"
+(oo / "onderwerpobject-zaak-b.json").write_text(json.dumps(zaak_b, indent=2) + "\n")
+besluit = json.loads(json.dumps(zaak_a))
+besluit["onderwerpobjectidentificator"] = {"objectId": "0f9e8d7c-6b5a-4938-a7b6-c5d4e3f2a1b0", "codeObjecttype": "besluit", "codeRegister": "openzaak", "codeSoortObjectId": "uuid"}
+(oo / "onderwerpobject-besluit.json").write_text(json.dumps(besluit, indent=2) + "\n")
+
+
+def function_url(body: str, auth=AUTH, method="POST"):
+    headers = {"content-type": "application/json", "host": "abcdefghij.lambda-url.eu-west-1.on.aws",
+               "user-agent": "python-requests/2.32.3"}
+    if auth is not None:
+        headers["authorization"] = auth
+    return {
+        "version": "2.0", "routeKey": "$default", "rawPath": "/", "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "anonymous", "apiId": "abcdefghij", "domainName": "abcdefghij.lambda-url.eu-west-1.on.aws",
+            "domainPrefix": "abcdefghij", "requestId": "c7e1c3f5-0000-4000-8000-000000000001", "routeKey": "$default",
+            "stage": "$default", "time": "10/Oct/2025:10:00:00 +0000", "timeEpoch": 1760090400000,
+            "http": {"method": method, "path": "/", "protocol": "HTTP/1.1", "sourceIp": "192.0.2.10",
+                     "userAgent": "python-requests/2.32.3"}},
+        "body": body, "isBase64Encoded": False}
+
+
+fu = root / "function-url"
+text = lambda name: (n / f"{name}.json").read_text()
+cases = {
+    "link-created": function_url(text("onderwerpobject-create")),
+    "duplicate-delivery": function_url(text("onderwerpobject-create")),
+    "relinked": function_url(text("onderwerpobject-update")),
+    "changed-to-non-zaak": function_url(text("onderwerpobject-partial-update")),
+    "deleted": function_url(text("onderwerpobject-destroy")),
+    "klantcontact-deleted": function_url(text("klantcontact-destroy")),
+    "ignored-other-kanaal": function_url(text("ignored-other-kanaal")),
+    "unauthenticated": function_url(text("onderwerpobject-create"), auth="Token wrong"),
+    "missing-authorization": function_url(text("onderwerpobject-create"), auth=None),
+    "malformed": function_url(text("malformed-missing-resourceUrl")),
+    "not-json": function_url("{\"kanaal\": \"klantcontacten\", "),
+    "method-not-allowed": function_url("", method="GET"),
+}
+for name, ev in cases.items():
+    (fu / f"{name}.json").write_text(json.dumps(ev, indent=2) + "\n")
+
+(root / "apigw-rest" / "link-created.json").write_text(json.dumps({
+    "resource": "/", "path": "/", "httpMethod": "POST",
+    "headers": {"Authorization": AUTH, "Content-Type": "application/json"},
+    "multiValueHeaders": {"Authorization": [AUTH], "Content-Type": ["application/json"]},
+    "queryStringParameters": None, "multiValueQueryStringParameters": None, "pathParameters": None,
+    "stageVariables": None,
+    "requestContext": {"accountId": "123456789012", "apiId": "1234567890", "httpMethod": "POST", "path": "/prod/",
+                       "protocol": "HTTP/1.1", "requestId": "c7e1c3f5-0000-4000-8000-000000000002",
+                       "resourceId": "abc123", "resourcePath": "/", "stage": "prod",
+                       "identity": {"sourceIp": "192.0.2.10", "userAgent": "python-requests/2.32.3"}},
+    "body": text("onderwerpobject-create"), "isBase64Encoded": False}, indent=2) + "\n")
+
+for name, detail_type, resources in [("sweep", "Scheduled Event", ["arn:aws:events:eu-west-1:123456789012:rule/zaaklink-sweep"]),
+                                     ("resync", "Scheduled Event", ["arn:aws:events:eu-west-1:123456789012:rule/zaaklink-resync"])]:
+    (root / "schedule" / f"{name}.json").write_text(json.dumps({
+        "version": "0", "id": "89d1a02d-5ec7-412e-82f5-13505f849b41", "detail-type": detail_type,
+        "source": "aws.events", "account": "123456789012", "time": "2025-10-10T10:00:00Z", "region": "eu-west-1",
+        "resources": resources, "detail": {"zaaklink": name}}, indent=2) + "\n")

@@ -1,0 +1,236 @@
+//! `zaaklink`: the local CLI — `serve` the webhook, run the `demo`, `resync`, `sweep`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use clap::{Parser, Subcommand};
+use zaaklink::config::{CoreArgs, CoreConfig};
+use zaaklink::openklant::HttpOpenKlant;
+use zaaklink::sink::{http::HttpSink, stdout::StdoutSink, EventSink};
+use zaaklink::store::embedded::EmbeddedStore;
+use zaaklink::webhook::{self, Answer, WebhookAuth, MAX_BODY_BYTES};
+use zaaklink::Zaaklink;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Open Klant onderwerpobject notifications in, Open Zaak zaak-gekoppeld/zaak-ontkoppeld CloudEvents out"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the webhook (POST /) over plain HTTP with an embedded store.
+    Serve {
+        #[command(flatten)]
+        local: LocalArgs,
+        /// Address to listen on.
+        #[arg(long, env = "ZAAKLINK_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Run the bundled samples end to end (no AWS, no Open Klant): events on stdout.
+    Demo {
+        /// Keep the demo's state in this file (default: a temporary file).
+        #[arg(long)]
+        state: Option<PathBuf>,
+    },
+    /// Reconcile every zaak onderwerpobject in Open Klant and every stored link.
+    Resync {
+        #[command(flatten)]
+        local: LocalArgs,
+    },
+    /// Put every event left in the outbox.
+    Sweep {
+        #[command(flatten)]
+        local: LocalArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct LocalArgs {
+    /// The embedded state file.
+    #[arg(long, env = "ZAAKLINK_STATE", default_value = "./zaaklink.db")]
+    state: PathBuf,
+    /// Where events go: `stdout` (one JSON object per line) or an http(s) URL (POSTed in
+    /// CloudEvents structured mode).
+    #[arg(long, env = "ZAAKLINK_SINK", default_value = "stdout")]
+    sink: String,
+    #[command(flatten)]
+    core: CoreArgs,
+}
+
+impl LocalArgs {
+    fn build(&self) -> Result<(Zaaklink, CoreConfig), String> {
+        let cfg = self.core.validate().map_err(|e| e.to_string())?;
+        let sink: Arc<dyn EventSink> = match self.sink.as_str() {
+            "stdout" => Arc::new(StdoutSink),
+            url => {
+                let u = url::Url::parse(url)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .ok_or_else(|| format!("configuration error: --sink / ZAAKLINK_SINK is {url:?}; use `stdout` or an http(s) URL"))?;
+                Arc::new(HttpSink::new(u, Duration::from_secs(10)))
+            }
+        };
+        let store = EmbeddedStore::open(&self.state)
+            .map_err(|e| format!("configuration error: --state / ZAAKLINK_STATE: {e}"))?;
+        if let Some(why) = cfg.emission_off_reason {
+            tracing::warn!(reason = why, "events are not emitted");
+        }
+        let app = Zaaklink {
+            klant: Arc::new(HttpOpenKlant::new(
+                cfg.settings.api_root.clone(),
+                cfg.open_klant_token.clone(),
+                cfg.open_klant_timeout,
+            )),
+            store: Arc::new(store),
+            sink,
+            settings: cfg.settings.clone(),
+        };
+        Ok((app, cfg))
+    }
+}
+
+struct Served {
+    app: Zaaklink,
+    auth: WebhookAuth,
+}
+
+fn to_response(a: Answer) -> Response {
+    let mut r = match a.body {
+        Some((ct, body)) => ([(axum::http::header::CONTENT_TYPE, ct)], body).into_response(),
+        None => ().into_response(),
+    };
+    *r.status_mut() = StatusCode::from_u16(a.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (k, v) in a.headers {
+        r.headers_mut().insert(k, HeaderValue::from_static(v));
+    }
+    r
+}
+
+async fn webhook_endpoint(State(s): State<Arc<Served>>, req: axum::extract::Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let method = parts.method.as_str();
+    let authorization = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    let declared = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    if let Err(refused) = webhook::check(&s.auth, method, authorization, declared) {
+        return to_response(refused);
+    }
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return to_response(
+                webhook::check(&s.auth, method, authorization, MAX_BODY_BYTES + 1).unwrap_err(),
+            )
+        }
+    };
+    to_response(
+        webhook::handle(
+            &s.app,
+            &s.auth,
+            webhook::Request {
+                method,
+                authorization,
+                body: &bytes,
+            },
+        )
+        .await,
+    )
+}
+
+async fn serve(local: LocalArgs, listen: SocketAddr) -> Result<(), String> {
+    let (app, cfg) = local.build()?;
+    let served = Arc::new(Served {
+        app,
+        auth: cfg.webhook_auth,
+    });
+    let router = axum::Router::new()
+        .route("/", axum::routing::any(webhook_endpoint))
+        .with_state(served);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on --listen {listen}: {e}"))?;
+    tracing::info!(listen = %listener.local_addr().map_err(|e| e.to_string())?, state = %local.state.display(), sink = %local.sink, "zaaklink serve is ready: POST notifications to /");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve { local, listen } => serve(local, listen).await,
+        Command::Demo { state } => {
+            let dir = tempfile_dir()?;
+            let path = state.unwrap_or_else(|| dir.join("zaaklink-demo.db"));
+            let store = EmbeddedStore::open(&path)?;
+            let n = zaaklink::demo::run(Arc::new(store), Arc::new(StdoutSink)).await?;
+            eprintln!(
+                "demo done: {n} events emitted (on stdout), state in {}",
+                path.display()
+            );
+            Ok(())
+        }
+        Command::Resync { local } => {
+            let (app, _) = local.build()?;
+            let o = app.resync().await.map_err(|e| e.to_string())?;
+            eprintln!(
+                "resync done: {} onderwerpobjecten checked, {} changed, {} events emitted",
+                o.objects, o.written, o.emitted
+            );
+            Ok(())
+        }
+        Command::Sweep { local } => {
+            let (app, _) = local.build()?;
+            let o = app.sweep().await.map_err(|e| e.to_string())?;
+            eprintln!(
+                "sweep done: {} records with pending events, {} events put",
+                o.objects, o.emitted
+            );
+            Ok(())
+        }
+    }
+}
+
+fn tempfile_dir() -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("zaaklink-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default = if matches!(cli.command, Command::Demo { .. }) {
+        "warn"
+    } else {
+        "info"
+    };
+    zaaklink::init_logging(default);
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zaaklink: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The two CloudEvents, shaped exactly as Open Klant documents them (DESIGN §4). Pure.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use cloudevents::{Event, EventBuilder, EventBuilderV10};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::link::ZaakLink;
+use crate::reconcile::EventKind;
+
+/// Namespace of the deterministic event ids (UUIDv5 of "zaaklink" in the URL namespace).
+pub fn id_namespace() -> Uuid {
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        b"https://github.com/zaaklink/zaaklink/event-id",
+    )
+}
+
+/// The event id for one transition: UUIDv5 of onderwerpobject uuid + state version + type.
+/// A retried put carries the same id (CloudEvents: same source + id = duplicate).
+pub fn event_id(onderwerpobject: &str, version: u64, kind: EventKind) -> String {
+    let name = format!("{onderwerpobject}/{version}/{}", kind.event_type());
+    Uuid::new_v5(&id_namespace(), name.as_bytes()).to_string()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Payload<'a> {
+    zaak: String,
+    link_to: &'a str,
+    label: &'a str,
+    link_object_type: &'static str,
+}
+
+/// An event ready for the outbox: its id, its type and its CloudEvent JSON (structured mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    pub id: String,
+    pub kind: EventKind,
+    pub json: String,
+}
+
+impl OutboxEvent {
+    /// Rebuild from the stored CloudEvent JSON (the outbox keeps only id -> JSON).
+    pub fn from_json(id: &str, json: &str) -> Result<Self, String> {
+        let v: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| format!("pending event {id}: {e}"))?;
+        let kind = v
+            .get("type")
+            .and_then(|t| t.as_str())
+            .and_then(EventKind::from_event_type)
+            .ok_or_else(|| format!("pending event {id}: unknown or missing type"))?;
+        Ok(OutboxEvent {
+            id: id.to_string(),
+            kind,
+            json: json.to_string(),
+        })
+    }
+
+    pub fn event_type(&self) -> &'static str {
+        self.kind.event_type()
+    }
+}
+
+/// Build the CloudEvent for `kind` about `link`.
+pub fn build(kind: EventKind, link: &ZaakLink, source: &str, id: &str, observed: DateTime<Utc>) -> Event {
+    let data = Payload {
+        zaak: format!("urn:uuid:{}", link.zaak),
+        link_to: &link.link_to,
+        label: &link.label,
+        link_object_type: "Onderwerpobject",
+    };
+    EventBuilderV10::new()
+        .id(id)
+        .ty(kind.event_type())
+        .source(source)
+        .subject(link.zaak.as_str())
+        .time(observed.trunc_subsecs(0))
+        .data(
+            "application/json",
+            serde_json::to_value(data).expect("payload of strings serialises"),
+        )
+        .build()
+        .expect("id, type and source are set and non-empty")
+}
+
+/// Build the outbox entry (id + structured-mode JSON) for one transition.
+pub fn outbox_event(
+    kind: EventKind,
+    link: &ZaakLink,
+    source: &str,
+    onderwerpobject: &str,
+    version: u64,
+    observed: DateTime<Utc>,
+) -> OutboxEvent {
+    let id = event_id(onderwerpobject, version, kind);
+    let event = build(kind, link, source, &id, observed);
+    OutboxEvent {
+        id,
+        kind,
+        json: serde_json::to_string(&event).expect("a CloudEvent serialises"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use serde_json::Value;
+
+    fn fixture_link() -> ZaakLink {
+        ZaakLink {
+            zaak: "a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5".into(),
+            label: "Mijn Klantcontact Onderwerp".into(),
+            link_to: "http://open-klant.local:8000/klantinteracties/api/v1/onderwerpobjecten/5fee9673-216c-41e7-91d2-69a8d1526b9f".into(),
+            klantcontact: "http://open-klant.local:8000/klantinteracties/api/v1/klantcontacten/3b2a0d4e-6f8c-4e1d-9a55-0c1f2e3d4b5a".into(),
+        }
+    }
+
+    #[test]
+    fn events_match_the_fixtures_except_id_and_time() {
+        let t =
+            Utc.with_ymd_and_hms(2025, 10, 10, 0, 0, 0).unwrap() + chrono::Duration::nanoseconds(123_456_789);
+        for (kind, fixture) in [
+            (
+                EventKind::Gekoppeld,
+                include_str!("../../shared/fixtures/cloudevent-zaak-gekoppeld.json"),
+            ),
+            (
+                EventKind::Ontkoppeld,
+                include_str!("../../shared/fixtures/cloudevent-zaak-ontkoppeld.json"),
+            ),
+        ] {
+            let ev = outbox_event(
+                kind,
+                &fixture_link(),
+                "urn:nld:oin:01823288444:openklant",
+                "5fee9673-216c-41e7-91d2-69a8d1526b9f",
+                1,
+                t,
+            );
+            let mut got: Value = serde_json::from_str(&ev.json).unwrap();
+            let mut want: Value = serde_json::from_str(fixture).unwrap();
+            assert_eq!(got["id"], Value::String(ev.id.clone()));
+            // time is UTC, whole seconds, `Z`
+            assert_eq!(got["time"], "2025-10-10T00:00:00Z");
+            got["id"] = Value::Null;
+            want["id"] = Value::Null;
+            assert_eq!(got, want, "{kind:?}");
+            assert_eq!(OutboxEvent::from_json(&ev.id, &ev.json).unwrap(), ev);
+        }
+    }
+
+    #[test]
+    fn ids_are_deterministic_and_distinct() {
+        let a = event_id("u1", 1, EventKind::Gekoppeld);
+        assert_eq!(a, event_id("u1", 1, EventKind::Gekoppeld));
+        assert_ne!(a, event_id("u1", 2, EventKind::Gekoppeld));
+        assert_ne!(a, event_id("u1", 1, EventKind::Ontkoppeld));
+        assert_ne!(a, event_id("u2", 1, EventKind::Gekoppeld));
+        assert_eq!(Uuid::parse_str(&a).unwrap().get_version_num(), 5);
+    }
+
+    #[test]
+    fn pending_json_with_unknown_type_is_an_error() {
+        assert!(OutboxEvent::from_json("x", r#"{"type":"other"}"#).is_err());
+        assert!(OutboxEvent::from_json("x", "not json").is_err());
+    }
+}

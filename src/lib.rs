@@ -1,0 +1,382 @@
+//! zaaklink: Open Klant onderwerpobject notifications in, Open Zaak zaak-gekoppeld /
+//! zaak-ontkoppeld CloudEvents out.
+//!
+//! What happens to one notification (DESIGN.md):
+//! webhook → [`notification::parse`] → [`notification::classify`] → resolve the current link
+//! from Open Klant ([`openklant`]) → [`reconcile::reconcile`] against the stored link →
+//! conditional write of the new state with its events in the outbox ([`store`]) →
+//! [`sink`] → outbox cleared.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+pub mod cloudevent;
+pub mod config;
+pub mod demo;
+pub mod fake_openklant;
+pub mod link;
+pub mod notification;
+pub mod openklant;
+pub mod reconcile;
+pub mod secret;
+pub mod sink;
+pub mod store;
+pub mod webhook;
+
+use cloudevent::OutboxEvent;
+use link::{Klantcontact, ZaakLink};
+use notification::{InputError, Intent, Notification};
+use openklant::{ApiRoot, OpenKlant, OpenKlantError};
+use reconcile::Plan;
+use sink::{EventSink, SinkError};
+use store::{LinkRecord, LinkStore, StoreError};
+
+/// Everything that can stop a notification from being handled.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    OpenKlant(#[from] OpenKlantError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("onderwerpobject {0} kept changing while it was being written ({1} attempts); the request will be retried")]
+    Contention(String, u32),
+}
+
+impl Error {
+    /// The HTTP status the webhook answers (DESIGN §6): bad input 400, Open Klant 502,
+    /// our own storage or event bus 503 — the last two make Open Notificaties retry.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::Input(_) => 400,
+            Error::OpenKlant(_) => 502,
+            Error::Store(_) | Error::Sink(_) | Error::Contention(..) => 503,
+        }
+    }
+}
+
+/// Core settings, validated by [`config`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub api_root: ApiRoot,
+    /// `Some(NOTIFICATIONS_SOURCE)` when events are emitted, `None` when only state is tracked.
+    pub emit_source: Option<String>,
+    pub label_max_chars: usize,
+    /// Bounded optimistic-lock retries per onderwerpobject.
+    pub max_attempts: u32,
+}
+
+/// What handling did, for the one log line per notification.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub objects: usize,
+    pub written: usize,
+    pub emitted: usize,
+    pub ignored: Option<String>,
+}
+
+impl Outcome {
+    fn add(&mut self, o: Outcome) {
+        self.objects += o.objects;
+        self.written += o.written;
+        self.emitted += o.emitted;
+    }
+}
+
+/// Where the current link of an onderwerpobject comes from.
+enum Truth<'a> {
+    /// It is gone (destroy notification, klantcontact deleted).
+    Gone,
+    /// Ask Open Klant; the klantcontact is passed when already fetched.
+    Fetch(&'a str, Option<&'a Klantcontact>),
+}
+
+/// The pipeline, with its adapters.
+#[derive(Clone)]
+pub struct Zaaklink {
+    pub klant: Arc<dyn OpenKlant>,
+    pub store: Arc<dyn LinkStore>,
+    pub sink: Arc<dyn EventSink>,
+    pub settings: Settings,
+}
+
+impl Zaaklink {
+    /// Handle one notification: what happens to it, top-down.
+    pub async fn handle(&self, n: &Notification) -> Result<Outcome, Error> {
+        match notification::classify(n, &self.settings.api_root)? {
+            Intent::Ignore(why) => Ok(Outcome {
+                ignored: Some(why),
+                ..Default::default()
+            }),
+            Intent::Onderwerpobject {
+                uuid,
+                destroyed: true,
+                ..
+            } => self.sync(&uuid, Truth::Gone).await,
+            Intent::Onderwerpobject { uuid, url, .. } => self.sync(&uuid, Truth::Fetch(&url, None)).await,
+            Intent::Klantcontact { url, destroyed } => self.sync_klantcontact(&url, destroyed).await,
+        }
+    }
+
+    /// Reconcile every onderwerpobject of a klantcontact: those Open Klant lists and those we
+    /// hold a link for. On destroy (or 404) they are all gone: Open Klant cascades silently.
+    async fn sync_klantcontact(&self, url: &str, destroyed: bool) -> Result<Outcome, Error> {
+        let kc = if destroyed {
+            None
+        } else {
+            self.klant.klantcontact(url).await?
+        };
+        let stored = self.store.linked_to_klantcontact(url).await?;
+        let mut outcome = Outcome::default();
+        let mut first_error = None;
+        let mut targets: Vec<(String, String)> = Vec::new();
+        if let Some(kc) = &kc {
+            for r in &kc.ging_over_onderwerpobjecten {
+                let (_, uuid) = self
+                    .settings
+                    .api_root
+                    .resource_uuid(&r.url, "onderwerpobjecten")
+                    .map_err(OpenKlantError::from)?;
+                targets.push((uuid, r.url.clone()));
+            }
+        }
+        for r in &stored {
+            if !targets.iter().any(|(u, _)| *u == r.onderwerpobject) {
+                let url = r.link.as_ref().map(|l| l.link_to.clone()).unwrap_or_default();
+                targets.push((r.onderwerpobject.clone(), url));
+            }
+        }
+        for (uuid, oo_url) in &targets {
+            let truth = match &kc {
+                None => Truth::Gone,
+                Some(kc) => Truth::Fetch(oo_url, Some(kc)),
+            };
+            match self.sync(uuid, truth).await {
+                Ok(o) => outcome.add(o),
+                Err(e) => {
+                    tracing::warn!(onderwerpobject = %uuid, error = %e, "onderwerpobject of klantcontact not reconciled");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(outcome), Err)
+    }
+
+    /// Level-triggered reconcile of one onderwerpobject: read the stored record *before*
+    /// asking Open Klant, so a conditional write only succeeds with a view at least as new as
+    /// any other writer's; on a version conflict, start over (bounded, with jitter).
+    async fn sync(&self, uuid: &str, truth: Truth<'_>) -> Result<Outcome, Error> {
+        let mut outcome = Outcome {
+            objects: 1,
+            ..Default::default()
+        };
+        for attempt in 0..self.settings.max_attempts {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
+            let mut record = self
+                .store
+                .get(uuid)
+                .await?
+                .unwrap_or_else(|| LinkRecord::absent(uuid));
+            // The outbox holds one transition at a time: put what a crash left behind first.
+            if !record.pending.is_empty() {
+                match self.flush(record).await? {
+                    Some((r, n)) => {
+                        outcome.emitted += n;
+                        record = r;
+                    }
+                    None => continue,
+                }
+            }
+            let new = match truth {
+                Truth::Gone => None,
+                Truth::Fetch(url, kc) => self.resolve(url, kc).await?,
+            };
+            let (link, events) = match reconcile::reconcile(record.link.as_ref(), new.as_ref()) {
+                Plan::Unchanged => return Ok(outcome),
+                Plan::Write { link, events } => (link, events),
+            };
+            let next = self.next_record(&record, link, &events);
+            match self.store.put(&next, record.version).await {
+                Ok(()) => {
+                    outcome.written += 1;
+                    if let Some((_, n)) = self.flush(next).await? {
+                        outcome.emitted += n;
+                    }
+                    return Ok(outcome);
+                }
+                Err(StoreError::Conflict) => {
+                    tracing::debug!(onderwerpobject = %uuid, attempt, "version conflict, reconciling again");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Contention(uuid.to_string(), self.settings.max_attempts))
+    }
+
+    /// The link Open Klant shows now for this onderwerpobject, `None` if it links no zaak.
+    async fn resolve(&self, url: &str, kc: Option<&Klantcontact>) -> Result<Option<ZaakLink>, Error> {
+        let Some(o) = self.klant.onderwerpobject(url).await? else {
+            return Ok(None);
+        };
+        let Some(kc_ref) = o
+            .klantcontact
+            .as_ref()
+            .filter(|_| link::linked_zaak(&o).is_some())
+        else {
+            return Ok(None);
+        };
+        let fetched;
+        let kc = match kc.filter(|k| k.url == kc_ref.url) {
+            Some(k) => k,
+            None => match self.klant.klantcontact(&kc_ref.url).await? {
+                Some(k) => {
+                    fetched = k;
+                    &fetched
+                }
+                // The klantcontact is gone: so is the onderwerpobject (cascade).
+                None => return Ok(None),
+            },
+        };
+        Ok(link::resolve(&o, kc, self.settings.label_max_chars))
+    }
+
+    /// The record after a transition: new link, version + 1, its events in the outbox.
+    fn next_record(
+        &self,
+        old: &LinkRecord,
+        link: Option<ZaakLink>,
+        events: &[reconcile::Transition],
+    ) -> LinkRecord {
+        let version = old.version + 1;
+        let now = Utc::now();
+        let pending = match &self.settings.emit_source {
+            Some(source) => events
+                .iter()
+                .map(|t| {
+                    cloudevent::outbox_event(t.kind, &t.link, source, &old.onderwerpobject, version, now)
+                })
+                .map(|e| (e.id, e.json))
+                .collect(),
+            None => Default::default(),
+        };
+        LinkRecord {
+            onderwerpobject: old.onderwerpobject.clone(),
+            link,
+            version,
+            updated_at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            pending,
+        }
+    }
+
+    /// Put the record's outbox on the sink, then clear it with a conditional write.
+    /// `Ok(Some((record after clearing, events put)))`; `Ok(None)` when the record changed
+    /// meanwhile (the caller reads it again). Sink failures leave the outbox as it was.
+    async fn flush(&self, record: LinkRecord) -> Result<Option<(LinkRecord, usize)>, Error> {
+        if record.pending.is_empty() {
+            return Ok(Some((record, 0)));
+        }
+        if self.settings.emit_source.is_none() {
+            tracing::warn!(onderwerpobject = %record.onderwerpobject, pending = record.pending.len(),
+                "events wait in the outbox while emission is off (ENABLE_CLOUD_EVENTS / NOTIFICATIONS_SOURCE)");
+            return Ok(Some((record, 0)));
+        }
+        let events: Vec<OutboxEvent> = record.pending_events()?;
+        self.sink.publish(&events).await?;
+        let mut cleared = record.clone();
+        cleared.pending.clear();
+        cleared.version += 1;
+        cleared.updated_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        match self.store.put(&cleared, record.version).await {
+            Ok(()) => Ok(Some((cleared, events.len()))),
+            // Someone else wrote meanwhile; they saw (and put) the same events with the same ids.
+            Err(StoreError::Conflict) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The outbox sweep: put every event a crash or a failed put left in the outbox.
+    pub async fn sweep(&self) -> Result<Outcome, Error> {
+        let mut outcome = Outcome::default();
+        let mut first_error = None;
+        for record in self.store.with_pending().await? {
+            outcome.objects += 1;
+            match self.flush(record).await {
+                Ok(Some((_, n))) => outcome.emitted += n,
+                Ok(None) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(outcome), Err)
+    }
+
+    /// Resync: reconcile every zaak onderwerpobject Open Klant lists and every stored link,
+    /// catching changes Open Klant never notified.
+    pub async fn resync(&self) -> Result<Outcome, Error> {
+        let mut outcome = Outcome::default();
+        let mut seen = std::collections::HashSet::new();
+        let mut first_error = None;
+        let mut page: Option<String> = None;
+        loop {
+            let p = self.klant.zaak_onderwerpobjecten(page.as_deref()).await?;
+            for o in &p.results {
+                let Ok((_, uuid)) = self.settings.api_root.resource_uuid(&o.url, "onderwerpobjecten") else {
+                    tracing::warn!(url = %o.url, "resync skips an onderwerpobject outside OPEN_KLANT_API_ROOT");
+                    continue;
+                };
+                if seen.insert(uuid.clone()) {
+                    match self.sync(&uuid, Truth::Fetch(&o.url, None)).await {
+                        Ok(o) => outcome.add(o),
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+            }
+            match p.next {
+                Some(next) if !next.is_empty() => page = Some(next),
+                _ => break,
+            }
+        }
+        for r in self.store.linked().await? {
+            if seen.insert(r.onderwerpobject.clone()) {
+                let url = r.link.as_ref().map(|l| l.link_to.clone()).unwrap_or_default();
+                match self.sync(&r.onderwerpobject, Truth::Fetch(&url, None)).await {
+                    Ok(o) => outcome.add(o),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        first_error.map_or(Ok(outcome), Err)
+    }
+}
+
+/// Jittered exponential backoff for optimistic-lock retries: 5 ms · 2^attempt, ± half.
+async fn backoff(attempt: u32) {
+    let base = 5u64 << attempt.min(6);
+    let jitter = rand::random_range(0..=base);
+    tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
+}
+pub mod deliver;
+
+/// JSON logs on stderr (`RUST_LOG` filters; default `info`). Stdout stays free for events.
+pub fn init_logging(default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,192 @@
+//! HTTP semantics shared by `zaaklink serve` and the Lambda (DESIGN §6): method, auth, size,
+//! parse, handle, status code, problem+json.
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::secret::Secret;
+use crate::{notification, Error, Zaaklink};
+
+/// Bodies over 64 KiB are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The expected `Authorization` value (`WEBHOOK_AUTH`), kept only as its SHA-256 so that the
+/// comparison takes the same time whatever the presented value's length or content.
+#[derive(Clone)]
+pub struct WebhookAuth {
+    digest: [u8; 32],
+}
+
+impl WebhookAuth {
+    pub fn new(expected: &Secret) -> Self {
+        WebhookAuth {
+            digest: Sha256::digest(expected.expose().as_bytes()).into(),
+        }
+    }
+
+    /// Constant-time check of the presented header value.
+    pub fn verify(&self, presented: Option<&[u8]>) -> bool {
+        let presented: [u8; 32] = Sha256::digest(presented.unwrap_or(b"\0missing")).into();
+        bool::from(presented.ct_eq(&self.digest))
+    }
+}
+
+impl std::fmt::Debug for WebhookAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookAuth(<redacted>)")
+    }
+}
+
+/// The HTTP answer, independent of the server or Lambda event type that carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    /// `(content type, body)`; none for 204.
+    pub body: Option<(&'static str, String)>,
+    /// Extra headers (`Allow` on 405, `WWW-Authenticate` on 401).
+    pub headers: Vec<(&'static str, &'static str)>,
+}
+
+impl Answer {
+    pub fn no_content() -> Self {
+        Answer {
+            status: 204,
+            body: None,
+            headers: vec![],
+        }
+    }
+
+    /// An RFC 9457 problem document.
+    pub fn problem(status: u16, title: &str, detail: &str, field: Option<&str>) -> Self {
+        let mut doc = json!({"type": "about:blank", "title": title, "status": status, "detail": detail});
+        if let Some(f) = field {
+            doc["field"] = json!(f);
+        }
+        Answer {
+            status,
+            body: Some((PROBLEM_JSON, doc.to_string())),
+            headers: vec![],
+        }
+    }
+}
+
+/// One webhook request, as either transport presents it.
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub authorization: Option<&'a [u8]>,
+    pub body: &'a [u8],
+}
+
+/// The checks before the body is read: method (405), Authorization (401), size (413).
+/// `body_len` may be any length above the limit when the transport stopped reading.
+pub fn check(
+    auth: &WebhookAuth,
+    method: &str,
+    authorization: Option<&[u8]>,
+    body_len: usize,
+) -> Result<(), Answer> {
+    if !method.eq_ignore_ascii_case("POST") {
+        let mut a = Answer::problem(
+            405,
+            "Method Not Allowed",
+            &format!("{method} is not accepted: Open Notificaties delivers notifications with POST"),
+            None,
+        );
+        a.headers.push(("allow", "POST"));
+        tracing::info!(status = 405, method = %method, "webhook refused: method");
+        return Err(a);
+    }
+    if !auth.verify(authorization) {
+        let why = if authorization.is_none() {
+            "missing"
+        } else {
+            "wrong"
+        };
+        tracing::info!(status = 401, reason = why, "webhook refused: Authorization");
+        let mut a = Answer::problem(
+            401,
+            "Unauthorized",
+            &format!("the Authorization header is {why}: set the abonnement's `auth` in Open Notificaties to the value of WEBHOOK_AUTH"),
+            Some("Authorization"),
+        );
+        a.headers.push(("www-authenticate", "Token"));
+        return Err(a);
+    }
+    if body_len > MAX_BODY_BYTES {
+        tracing::info!(status = 413, bytes = body_len, "webhook refused: body too large");
+        return Err(Answer::problem(
+            413,
+            "Content Too Large",
+            &format!("the body is over {MAX_BODY_BYTES} bytes, the most a notification may be"),
+            Some("body"),
+        ));
+    }
+    Ok(())
+}
+
+/// Check and handle one webhook request. Refusals (405, 401, 413, 400) happen before
+/// anything is read or written, so bad input changes no state.
+pub async fn handle(app: &Zaaklink, auth: &WebhookAuth, req: Request<'_>) -> Answer {
+    if let Err(refused) = check(auth, req.method, req.authorization, req.body.len()) {
+        return refused;
+    }
+    let n = match notification::parse(req.body) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::info!(status = 400, field = %e.field, reason = %e.problem, "webhook refused: malformed notification");
+            return Answer::problem(400, "Bad Request", &e.to_string(), Some(&e.field));
+        }
+    };
+    let result = app.handle(&n).await;
+    let status = result.as_ref().map_or_else(Error::status, |_| 204);
+    match result {
+        Ok(o) => {
+            if let Some(why) = &o.ignored {
+                tracing::debug!(status, kanaal = %n.kanaal, resource = %n.resource, actie = %n.actie, reason = %why, "notification ignored");
+            } else {
+                tracing::info!(status, kanaal = %n.kanaal, resource = %n.resource, actie = %n.actie,
+                    resource_url = %n.resource_url, objects = o.objects, written = o.written, emitted = o.emitted, "notification handled");
+            }
+            Answer::no_content()
+        }
+        Err(Error::Input(e)) => {
+            tracing::info!(status, field = %e.field, reason = %e.problem, resource = %n.resource, actie = %n.actie, "webhook refused: invalid notification");
+            Answer::problem(400, "Bad Request", &e.to_string(), Some(&e.field))
+        }
+        Err(e) => {
+            tracing::error!(status, kanaal = %n.kanaal, resource = %n.resource, actie = %n.actie,
+                resource_url = %n.resource_url, error = %e, "notification failed; Open Notificaties will retry");
+            let title = if status == 502 {
+                "Bad Gateway"
+            } else {
+                "Service Unavailable"
+            };
+            Answer::problem(status, title, &e.to_string(), None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_compares_exact_values() {
+        let auth = WebhookAuth::new(&Secret::new("Token abc"));
+        assert!(auth.verify(Some(b"Token abc")));
+        for bad in [
+            &b"Token abd"[..],
+            b"token abc",
+            b"Token abc ",
+            b"",
+            b"Bearer abc",
+            b"Token ab",
+        ] {
+            assert!(!auth.verify(Some(bad)), "{}", String::from_utf8_lossy(bad));
+        }
+        assert!(!auth.verify(None));
+        assert!(!format!("{auth:?}").contains("abc"));
+    }
+}
