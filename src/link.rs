@@ -177,6 +177,7 @@ mod tests {
     fn label_rule_table() {
         let long = "x".repeat(100);
         let long_nl = "é".repeat(79) + "ë€";
+        let y80 = "y".repeat(80);
         let cases: Vec<(&str, &str, usize, String)> = vec![
             ("Onderwerp", "", 80, "Onderwerp".into()),
             ("Onderwerp", "0000123", 80, "Onderwerp - (0000123)".into()),
@@ -186,7 +187,7 @@ mod tests {
             (&long, "", 10, "x".repeat(10)),
             (&long_nl, "", 80, "é".repeat(79) + "ë"),
             ("abc", "1", 5, "abc -".into()),
-            (&"y".repeat(80), "", 80, "y".repeat(80)),
+            (&y80, "", 80, y80.clone()),
         ];
         for (onderwerp, nummer, max, want) in cases {
             let got = label(&kc(onderwerp, nummer), max);

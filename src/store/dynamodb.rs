@@ -1,1 +1,441 @@
-pub struct Placeholder;
+//! The DynamoDB link store (DESIGN §5): one item per onderwerpobject, written with a
+//! conditional PutItem on `version`, its outbox (`pending`) in the same item.
+//!
+//! Item layout (attribute names as stored):
+//! - `onderwerpobject` (S, partition key): the onderwerpobject uuid;
+//! - `zaak`, `label`, `linkTo`, `klantcontact` (S): the current link, only while there is
+//!   one — a tombstone omits them, so the GSI [`BY_KLANTCONTACT`] on `klantcontact` is sparse;
+//! - `version` (N): +1 per write, the optimistic lock;
+//! - `updatedAt` (S): RFC 3339 time of the last write;
+//! - `pending` (M of S): outbox, event id -> CloudEvent JSON, omitted when empty;
+//! - `outbox` (S, always `"pending"`): present only while `pending` is non-empty, so the
+//!   sparse GSI [`BY_OUTBOX`] lets the sweep find those items with a Query, never a Scan.
+//!
+//! Throttling and transient errors are retried by the SDK's standard retry policy (the
+//! default retry config of the client is kept); what still fails becomes
+//! [`StoreError::Unavailable`], which makes the webhook answer 503 so Open Notificaties
+//! retries later.
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, ScalarAttributeType,
+};
+use aws_sdk_dynamodb::Client;
+use serde::{Deserialize, Serialize};
+
+use super::{LinkRecord, LinkStore, StoreError};
+use crate::link::ZaakLink;
+
+/// Sparse GSI on `klantcontact` (only items that hold a link have it).
+pub const BY_KLANTCONTACT: &str = "by-klantcontact";
+/// Sparse GSI on `outbox` (only items with a non-empty `pending` have it).
+pub const BY_OUTBOX: &str = "by-outbox";
+/// The partition key.
+pub const PARTITION_KEY: &str = "onderwerpobject";
+/// The value of `outbox` while `pending` is non-empty.
+pub const OUTBOX_PENDING: &str = "pending";
+
+/// The item as stored (see the module docs for the layout).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Item {
+    onderwerpobject: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    zaak: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    link_to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    klantcontact: Option<String>,
+    version: u64,
+    #[serde(default)]
+    updated_at: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pending: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    outbox: Option<String>,
+}
+
+impl From<&LinkRecord> for Item {
+    fn from(r: &LinkRecord) -> Self {
+        let l = r.link.as_ref();
+        Item {
+            onderwerpobject: r.onderwerpobject.clone(),
+            zaak: l.map(|l| l.zaak.clone()),
+            label: l.map(|l| l.label.clone()),
+            link_to: l.map(|l| l.link_to.clone()),
+            klantcontact: l.map(|l| l.klantcontact.clone()),
+            version: r.version,
+            updated_at: r.updated_at.clone(),
+            pending: r.pending.clone(),
+            outbox: (!r.pending.is_empty()).then(|| OUTBOX_PENDING.to_string()),
+        }
+    }
+}
+
+impl TryFrom<Item> for LinkRecord {
+    type Error = StoreError;
+
+    fn try_from(i: Item) -> Result<Self, StoreError> {
+        let link = match (i.zaak, i.label, i.link_to, i.klantcontact) {
+            (Some(zaak), Some(label), Some(link_to), Some(klantcontact)) => Some(ZaakLink {
+                zaak,
+                label,
+                link_to,
+                klantcontact,
+            }),
+            (None, None, None, None) => None,
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "DynamoDB item {}: a link needs all of zaak, label, linkTo and klantcontact, some are missing",
+                    i.onderwerpobject
+                )))
+            }
+        };
+        Ok(LinkRecord {
+            onderwerpobject: i.onderwerpobject,
+            link,
+            version: i.version,
+            updated_at: i.updated_at,
+            pending: i.pending,
+        })
+    }
+}
+
+fn decode(item: HashMap<String, AttributeValue>) -> Result<LinkRecord, StoreError> {
+    let key = item
+        .get(PARTITION_KEY)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default();
+    let i: Item = serde_dynamo::aws_sdk_dynamodb_1::from_item(item)
+        .map_err(|e| StoreError::Corrupt(format!("DynamoDB item {key:?}: {e}")))?;
+    i.try_into()
+}
+
+fn key(onderwerpobject: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([(
+        PARTITION_KEY.to_string(),
+        AttributeValue::S(onderwerpobject.to_string()),
+    )])
+}
+
+/// The LinkStore on a DynamoDB table (`LINKS_TABLE`).
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// An SDK error as [`StoreError::Unavailable`], naming the operation, the table, the
+    /// error with its causes, and the fix where it is obvious.
+    fn unavailable<E, R>(&self, op: &str, e: &SdkError<E, R>) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let hint = match e.code() {
+            Some("ResourceNotFoundException") => format!(
+                "; table {} (or its index) does not exist: check LINKS_TABLE / deploy the stack",
+                self.table
+            ),
+            Some("AccessDeniedException") => format!(
+                "; the role lacks dynamodb:{op} on table {} and its indexes: check the function's IAM policy",
+                self.table
+            ),
+            Some("ProvisionedThroughputExceededException") | Some("ThrottlingException") => {
+                "; still throttled after the SDK's retries".to_string()
+            }
+            _ => match e {
+                SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+                    "; DynamoDB was not reached: check the network / AWS_ENDPOINT_URL".to_string()
+                }
+                _ => String::new(),
+            },
+        };
+        StoreError::Unavailable(format!(
+            "DynamoDB {op} on table {} failed: {}{hint}",
+            self.table,
+            DisplayErrorContext(e)
+        ))
+    }
+
+    /// All items of a Query on `index` where `attr = value` (every page). GSI reads are
+    /// eventually consistent; callers re-read what they use with [`Self::get`].
+    async fn query_index(
+        &self,
+        index: &str,
+        attr: &str,
+        value: &str,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#k = :v")
+                .expression_attribute_names("#k", attr)
+                .expression_attribute_values(":v", AttributeValue::S(value.to_string()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.unavailable("Query", &e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Re-read the items a GSI query found with a strongly consistent GetItem and keep those
+    /// that still match: a GSI may lag the table (a just-cleared outbox, a just-moved link),
+    /// and the table is the truth. Any GSI projection works this way.
+    async fn reread(
+        &self,
+        found: Vec<HashMap<String, AttributeValue>>,
+        keep: impl Fn(&LinkRecord) -> bool,
+    ) -> Result<Vec<LinkRecord>, StoreError> {
+        let mut uuids: Vec<String> = found
+            .iter()
+            .filter_map(|i| i.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned())
+            .collect();
+        uuids.sort();
+        uuids.dedup();
+        let mut out = Vec::with_capacity(uuids.len());
+        for uuid in uuids {
+            if let Some(r) = self.get(&uuid).await? {
+                if keep(&r) {
+                    out.push(r);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl LinkStore for DynamoStore {
+    async fn get(&self, onderwerpobject: &str) -> Result<Option<LinkRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(onderwerpobject)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.unavailable("GetItem", &e))?;
+        out.item.map(decode).transpose()
+    }
+
+    async fn put(&self, record: &LinkRecord, expected: u64) -> Result<(), StoreError> {
+        let item = serde_dynamo::aws_sdk_dynamodb_1::to_item(Item::from(record))
+            .map_err(|e| StoreError::Corrupt(format!("onderwerpobject {}: {e}", record.onderwerpobject)))?;
+        let req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let req = if expected == 0 {
+            req.condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+        } else {
+            req.condition_expression("#v = :expected")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
+        };
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict)
+            }
+            Err(e) => Err(self.unavailable("PutItem", &e)),
+        }
+    }
+
+    /// Query on [`BY_KLANTCONTACT`], then a consistent re-read of each item: the GSI is
+    /// eventually consistent, so a link written a moment ago may be missing from it. That is
+    /// acceptable: such a link was written after its own fresh read of Open Klant, and the
+    /// klantcontact's own notifications (or resync) reconcile it.
+    async fn linked_to_klantcontact(&self, klantcontact: &str) -> Result<Vec<LinkRecord>, StoreError> {
+        let found = self
+            .query_index(BY_KLANTCONTACT, "klantcontact", klantcontact)
+            .await?;
+        self.reread(found, |r| {
+            r.link.as_ref().is_some_and(|l| l.klantcontact == klantcontact)
+        })
+        .await
+    }
+
+    /// Query on the sparse [`BY_OUTBOX`] index, then a consistent re-read of each item, so a
+    /// lagging index never makes the sweep put an outbox that was already cleared.
+    async fn with_pending(&self) -> Result<Vec<LinkRecord>, StoreError> {
+        let found = self.query_index(BY_OUTBOX, "outbox", OUTBOX_PENDING).await?;
+        self.reread(found, |r| !r.pending.is_empty()).await
+    }
+
+    /// A (consistent, paginated) Scan for items holding a link; only resync uses it.
+    async fn linked(&self) -> Result<Vec<LinkRecord>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("attribute_exists(zaak)")
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.unavailable("Scan", &e))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(decode(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| a.onderwerpobject.cmp(&b.onderwerpobject));
+        Ok(out)
+    }
+}
+
+/// Create the links table with both sparse GSIs, on-demand billing, and wait until it is
+/// active. For tests and local setups (e.g. against an emulator via `AWS_ENDPOINT_URL`); in
+/// AWS the stack creates it with the same layout.
+pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
+    let s = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("name and type are set")
+    };
+    let hash = |name: &str| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(KeyType::Hash)
+            .build()
+            .expect("name and key type are set")
+    };
+    let gsi = |index: &str, attr: &str| {
+        GlobalSecondaryIndex::builder()
+            .index_name(index)
+            .key_schema(hash(attr))
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .build()
+            .expect("index name and key schema are set")
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(s(PARTITION_KEY))
+        .attribute_definitions(s("klantcontact"))
+        .attribute_definitions(s("outbox"))
+        .key_schema(hash(PARTITION_KEY))
+        .global_secondary_indexes(gsi(BY_KLANTCONTACT, "klantcontact"))
+        .global_secondary_indexes(gsi(BY_OUTBOX, "outbox"))
+        .send()
+        .await
+        .map_err(|e| format!("DynamoDB CreateTable {table} failed: {}", DisplayErrorContext(&e)))?;
+    for _ in 0..120 {
+        let d = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "DynamoDB DescribeTable {table} failed: {}",
+                    DisplayErrorContext(&e)
+                )
+            })?;
+        if d.table()
+            .and_then(|t| t.table_status())
+            .is_some_and(|s| *s == aws_sdk_dynamodb::types::TableStatus::Active)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    Err(format!(
+        "DynamoDB table {table} did not become active within 60 s"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(link: bool, pending: bool) -> LinkRecord {
+        LinkRecord {
+            onderwerpobject: "u1".into(),
+            link: link.then(|| ZaakLink {
+                zaak: "z".into(),
+                label: "L".into(),
+                link_to: "http://ok/oo/u1".into(),
+                klantcontact: "http://ok/kc/1".into(),
+            }),
+            version: 7,
+            updated_at: "2025-10-10T00:00:00.000Z".into(),
+            pending: if pending {
+                BTreeMap::from([("e1".to_string(), "{}".to_string())])
+            } else {
+                BTreeMap::new()
+            },
+        }
+    }
+
+    #[test]
+    fn item_layout_is_sparse_and_round_trips() {
+        for (link, pending) in [(true, true), (true, false), (false, true), (false, false)] {
+            let r = record(link, pending);
+            let item = serde_dynamo::aws_sdk_dynamodb_1::to_item(Item::from(&r)).unwrap();
+            for attr in ["zaak", "label", "linkTo", "klantcontact"] {
+                assert_eq!(item.contains_key(attr), link, "{attr}");
+            }
+            assert_eq!(item.contains_key("pending"), pending);
+            assert_eq!(
+                item.get("outbox"),
+                pending.then(|| AttributeValue::S("pending".into())).as_ref()
+            );
+            assert_eq!(item["version"], AttributeValue::N("7".into()));
+            assert_eq!(item["updatedAt"], AttributeValue::S(r.updated_at.clone()));
+            assert_eq!(decode(item).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn a_half_link_is_corrupt() {
+        let mut item = serde_dynamo::aws_sdk_dynamodb_1::to_item(Item::from(&record(true, false))).unwrap();
+        item.remove("label");
+        assert!(matches!(decode(item), Err(StoreError::Corrupt(m)) if m.contains("u1")));
+    }
+}
