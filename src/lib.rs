@@ -12,10 +12,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+pub mod aws;
 pub mod cloudevent;
 pub mod config;
+pub mod deliver;
 pub mod demo;
 pub mod fake_openklant;
+pub mod lambda;
 pub mod link;
 pub mod notification;
 pub mod openklant;
@@ -367,7 +370,6 @@ async fn backoff(attempt: u32) {
     let jitter = rand::random_range(0..=base);
     tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
 }
-pub mod deliver;
 
 /// JSON logs on stderr (`RUST_LOG` filters; default `info`). Stdout stays free for events.
 pub fn init_logging(default_filter: &str) {

@@ -1,0 +1,333 @@
+//! The Lambda's event handling (DESIGN §6): Function URL / HTTP API (payload v2) and REST API
+//! (payload v1) webhook requests answered with the webhook's status codes, and scheduled
+//! events that run the outbox sweep (or, when asked, the resync). Parses, calls the core,
+//! maps the answer; nothing else.
+
+use aws_lambda_events::apigw::{
+    ApiGatewayProxyRequest, ApiGatewayProxyResponse, ApiGatewayV2httpRequest, ApiGatewayV2httpResponse,
+};
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::http::{HeaderMap, HeaderValue};
+use base64::Engine;
+use serde_json::Value;
+
+use crate::webhook::{self, Answer, WebhookAuth};
+use crate::Zaaklink;
+
+/// A scheduled job: `{"zaaklink": "sweep"|"resync"}` (the schedule's Input), or a plain
+/// EventBridge "Scheduled Event" (sweep).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    Sweep,
+    Resync,
+}
+
+/// What arrived.
+#[derive(Debug)]
+pub enum Incoming {
+    HttpV2(Box<ApiGatewayV2httpRequest>),
+    HttpV1(Box<ApiGatewayProxyRequest>),
+    Scheduled(Job),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LambdaError {
+    #[error("unrecognised Lambda event: {0}; zaaklink accepts Function URL / API Gateway requests and scheduled events")]
+    Unrecognised(String),
+    #[error("scheduled {job:?} failed: {error}")]
+    Job { job: Job, error: crate::Error },
+}
+
+/// Recognise the event by its shape.
+pub fn recognise(v: Value) -> Result<Incoming, LambdaError> {
+    let job = |name: &str| match name {
+        "sweep" => Ok(Job::Sweep),
+        "resync" => Ok(Job::Resync),
+        other => Err(LambdaError::Unrecognised(format!(
+            "unknown job {other:?} (use sweep or resync)"
+        ))),
+    };
+    if let Some(name) = v.get("zaaklink").and_then(Value::as_str) {
+        return job(name).map(Incoming::Scheduled);
+    }
+    if v.get("source").and_then(Value::as_str) == Some("aws.events") {
+        let name = v
+            .pointer("/detail/zaaklink")
+            .and_then(Value::as_str)
+            .unwrap_or("sweep");
+        return job(name).map(Incoming::Scheduled);
+    }
+    if v.pointer("/requestContext/http").is_some() {
+        return serde_json::from_value(v)
+            .map(|r| Incoming::HttpV2(Box::new(r)))
+            .map_err(|e| LambdaError::Unrecognised(format!("payload v2 request: {e}")));
+    }
+    if v.get("httpMethod").is_some() {
+        return serde_json::from_value(v)
+            .map(|r| Incoming::HttpV1(Box::new(r)))
+            .map_err(|e| LambdaError::Unrecognised(format!("payload v1 request: {e}")));
+    }
+    Err(LambdaError::Unrecognised(
+        "neither an HTTP request nor a scheduled event".into(),
+    ))
+}
+
+fn body_bytes(body: Option<&str>, base64: bool) -> Result<Vec<u8>, Answer> {
+    let body = body.unwrap_or("");
+    if base64 {
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|_| {
+                Answer::problem(
+                    400,
+                    "Bad Request",
+                    "the body is marked base64 but is not valid base64",
+                    Some("body"),
+                )
+            })
+    } else {
+        Ok(body.as_bytes().to_vec())
+    }
+}
+
+async fn answer(
+    app: &Zaaklink,
+    auth: &WebhookAuth,
+    method: &str,
+    headers: &HeaderMap,
+    body: Option<&str>,
+    base64: bool,
+) -> Answer {
+    let authorization = headers.get("authorization").map(HeaderValue::as_bytes);
+    let raw_len = body.map_or(0, str::len);
+    // Size is checked on the body as received, before decoding anything.
+    if let Err(refused) = webhook::check(
+        auth,
+        method,
+        authorization,
+        raw_len.min(webhook::MAX_BODY_BYTES * 2),
+    ) {
+        return refused;
+    }
+    match body_bytes(body, base64) {
+        Ok(bytes) => {
+            webhook::handle(
+                app,
+                auth,
+                webhook::Request {
+                    method,
+                    authorization,
+                    body: &bytes,
+                },
+            )
+            .await
+        }
+        Err(refused) => refused,
+    }
+}
+
+fn headers_of(a: &Answer) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    if let Some((ct, _)) = &a.body {
+        h.insert("content-type", HeaderValue::from_static(ct));
+    }
+    for (k, v) in &a.headers {
+        h.insert(*k, HeaderValue::from_static(v));
+    }
+    h
+}
+
+/// Handle one Lambda event; the `Value` is the response the invoking service expects.
+pub async fn handle(app: &Zaaklink, auth: &WebhookAuth, event: Value) -> Result<Value, LambdaError> {
+    match recognise(event)? {
+        Incoming::HttpV2(req) => {
+            let method = req.request_context.http.method.as_str().to_string();
+            let a = answer(
+                app,
+                auth,
+                &method,
+                &req.headers,
+                req.body.as_deref(),
+                req.is_base64_encoded,
+            )
+            .await;
+            let mut resp = ApiGatewayV2httpResponse::default();
+            resp.status_code = a.status.into();
+            resp.headers = headers_of(&a);
+            resp.body = a.body.map(|(_, b)| Body::Text(b));
+            Ok(serde_json::to_value(resp).expect("a response serialises"))
+        }
+        Incoming::HttpV1(req) => {
+            let method = req.http_method.as_str().to_string();
+            let a = answer(
+                app,
+                auth,
+                &method,
+                &req.headers,
+                req.body.as_deref(),
+                req.is_base64_encoded,
+            )
+            .await;
+            let mut resp = ApiGatewayProxyResponse::default();
+            resp.status_code = a.status.into();
+            resp.headers = headers_of(&a);
+            resp.body = a.body.map(|(_, b)| Body::Text(b));
+            Ok(serde_json::to_value(resp).expect("a response serialises"))
+        }
+        Incoming::Scheduled(job) => {
+            let result = match job {
+                Job::Sweep => app.sweep().await,
+                Job::Resync => app.resync().await,
+            };
+            match result {
+                Ok(o) => {
+                    tracing::info!(job = ?job, objects = o.objects, written = o.written, emitted = o.emitted, "scheduled job done");
+                    Ok(
+                        serde_json::json!({"job": format!("{job:?}").to_lowercase(), "objects": o.objects, "written": o.written, "emitted": o.emitted}),
+                    )
+                }
+                Err(error) => {
+                    tracing::error!(job = ?job, error = %error, "scheduled job failed; it runs again on the next schedule");
+                    Err(LambdaError::Job { job, error })
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use crate::demo::samples;
+    use crate::fake_openklant::FakeOpenKlant;
+    use crate::openklant::HttpOpenKlant;
+    use crate::sink::MemorySink;
+    use crate::store::memory::MemoryStore;
+    use crate::store::LinkStore;
+
+    const AUTH: &str = "Token demo-webhook-secret";
+
+    async fn setup() -> (
+        FakeOpenKlant,
+        Zaaklink,
+        Arc<MemorySink>,
+        Arc<MemoryStore>,
+        WebhookAuth,
+    ) {
+        let ok = FakeOpenKlant::start("t").await.unwrap();
+        ok.put(samples::KLANTCONTACT);
+        ok.put(samples::ZAAK_A);
+        let cfg = crate::config::CoreArgs {
+            enable_cloud_events: "true".into(),
+            notifications_source: "urn:x".into(),
+            webhook_auth: Some(AUTH.into()),
+            open_klant_api_root: Some(ok.api_root()),
+            open_klant_api_token: Some("t".into()),
+            label_max_chars: "80".into(),
+            open_klant_timeout_ms: "2000".into(),
+        }
+        .validate()
+        .unwrap();
+        let sink = Arc::new(MemorySink::default());
+        let store = Arc::new(MemoryStore::default());
+        let app = Zaaklink {
+            klant: Arc::new(HttpOpenKlant::new(
+                cfg.settings.api_root.clone(),
+                cfg.open_klant_token.clone(),
+                cfg.open_klant_timeout,
+            )),
+            store: store.clone(),
+            sink: sink.clone(),
+            settings: cfg.settings,
+        };
+        (ok, app, sink, store, cfg.webhook_auth)
+    }
+
+    fn sample(ok: &FakeOpenKlant, path: &str) -> Value {
+        let text = std::fs::read_to_string(format!("{}/events/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        serde_json::from_str(&ok.rewrite(&text)).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn function_url_samples_get_the_webhook_status_codes() {
+        let (ok, app, sink, store, auth) = setup().await;
+        let cases = [
+            ("function-url/unauthenticated.json", 401),
+            ("function-url/missing-authorization.json", 401),
+            ("function-url/malformed.json", 400),
+            ("function-url/not-json.json", 400),
+            ("function-url/method-not-allowed.json", 405),
+            ("function-url/ignored-other-kanaal.json", 204),
+        ];
+        for (file, status) in cases {
+            let resp = handle(&app, &auth, sample(&ok, file)).await.unwrap();
+            assert_eq!(resp["statusCode"], status, "{file}: {resp}");
+            if status != 204 {
+                assert_eq!(
+                    resp["headers"]["content-type"], "application/problem+json",
+                    "{file}"
+                );
+            }
+        }
+        assert!(sink.take().is_empty());
+        assert!(store.with_pending().await.unwrap().is_empty());
+        assert_eq!(
+            store.get("5fee9673-216c-41e7-91d2-69a8d1526b9f").await.unwrap(),
+            None
+        );
+
+        let resp = handle(&app, &auth, sample(&ok, "function-url/link-created.json"))
+            .await
+            .unwrap();
+        assert_eq!(resp["statusCode"], 204);
+        assert_eq!(sink.take().len(), 1);
+        let resp = handle(&app, &auth, sample(&ok, "function-url/duplicate-delivery.json"))
+            .await
+            .unwrap();
+        assert_eq!(resp["statusCode"], 204);
+        assert!(sink.take().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn rest_api_v1_and_base64_bodies() {
+        let (ok, app, sink, _, auth) = setup().await;
+        let resp = handle(&app, &auth, sample(&ok, "apigw-rest/link-created.json"))
+            .await
+            .unwrap();
+        assert_eq!(resp["statusCode"], 204, "{resp}");
+        assert_eq!(sink.take().len(), 1);
+        let mut ev = sample(&ok, "function-url/relinked.json");
+        ok.put(samples::ZAAK_B);
+        let body = ev["body"].as_str().unwrap().to_string();
+        ev["body"] = base64::engine::general_purpose::STANDARD.encode(body).into();
+        ev["isBase64Encoded"] = true.into();
+        let resp = handle(&app, &auth, ev).await.unwrap();
+        assert_eq!(resp["statusCode"], 204, "{resp}");
+        assert_eq!(sink.take().len(), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn oversized_body_is_413() {
+        let (ok, app, _, _, auth) = setup().await;
+        let mut ev = sample(&ok, "function-url/link-created.json");
+        ev["body"] = "x".repeat(webhook::MAX_BODY_BYTES + 1).into();
+        let resp = handle(&app, &auth, ev).await.unwrap();
+        assert_eq!(resp["statusCode"], 413);
+    }
+
+    #[test]
+    fn scheduled_events_are_recognised() {
+        let sweep: Value = serde_json::from_str(include_str!("../events/schedule/sweep.json")).unwrap();
+        assert!(matches!(recognise(sweep), Ok(Incoming::Scheduled(Job::Sweep))));
+        let resync: Value = serde_json::from_str(include_str!("../events/schedule/resync.json")).unwrap();
+        assert!(matches!(recognise(resync), Ok(Incoming::Scheduled(Job::Resync))));
+        assert!(matches!(
+            recognise(serde_json::json!({"zaaklink": "resync"})),
+            Ok(Incoming::Scheduled(Job::Resync))
+        ));
+        assert!(recognise(serde_json::json!({"zaaklink": "drop-table"})).is_err());
+        assert!(recognise(serde_json::json!({"hello": 1})).is_err());
+    }
+}

@@ -1,0 +1,833 @@
+//! The AWS adapters (DynamoStore, EventBridgeSink) against moto, through the real pipeline:
+//! the webhook, the real Open Klant HTTP adapter against the HTTP fake, DynamoDB for state,
+//! EventBridge for events, read back from an SQS queue a bus rule delivers to. Failures that
+//! moto cannot produce on demand (PutEvents partial failures, throttling) come from
+//! aws-smithy-mocks. Every test starts its own moto server.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
+use aws_sdk_eventbridge::types::PutEventsResultEntry;
+use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, RuleMode};
+use chrono::{NaiveDateTime, Utc};
+use serde_json::{json, Value};
+
+use common::Moto;
+use zaaklink::cloudevent::{event_id, OutboxEvent};
+use zaaklink::config::CoreArgs;
+use zaaklink::demo::samples;
+use zaaklink::fake_openklant::FakeOpenKlant;
+use zaaklink::link::ZaakLink;
+use zaaklink::openklant::HttpOpenKlant;
+use zaaklink::reconcile::EventKind;
+use zaaklink::sink::eventbridge::EventBridgeSink;
+use zaaklink::sink::{EventSink, SinkError};
+use zaaklink::store::dynamodb::{DynamoStore, BY_KLANTCONTACT, BY_OUTBOX};
+use zaaklink::store::{LinkRecord, LinkStore, StoreError};
+use zaaklink::webhook::{self, Answer, Request, WebhookAuth};
+use zaaklink::Zaaklink;
+
+const TOKEN: &str = "test-open-klant-token";
+const AUTH: &str = "Token test-webhook-secret";
+const SOURCE: &str = "urn:nld:oin:01823288444:openklant";
+const TABLE: &str = "zaaklink-links";
+const BUS: &str = "zaaklink-bus";
+const OO_UUID: &str = "5fee9673-216c-41e7-91d2-69a8d1526b9f";
+const ZAAK_A: &str = "a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5";
+const ZAAK_B: &str = "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f";
+const OO_SAMPLE_URL: &str = "http://open-klant.local:8000/klantinteracties/api/v1/onderwerpobjecten/5fee9673-216c-41e7-91d2-69a8d1526b9f";
+const KC_SAMPLE_URL: &str = "http://open-klant.local:8000/klantinteracties/api/v1/klantcontacten/3b2a0d4e-6f8c-4e1d-9a55-0c1f2e3d4b5a";
+const LABEL: &str = "Mijn Klantcontact Onderwerp";
+
+/// moto + fake Open Klant + the pipeline on DynamoDB and EventBridge.
+struct World {
+    moto: Moto,
+    ok: FakeOpenKlant,
+    app: Zaaklink,
+    auth: WebhookAuth,
+    ddb: aws_sdk_dynamodb::Client,
+    queue: String,
+}
+
+impl World {
+    async fn new() -> World {
+        let moto = Moto::start();
+        let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
+        moto.create_links_table(TABLE).await;
+        let queue = moto.create_bus_rule_queue(BUS, SOURCE).await;
+        let ddb = moto.dynamodb().await;
+        let sink = EventBridgeSink::new(moto.eventbridge().await, BUS, SOURCE)
+            .with_retry(3, Duration::from_millis(10));
+        let (app, auth) = pipeline(
+            &ok,
+            Arc::new(DynamoStore::new(ddb.clone(), TABLE)),
+            Arc::new(sink),
+        );
+        World {
+            moto,
+            ok,
+            app,
+            auth,
+            ddb,
+            queue,
+        }
+    }
+
+    /// The same pipeline with another sink (same store).
+    fn with_sink(&self, sink: Arc<dyn EventSink>) -> Zaaklink {
+        Zaaklink {
+            sink,
+            ..self.app.clone()
+        }
+    }
+
+    async fn post(&self, app: &Zaaklink, sample: &str) -> Answer {
+        post(app, &self.auth, &self.ok.rewrite(sample)).await
+    }
+
+    /// The CloudEvents that reached the queue (envelope checked), oldest first.
+    async fn events(&self) -> Vec<Value> {
+        self.moto
+            .receive_all(&self.queue)
+            .await
+            .into_iter()
+            .map(|envelope| {
+                let detail = envelope["detail"].clone();
+                assert_eq!(envelope["source"], SOURCE, "{envelope}");
+                assert_eq!(envelope["detail-type"], detail["type"], "{envelope}");
+                detail
+            })
+            .collect()
+    }
+
+    /// The raw DynamoDB item, read with the SDK.
+    async fn item(&self, uuid: &str) -> HashMap<String, AttributeValue> {
+        self.ddb
+            .get_item()
+            .table_name(TABLE)
+            .key("onderwerpobject", AttributeValue::S(uuid.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap_or_else(|| panic!("no item for {uuid}"))
+    }
+
+    fn oo_url(&self) -> String {
+        self.ok.rewrite(OO_SAMPLE_URL)
+    }
+
+    fn kc_url(&self) -> String {
+        self.ok.rewrite(KC_SAMPLE_URL)
+    }
+
+    fn link(&self, zaak: &str) -> ZaakLink {
+        ZaakLink {
+            zaak: zaak.into(),
+            label: LABEL.into(),
+            link_to: self.oo_url(),
+            klantcontact: self.kc_url(),
+        }
+    }
+}
+
+fn pipeline(
+    ok: &FakeOpenKlant,
+    store: Arc<dyn LinkStore>,
+    sink: Arc<dyn EventSink>,
+) -> (Zaaklink, WebhookAuth) {
+    let cfg = CoreArgs {
+        enable_cloud_events: "true".into(),
+        notifications_source: SOURCE.into(),
+        webhook_auth: Some(AUTH.into()),
+        open_klant_api_root: Some(ok.api_root()),
+        open_klant_api_token: Some(TOKEN.into()),
+        label_max_chars: "80".into(),
+        open_klant_timeout_ms: "5000".into(),
+    }
+    .validate()
+    .unwrap();
+    let klant = HttpOpenKlant::new(
+        cfg.settings.api_root.clone(),
+        cfg.open_klant_token.clone(),
+        Duration::from_secs(5),
+    );
+    (
+        Zaaklink {
+            klant: Arc::new(klant),
+            store,
+            sink,
+            settings: cfg.settings,
+        },
+        cfg.webhook_auth,
+    )
+}
+
+async fn post(app: &Zaaklink, auth: &WebhookAuth, body: &str) -> Answer {
+    webhook::handle(
+        app,
+        auth,
+        Request {
+            method: "POST",
+            authorization: Some(AUTH.as_bytes()),
+            body: body.as_bytes(),
+        },
+    )
+    .await
+}
+
+fn s(item: &HashMap<String, AttributeValue>, attr: &str) -> Option<String> {
+    item.get(attr).map(|v| v.as_s().unwrap().clone())
+}
+
+/// The item holds exactly this link (or none) at this version, with an empty outbox.
+fn assert_item(item: &HashMap<String, AttributeValue>, link: Option<&ZaakLink>, version: u64) {
+    assert_eq!(
+        item["version"],
+        AttributeValue::N(version.to_string()),
+        "{item:?}"
+    );
+    assert_eq!(s(item, "zaak"), link.map(|l| l.zaak.clone()), "{item:?}");
+    assert_eq!(s(item, "label"), link.map(|l| l.label.clone()), "{item:?}");
+    assert_eq!(s(item, "linkTo"), link.map(|l| l.link_to.clone()), "{item:?}");
+    assert_eq!(
+        s(item, "klantcontact"),
+        link.map(|l| l.klantcontact.clone()),
+        "{item:?}"
+    );
+    assert!(
+        item.get("pending").is_none_or(|p| p.as_m().unwrap().is_empty()),
+        "{item:?}"
+    );
+    assert!(!item.contains_key("outbox"), "{item:?}");
+    let updated = s(item, "updatedAt").expect("updatedAt");
+    chrono::DateTime::parse_from_rfc3339(&updated).expect("updatedAt is RFC 3339");
+}
+
+/// The CloudEvent is exactly the one for this transition: every field, the time format.
+fn assert_event(got: &Value, kind: EventKind, link: &ZaakLink, version: u64, since: chrono::DateTime<Utc>) {
+    let time = got["time"].as_str().unwrap_or_else(|| panic!("no time: {got}"));
+    let t = NaiveDateTime::parse_from_str(time, "%Y-%m-%dT%H:%M:%SZ")
+        .unwrap_or_else(|e| panic!("time {time} is not %Y-%m-%dT%H:%M:%SZ: {e}"))
+        .and_utc();
+    assert!(
+        t.timestamp() >= since.timestamp() && t <= Utc::now(),
+        "time {t} not within the test ({since} .. now)"
+    );
+    let want = json!({
+        "specversion": "1.0",
+        "type": kind.event_type(),
+        "source": SOURCE,
+        "subject": link.zaak,
+        "id": event_id(OO_UUID, version, kind),
+        "time": time,
+        "datacontenttype": "application/json",
+        "data": {
+            "zaak": format!("urn:uuid:{}", link.zaak),
+            "linkTo": link.link_to,
+            "label": link.label,
+            "linkObjectType": "Onderwerpobject",
+        },
+    });
+    assert_eq!(got, &want);
+}
+
+// ---------------------------------------------------------------------------------------------
+// DynamoStore contract
+// ---------------------------------------------------------------------------------------------
+
+fn contract_link(zaak: &str, kc: &str) -> ZaakLink {
+    ZaakLink {
+        zaak: zaak.into(),
+        label: "L".into(),
+        link_to: "http://ok/oo/1".into(),
+        klantcontact: kc.into(),
+    }
+}
+
+/// Keys found by a Query on a GSI (bypassing the store's consistent re-read).
+async fn index_keys(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    index: &str,
+    attr: &str,
+    v: &str,
+) -> Vec<String> {
+    ddb.query()
+        .table_name(table)
+        .index_name(index)
+        .key_condition_expression("#k = :v")
+        .expression_attribute_names("#k", attr)
+        .expression_attribute_values(":v", AttributeValue::S(v.into()))
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default()
+        .iter()
+        .map(|i| s(i, "onderwerpobject").unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamo_store_keeps_the_link_store_contract() {
+    let moto = Moto::start();
+    moto.create_links_table(TABLE).await;
+    let ddb = moto.dynamodb().await;
+    let store = DynamoStore::new(ddb.clone(), TABLE);
+
+    // The same sequence as store::contract::store_contract.
+    assert_eq!(store.get("a").await.unwrap(), None);
+    let mut r = LinkRecord::absent("a");
+    r.version = 1;
+    r.link = Some(contract_link("z1", "kc1"));
+    r.pending.insert(
+        "e1".into(),
+        "{\"type\":\"nl.overheid.zaken.zaak-gekoppeld\"}".into(),
+    );
+    store.put(&r, 0).await.unwrap();
+    assert!(matches!(store.put(&r, 0).await, Err(StoreError::Conflict)));
+    assert_eq!(store.get("a").await.unwrap().as_ref(), Some(&r));
+    assert_eq!(store.with_pending().await.unwrap(), vec![r.clone()]);
+    assert_eq!(
+        store.linked_to_klantcontact("kc1").await.unwrap(),
+        vec![r.clone()]
+    );
+    assert!(store.linked_to_klantcontact("kc2").await.unwrap().is_empty());
+    // The item layout while the outbox is full: `outbox` set, on both GSIs.
+    let item = moto
+        .dynamodb()
+        .await
+        .get_item()
+        .table_name(TABLE)
+        .key("onderwerpobject", AttributeValue::S("a".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(s(&item, "outbox").as_deref(), Some("pending"));
+    assert_eq!(
+        item["pending"].as_m().unwrap()["e1"],
+        AttributeValue::S(r.pending["e1"].clone())
+    );
+    assert_eq!(
+        index_keys(&ddb, TABLE, BY_OUTBOX, "outbox", "pending").await,
+        ["a"]
+    );
+    assert_eq!(
+        index_keys(&ddb, TABLE, BY_KLANTCONTACT, "klantcontact", "kc1").await,
+        ["a"]
+    );
+
+    let mut r2 = r.clone();
+    r2.version = 2;
+    r2.pending.clear();
+    assert!(matches!(store.put(&r2, 5).await, Err(StoreError::Conflict)));
+    store.put(&r2, 1).await.unwrap();
+    assert!(store.with_pending().await.unwrap().is_empty());
+    assert_eq!(store.linked().await.unwrap(), vec![r2.clone()]);
+    assert!(index_keys(&ddb, TABLE, BY_OUTBOX, "outbox", "pending")
+        .await
+        .is_empty());
+
+    let mut tomb = r2.clone();
+    tomb.version = 3;
+    tomb.link = None;
+    assert!(matches!(store.put(&tomb, 1).await, Err(StoreError::Conflict)));
+    store.put(&tomb, 2).await.unwrap();
+    assert_eq!(store.get("a").await.unwrap(), Some(tomb));
+    assert!(store.linked_to_klantcontact("kc1").await.unwrap().is_empty());
+    assert!(store.linked().await.unwrap().is_empty());
+    // The tombstone left both sparse indexes.
+    assert!(index_keys(&ddb, TABLE, BY_KLANTCONTACT, "klantcontact", "kc1")
+        .await
+        .is_empty());
+    assert!(index_keys(&ddb, TABLE, BY_OUTBOX, "outbox", "pending")
+        .await
+        .is_empty());
+
+    // Pagination: more records than one Scan/Query page holds is not cheap to make in moto;
+    // many records on one klantcontact at least exercise the re-read of several keys.
+    for i in 0..25 {
+        let mut x = LinkRecord::absent(&format!("m{i:02}"));
+        x.version = 1;
+        x.link = Some(contract_link("z", "kc-many"));
+        store.put(&x, 0).await.unwrap();
+    }
+    assert_eq!(store.linked_to_klantcontact("kc-many").await.unwrap().len(), 25);
+    assert_eq!(store.linked().await.unwrap().len(), 25);
+
+    // A missing table: Unavailable, naming the operation, the table and the fix.
+    let missing = DynamoStore::new(ddb, "no-such-table");
+    match missing.get("a").await {
+        Err(StoreError::Unavailable(m)) => {
+            assert!(m.contains("GetItem") && m.contains("no-such-table"), "{m}");
+            assert!(
+                m.contains("does not exist: check LINKS_TABLE / deploy the stack"),
+                "{m}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The life cycle, end to end
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn life_cycle_on_dynamodb_and_eventbridge() {
+    let w = World::new().await;
+    let app = &w.app;
+    let since = Utc::now();
+    let a = w.link(ZAAK_A);
+    let b = w.link(ZAAK_B);
+
+    // 1. created, linking zaak A: gekoppeld(A) at version 1, outbox cleared at version 2.
+    w.ok.put(samples::KLANTCONTACT);
+    w.ok.put(samples::ZAAK_A);
+    assert_eq!(w.post(app, samples::CREATE).await.status, 204);
+    let ev = w.events().await;
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_event(&ev[0], EventKind::Gekoppeld, &a, 1, since);
+    // linkTo is byte-identical to the url Open Klant returned.
+    let served: Value = serde_json::from_str(&w.ok.rewrite(samples::ZAAK_A)).unwrap();
+    assert_eq!(ev[0]["data"]["linkTo"], served["url"]);
+    assert_item(&w.item(OO_UUID).await, Some(&a), 2);
+
+    // 2. the same notification again: nothing changes, nothing is emitted.
+    assert_eq!(w.post(app, samples::CREATE).await.status, 204);
+    assert!(w.events().await.is_empty());
+    assert_item(&w.item(OO_UUID).await, Some(&a), 2);
+
+    // 3. relinked to zaak B: ontkoppeld(A) then gekoppeld(B), both at version 3.
+    w.ok.put(samples::ZAAK_B);
+    assert_eq!(w.post(app, samples::UPDATE).await.status, 204);
+    let ev = w.events().await;
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert_event(&ev[0], EventKind::Ontkoppeld, &a, 3, since);
+    assert_event(&ev[1], EventKind::Gekoppeld, &b, 3, since);
+    assert_item(&w.item(OO_UUID).await, Some(&b), 4);
+
+    // 4. changed to a besluit: ontkoppeld(B); the item becomes a tombstone.
+    w.ok.put(samples::BESLUIT);
+    assert_eq!(w.post(app, samples::PARTIAL_UPDATE).await.status, 204);
+    let ev = w.events().await;
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_event(&ev[0], EventKind::Ontkoppeld, &b, 5, since);
+    assert_item(&w.item(OO_UUID).await, None, 6);
+
+    // 5. back to zaak A: gekoppeld(A) with a new id (version 7).
+    w.ok.put(samples::ZAAK_A);
+    assert_eq!(w.post(app, samples::UPDATE).await.status, 204);
+    let ev = w.events().await;
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_event(&ev[0], EventKind::Gekoppeld, &a, 7, since);
+    assert_ne!(ev[0]["id"], event_id(OO_UUID, 1, EventKind::Gekoppeld));
+    assert_item(&w.item(OO_UUID).await, Some(&a), 8);
+
+    // 6. the klantcontact is destroyed (Open Klant cascades silently): found through the
+    //    by-klantcontact index, ontkoppeld(A).
+    w.ok.remove(KC_SAMPLE_URL);
+    w.ok.remove(OO_SAMPLE_URL);
+    assert_eq!(w.post(app, samples::KC_DESTROY).await.status, 204);
+    let ev = w.events().await;
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_event(&ev[0], EventKind::Ontkoppeld, &a, 9, since);
+    assert_item(&w.item(OO_UUID).await, None, 10);
+
+    // Nothing left in any outbox.
+    assert!(w.app.store.with_pending().await.unwrap().is_empty());
+    assert!(w.app.store.linked().await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Concurrency: many deliveries on one onderwerpobject while Open Klant flips
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_deliveries_converge_and_form_a_valid_history() {
+    let w = Arc::new(World::new().await);
+    w.ok.put(samples::KLANTCONTACT);
+    w.ok.put(samples::ZAAK_A);
+    let mut tasks = Vec::new();
+    let mut last = ZAAK_A;
+    for round in 0..6 {
+        // Each change in Open Klant is followed by its notification, delivered twice, plus a
+        // straggler of an earlier one: 18 concurrent deliveries in all.
+        for _ in 0..3 {
+            let w = w.clone();
+            tasks.push(tokio::spawn(async move {
+                // Open Notificaties retries 5xx (contention): so do we, bounded.
+                for _ in 0..20 {
+                    let a = w.post(&w.app, samples::UPDATE).await;
+                    match a.status {
+                        204 => return,
+                        503 => tokio::time::sleep(Duration::from_millis(20)).await,
+                        s => panic!("HTTP {s}: {a:?}"),
+                    }
+                }
+                panic!("a delivery did not succeed in 20 tries");
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        if round < 5 {
+            let (sample, zaak) = if round % 2 == 0 {
+                (samples::ZAAK_B, ZAAK_B)
+            } else {
+                (samples::ZAAK_A, ZAAK_A)
+            };
+            w.ok.put(sample);
+            last = zaak;
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // One more notification after the last change; the final state is then certain.
+    assert_eq!(w.post(&w.app, samples::UPDATE).await.status, 204);
+
+    let item = w.item(OO_UUID).await;
+    let version: u64 = item["version"].as_n().unwrap().parse().unwrap();
+    assert_item(&item, Some(&w.link(last)), version);
+
+    // The history on the bus: the same id only ever for the same event (an outbox may be put
+    // twice by racing deliveries: at-least-once, same id), first occurrences in version order,
+    // alternating gekoppeld/ontkoppeld, each ontkoppeld closing the open gekoppeld.
+    let events = w.events().await;
+    assert!(!events.is_empty());
+    let mut seen: HashMap<String, Value> = HashMap::new();
+    let mut history = Vec::new();
+    for e in events {
+        let id = e["id"].as_str().unwrap().to_string();
+        match seen.get(&id) {
+            Some(first) => assert_eq!(first, &e, "two different events with id {id}"),
+            None => {
+                seen.insert(id, e.clone());
+                history.push(e);
+            }
+        }
+    }
+    let mut open: Option<String> = None;
+    let mut last_version = (0, EventKind::Ontkoppeld);
+    for e in &history {
+        let zaak = e["subject"].as_str().unwrap().to_string();
+        let kind = EventKind::from_event_type(e["type"].as_str().unwrap()).unwrap();
+        let v = (1..=version)
+            .find(|v| event_id(OO_UUID, *v, kind) == e["id"].as_str().unwrap())
+            .unwrap_or_else(|| panic!("id of {e} is no transition of this onderwerpobject"));
+        assert!(
+            (v, kind) > last_version,
+            "out of order: {e} after {last_version:?}"
+        );
+        last_version = (v, kind);
+        assert_eq!(e["data"]["linkTo"], w.oo_url());
+        match kind {
+            EventKind::Gekoppeld => {
+                assert_eq!(open, None, "gekoppeld {zaak} while {open:?} is still linked");
+                open = Some(zaak);
+            }
+            EventKind::Ontkoppeld => {
+                assert_eq!(
+                    open.as_deref(),
+                    Some(zaak.as_str()),
+                    "ontkoppeld {zaak} closes nothing"
+                );
+                open = None;
+            }
+        }
+    }
+    assert_eq!(open.as_deref(), Some(last), "the history ends in the final state");
+    eprintln!(
+        "concurrency: {} transitions, final version {version}, {} duplicate puts",
+        history.len(),
+        seen.len().abs_diff(history.len())
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// PutEvents partial failures, a sink that keeps failing, the sweep
+// ---------------------------------------------------------------------------------------------
+
+/// An EventBridge client whose PutEvents answers come from `rule` (no network).
+async fn mocked_eventbridge(
+    moto_cfg: &aws_config::SdkConfig,
+    rule: &aws_smithy_mocks::Rule,
+) -> aws_sdk_eventbridge::Client {
+    let conf = aws_sdk_eventbridge::config::Builder::from(moto_cfg)
+        .http_client(create_mock_http_client())
+        .interceptor(
+            MockResponseInterceptor::new()
+                .rule_mode(RuleMode::MatchAny)
+                .with_rule(rule),
+        )
+        .build();
+    aws_sdk_eventbridge::Client::from_conf(conf)
+}
+
+fn outbox_event(i: usize) -> OutboxEvent {
+    let link = ZaakLink {
+        zaak: format!("zaak-{i}"),
+        label: "L".into(),
+        link_to: format!("http://ok/oo/{i}"),
+        klantcontact: "http://ok/kc/1".into(),
+    };
+    zaaklink::cloudevent::outbox_event(
+        EventKind::Gekoppeld,
+        &link,
+        SOURCE,
+        "oo",
+        i as u64 + 1,
+        Utc::now(),
+    )
+}
+
+fn detail_id(detail: Option<&str>) -> String {
+    let v: Value = serde_json::from_str(detail.unwrap()).unwrap();
+    v["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn put_events_partial_failure_retries_only_the_failed_entry_in_order() {
+    let moto = Moto::start();
+    let cfg = moto.sdk_config().await;
+    // Every call's entries (ids), and which entries each call refused.
+    let calls: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+    let seen = calls.clone();
+    let rule = mock!(aws_sdk_eventbridge::Client::put_events).then_compute_output(move |req| {
+        let entries = req.entries();
+        let ids: Vec<String> = entries.iter().map(|e| detail_id(e.detail())).collect();
+        for e in entries {
+            assert_eq!(e.source(), Some(SOURCE));
+            assert_eq!(e.event_bus_name(), Some(BUS));
+            assert_eq!(e.detail_type(), Some("nl.overheid.zaken.zaak-gekoppeld"));
+        }
+        let mut calls = seen.lock().unwrap();
+        calls.push(ids.clone());
+        // The first call refuses its 4th entry; every later call accepts everything.
+        let fail = if calls.len() == 1 { Some(3) } else { None };
+        let results = (0..ids.len())
+            .map(|i| {
+                if Some(i) == fail {
+                    PutEventsResultEntry::builder()
+                        .error_code("InternalFailure")
+                        .error_message("try again")
+                        .build()
+                } else {
+                    PutEventsResultEntry::builder()
+                        .event_id(format!("eb-{i}"))
+                        .build()
+                }
+            })
+            .collect();
+        PutEventsOutput::builder()
+            .failed_entry_count(fail.map_or(0, |_| 1))
+            .set_entries(Some(results))
+            .build()
+    });
+    let sink = EventBridgeSink::new(mocked_eventbridge(&cfg, &rule).await, BUS, SOURCE)
+        .with_retry(3, Duration::from_millis(5));
+    let events: Vec<OutboxEvent> = (0..12).map(outbox_event).collect();
+    let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+    sink.publish(&events).await.unwrap();
+    let calls = calls.lock().unwrap().clone();
+    // Batch 1 (10 entries), then only its refused entry, then batch 2 — never batch 2 first.
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert_eq!(calls[0], ids[..10]);
+    assert_eq!(calls[1], [ids[3].clone()]);
+    assert_eq!(calls[2], ids[10..]);
+    // Every id accepted exactly once.
+    let mut accepted: Vec<String> = calls[0]
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3)
+        .map(|(_, id)| id.clone())
+        .chain(calls[1].iter().cloned())
+        .chain(calls[2].iter().cloned())
+        .collect();
+    accepted.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(accepted, want);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sink_that_keeps_failing_leaves_the_outbox_and_the_sweep_puts_it_with_the_same_ids() {
+    let w = World::new().await;
+    let cfg = w.moto.sdk_config().await;
+    // Every PutEvents call: 200 with every entry refused.
+    let refusing = mock!(aws_sdk_eventbridge::Client::put_events).then_compute_output(|req| {
+        let n = req.entries().len();
+        PutEventsOutput::builder()
+            .failed_entry_count(n as i32)
+            .set_entries(Some(
+                (0..n)
+                    .map(|_| {
+                        PutEventsResultEntry::builder()
+                            .error_code("ThrottlingException")
+                            .error_message("Rate exceeded")
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .build()
+    });
+    let failing = w.with_sink(Arc::new(
+        EventBridgeSink::new(mocked_eventbridge(&cfg, &refusing).await, BUS, SOURCE)
+            .with_retry(3, Duration::from_millis(5)),
+    ));
+    let since = Utc::now();
+
+    w.ok.put(samples::KLANTCONTACT);
+    w.ok.put(samples::ZAAK_A);
+    let answer = w.post(&failing, samples::CREATE).await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    let detail = answer.body.unwrap().1;
+    assert!(
+        detail.contains("EventBridge") && detail.contains("ThrottlingException"),
+        "{detail}"
+    );
+    assert_eq!(refusing.num_calls(), 3, "3 attempts");
+
+    // The state is written, its event waits in the outbox (and on the by-outbox index).
+    let id = event_id(OO_UUID, 1, EventKind::Gekoppeld);
+    let item = w.item(OO_UUID).await;
+    assert_eq!(item["version"], AttributeValue::N("1".into()));
+    assert_eq!(s(&item, "zaak").as_deref(), Some(ZAAK_A));
+    assert_eq!(s(&item, "outbox").as_deref(), Some("pending"));
+    let pending = item["pending"].as_m().unwrap();
+    assert_eq!(pending.keys().collect::<Vec<_>>(), [&id]);
+    assert_eq!(w.app.store.with_pending().await.unwrap().len(), 1);
+
+    // A redelivery with the sink still failing changes nothing: 503, same outbox.
+    assert_eq!(w.post(&failing, samples::CREATE).await.status, 503);
+    let again = w.item(OO_UUID).await;
+    assert_eq!(again["version"], AttributeValue::N("1".into()));
+    assert_eq!(again["pending"], item["pending"]);
+    assert!(w.events().await.is_empty(), "nothing reached the bus");
+
+    // Meanwhile the onderwerpobject moves to zaak B; the sweep with a working sink puts the
+    // waiting gekoppeld(A) first, with the SAME id, and clears the outbox.
+    w.ok.put(samples::ZAAK_B);
+    let swept = w.app.sweep().await.unwrap();
+    assert_eq!((swept.objects, swept.emitted), (1, 1));
+    let ev = w.events().await;
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_event(&ev[0], EventKind::Gekoppeld, &w.link(ZAAK_A), 1, since);
+    assert_eq!(ev[0]["id"], id.as_str());
+    let stored: Value = serde_json::from_str(pending[&id].as_s().unwrap()).unwrap();
+    assert_eq!(ev[0], stored, "the bus got exactly the stored CloudEvent");
+    assert_item(&w.item(OO_UUID).await, Some(&w.link(ZAAK_A)), 2);
+    assert!(w.app.store.with_pending().await.unwrap().is_empty());
+
+    // The delayed notification of the move is then handled normally.
+    assert_eq!(w.post(&w.app, samples::UPDATE).await.status, 204);
+    let ev = w.events().await;
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert_event(&ev[0], EventKind::Ontkoppeld, &w.link(ZAAK_A), 3, since);
+    assert_event(&ev[1], EventKind::Gekoppeld, &w.link(ZAAK_B), 3, since);
+    assert_item(&w.item(OO_UUID).await, Some(&w.link(ZAAK_B)), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_bus_is_rejected_with_the_fix() {
+    let moto = Moto::start();
+    let sink = EventBridgeSink::new(moto.eventbridge().await, "no-such-bus", SOURCE)
+        .with_retry(3, Duration::from_millis(5));
+    match sink.publish(&[outbox_event(0)]).await {
+        Err(SinkError::Rejected {
+            sink,
+            failed,
+            total,
+            reason,
+        }) => {
+            assert_eq!((sink, failed, total), ("EventBridge", 1, 1));
+            assert!(reason.contains("no-such-bus"), "{reason}");
+        }
+        Ok(()) => panic!("moto accepted events for a bus that does not exist"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// DynamoDB failures: 503, nothing emitted
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamodb_throttling_answers_503_and_emits_nothing() {
+    use aws_sdk_dynamodb::config::retry::RetryConfig;
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
+
+    let w = World::new().await;
+    let cfg = w.moto.sdk_config().await;
+    let get = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
+    let put = mock!(aws_sdk_dynamodb::Client::put_item).then_error(|| {
+        PutItemError::ProvisionedThroughputExceededException(
+            ProvisionedThroughputExceededException::builder()
+                .message("The level of configured provisioned throughput for the table was exceeded")
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ProvisionedThroughputExceededException")
+                        .message("The level of configured provisioned throughput for the table was exceeded")
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let conf = aws_sdk_dynamodb::config::Builder::from(&cfg)
+        .http_client(create_mock_http_client())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(1)),
+        )
+        .interceptor(
+            MockResponseInterceptor::new()
+                .rule_mode(RuleMode::MatchAny)
+                .with_rule(&get)
+                .with_rule(&put),
+        )
+        .build();
+    let throttled = Zaaklink {
+        store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), TABLE)),
+        ..w.app.clone()
+    };
+    w.ok.put(samples::KLANTCONTACT);
+    w.ok.put(samples::ZAAK_A);
+    let answer = w.post(&throttled, samples::CREATE).await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    let detail = answer.body.unwrap().1;
+    assert!(
+        detail.contains("PutItem")
+            && detail.contains(TABLE)
+            && detail.contains("ProvisionedThroughputExceeded"),
+        "{detail}"
+    );
+    assert_eq!(put.num_calls(), 3, "the SDK retried the throttled PutItem");
+    assert!(w.events().await.is_empty(), "nothing was emitted");
+
+    // A table that does not exist (real moto): 503 with the fix, nothing emitted.
+    let missing = Zaaklink {
+        store: Arc::new(DynamoStore::new(w.ddb.clone(), "no-such-table")),
+        ..w.app.clone()
+    };
+    let answer = w.post(&missing, samples::CREATE).await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    let detail = answer.body.unwrap().1;
+    assert!(detail.contains("check LINKS_TABLE"), "{detail}");
+    assert!(w.events().await.is_empty(), "nothing was emitted");
+
+    // The real table is untouched, and the first delivery Open Notificaties retries works.
+    assert!(w.app.store.get(OO_UUID).await.unwrap().is_none());
+    assert_eq!(w.post(&w.app, samples::CREATE).await.status, 204);
+    assert_eq!(w.events().await.len(), 1);
+}

@@ -1,0 +1,554 @@
+//! Structural checks of the SAM template (template.yaml). The template uses long-form
+//! intrinsics only (`Ref`, `Fn::Sub`, `Fn::GetAtt`, `Fn::If`, ...), so it is plain YAML.
+//! cfn-lint and `sam validate --lint` are run by scripts/check-template.
+
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+fn template_text() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml");
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn template() -> Value {
+    serde_yaml_ng::from_str(&template_text()).expect("template.yaml is plain YAML")
+}
+
+fn resource<'a>(t: &'a Value, name: &str) -> &'a Value {
+    let r = &t["Resources"][name];
+    assert!(r.is_object(), "resource {name} is missing");
+    r
+}
+
+fn props<'a>(t: &'a Value, name: &str) -> &'a Value {
+    &resource(t, name)["Properties"]
+}
+
+fn get_att(resource: &str, attribute: &str) -> Value {
+    json!({"Fn::GetAtt": [resource, attribute]})
+}
+
+/// Expands `Fn::If` in a list: every branch that is not `AWS::NoValue`, with its condition.
+fn branches(v: &Value) -> Vec<(Option<String>, Value)> {
+    if let Some(args) = v.get("Fn::If").and_then(Value::as_array) {
+        let cond = args[0].as_str().unwrap().to_owned();
+        return args[1..]
+            .iter()
+            .filter(|b| **b != json!({"Ref": "AWS::NoValue"}))
+            .flat_map(branches)
+            .map(|(_, b)| (Some(cond.clone()), b))
+            .collect();
+    }
+    vec![(None, v.clone())]
+}
+
+fn as_list(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a.clone(),
+        Value::Null => vec![],
+        other => vec![other.clone()],
+    }
+}
+
+/// All policy statements of a SAM function, `Fn::If` branches expanded.
+fn statements(t: &Value, function: &str) -> Vec<(Option<String>, Value)> {
+    let mut out = vec![];
+    for policy in as_list(&props(t, function)["Policies"]) {
+        assert!(
+            policy.is_object() && policy.get("Statement").is_some(),
+            "{function}: only inline policy documents (no managed or SAM policy templates)"
+        );
+        for s in as_list(&policy["Statement"]) {
+            out.extend(branches(&s));
+        }
+    }
+    out
+}
+
+fn actions(statement: &Value) -> Vec<String> {
+    as_list(&statement["Action"])
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn uses_long_form_intrinsics_only() {
+    for (i, line) in template_text().lines().enumerate() {
+        let code = line.split(" #").next().unwrap();
+        assert!(
+            !code.contains(": !") && !code.trim_start().starts_with("- !"),
+            "line {}: short-form tag; use Fn::/Ref long form: {line}",
+            i + 1
+        );
+    }
+}
+
+#[test]
+fn resources_have_the_expected_types() {
+    let t = template();
+    assert_eq!(t["Transform"], "AWS::Serverless-2016-10-31");
+    for (name, ty) in [
+        ("LinksTable", "AWS::DynamoDB::Table"),
+        ("EventBus", "AWS::Events::EventBus"),
+        ("WebhookFunction", "AWS::Serverless::Function"),
+        ("WebhookHttpApi", "AWS::Serverless::HttpApi"),
+        ("WebhookHttpApiPermission", "AWS::Lambda::Permission"),
+        ("ResyncScheduleRule", "AWS::Events::Rule"),
+        ("ResyncSchedulePermission", "AWS::Lambda::Permission"),
+        ("DeliveryRule", "AWS::Events::Rule"),
+        ("DeliveryFunction", "AWS::Serverless::Function"),
+        ("DeliveryFunctionPermission", "AWS::Lambda::Permission"),
+        ("DeliveriesTable", "AWS::DynamoDB::Table"),
+        ("DeliveryDeadLetterQueue", "AWS::SQS::Queue"),
+        ("DeliveryDeadLetterQueuePolicy", "AWS::SQS::QueuePolicy"),
+        ("DeliveryDeadLetterAlarm", "AWS::CloudWatch::Alarm"),
+        ("OpenZaakConnection", "AWS::Events::Connection"),
+        ("OpenZaakApiDestination", "AWS::Events::ApiDestination"),
+        ("ApiDestinationRole", "AWS::IAM::Role"),
+    ] {
+        assert_eq!(resource(&t, name)["Type"], ty, "{name}");
+    }
+}
+
+#[test]
+fn links_table_key_indexes_and_protection() {
+    let t = template();
+    let table = resource(&t, "LinksTable");
+    assert_eq!(table["DeletionPolicy"], "Retain");
+    assert_eq!(table["UpdateReplacePolicy"], "Retain");
+    let p = &table["Properties"];
+    assert_eq!(p["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        p["KeySchema"],
+        json!([{"AttributeName": "onderwerpobject", "KeyType": "HASH"}])
+    );
+    let attrs: BTreeSet<(String, String)> = p["AttributeDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["AttributeName"].as_str().unwrap().to_owned(),
+                a["AttributeType"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for a in ["onderwerpobject", "klantcontact", "outbox"] {
+        assert!(attrs.contains(&(a.to_owned(), "S".to_owned())), "{a}: S");
+    }
+    let gsis = p["GlobalSecondaryIndexes"].as_array().unwrap();
+    assert_eq!(gsis.len(), 2);
+    for (index, key) in [("by-klantcontact", "klantcontact"), ("by-outbox", "outbox")] {
+        let gsi = gsis
+            .iter()
+            .find(|g| g["IndexName"] == index)
+            .unwrap_or_else(|| panic!("GSI {index}"));
+        assert_eq!(
+            gsi["KeySchema"],
+            json!([{"AttributeName": key, "KeyType": "HASH"}])
+        );
+        assert_eq!(gsi["Projection"]["ProjectionType"], "ALL");
+    }
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    assert_eq!(p["SSESpecification"]["SSEEnabled"], true);
+}
+
+#[test]
+fn deliveries_table_has_ttl_pitr_and_sse() {
+    let t = template();
+    let p = props(&t, "DeliveriesTable");
+    assert_eq!(p["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        p["KeySchema"],
+        json!([{"AttributeName": "id", "KeyType": "HASH"}])
+    );
+    assert_eq!(
+        p["TimeToLiveSpecification"],
+        json!({"AttributeName": "expiresAt", "Enabled": true})
+    );
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    assert_eq!(p["SSESpecification"]["SSEEnabled"], true);
+}
+
+#[test]
+fn functions_are_rust_on_al2023_arm64_built_by_cargo_lambda() {
+    let t = template();
+    for (name, binary) in [("WebhookFunction", "bootstrap"), ("DeliveryFunction", "deliver")] {
+        let r = resource(&t, name);
+        assert_eq!(r["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
+        assert_eq!(r["Metadata"]["BuildProperties"]["Binary"], binary, "{name}");
+        let p = &r["Properties"];
+        assert_eq!(p["Runtime"], "provided.al2023", "{name}");
+        assert_eq!(p["Architectures"], json!(["arm64"]), "{name}");
+        assert_eq!(p["Handler"], "bootstrap", "{name}");
+        assert_eq!(p["CodeUri"], ".", "{name}");
+    }
+}
+
+#[test]
+fn webhook_is_a_public_function_url_and_optionally_an_http_api() {
+    let t = template();
+    let p = props(&t, "WebhookFunction");
+    assert_eq!(p["FunctionUrlConfig"]["AuthType"], "NONE");
+    assert_eq!(
+        t["Conditions"]["CreateHttpApi"],
+        json!({"Fn::Equals": [{"Ref": "ExposeHttpApi"}, "true"]})
+    );
+    for r in ["WebhookHttpApi", "WebhookHttpApiPermission"] {
+        assert_eq!(resource(&t, r)["Condition"], "CreateHttpApi", "{r}");
+    }
+    let post = &props(&t, "WebhookHttpApi")["DefinitionBody"]["paths"]["/"]["post"]
+        ["x-amazon-apigateway-integration"];
+    assert_eq!(post["uri"], get_att("WebhookFunction", "Arn"));
+    assert_eq!(post["payloadFormatVersion"], "2.0");
+    assert_eq!(t["Outputs"]["HttpApiUrl"]["Condition"], "CreateHttpApi");
+}
+
+#[test]
+fn schedules_sweep_always_and_resync_only_when_given() {
+    let t = template();
+    let sweep = &props(&t, "WebhookFunction")["Events"]["OutboxSweep"];
+    assert_eq!(sweep["Type"], "Schedule");
+    assert_eq!(sweep["Properties"]["Schedule"], json!({"Ref": "SweepSchedule"}));
+    let input: Value = serde_json::from_str(sweep["Properties"]["Input"].as_str().unwrap()).unwrap();
+    assert_eq!(input, json!({"zaaklink": "sweep"}));
+    assert_eq!(t["Parameters"]["SweepSchedule"]["Default"], "rate(5 minutes)");
+    assert_eq!(t["Parameters"]["ResyncSchedule"]["Default"], "");
+    for r in ["ResyncScheduleRule", "ResyncSchedulePermission"] {
+        assert_eq!(resource(&t, r)["Condition"], "HasResyncSchedule", "{r}");
+    }
+    let target = &props(&t, "ResyncScheduleRule")["Targets"][0];
+    assert_eq!(target["Arn"], get_att("WebhookFunction", "Arn"));
+    let input: Value = serde_json::from_str(target["Input"].as_str().unwrap()).unwrap();
+    assert_eq!(input, json!({"zaaklink": "resync"}));
+}
+
+/// The settings DESIGN §6 lists under "Configuration (env; flags override)".
+fn design_settings() -> BTreeSet<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/DESIGN.md");
+    let design = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let start = design
+        .find("Configuration (env; flags override)")
+        .expect("DESIGN §6 configuration list");
+    let rest = &design[start..];
+    let end = rest.find("Secrets may").unwrap_or(rest.len());
+    rest[..end]
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn webhook_env_carries_every_design_setting_and_secrets_by_name_only() {
+    let t = template();
+    let vars = &props(&t, "WebhookFunction")["Environment"]["Variables"];
+    let settings = design_settings();
+    for expected in [
+        "ENABLE_CLOUD_EVENTS",
+        "NOTIFICATIONS_SOURCE",
+        "WEBHOOK_AUTH",
+        "OPEN_KLANT_API_ROOT",
+        "OPEN_KLANT_API_TOKEN",
+        "LINKS_TABLE",
+        "EVENT_BUS_NAME",
+        "LABEL_MAX_CHARS",
+        "AWS_ENDPOINT_URL",
+    ] {
+        assert!(settings.contains(expected), "DESIGN §6 lists {expected}");
+    }
+    let secrets = ["WEBHOOK_AUTH", "OPEN_KLANT_API_TOKEN"];
+    for setting in &settings {
+        if setting == "AWS_ENDPOINT_URL" {
+            // Emulators only: never set in AWS (the SDK would leave the real endpoints).
+            assert!(vars.get(setting).is_none(), "{setting} must not be set");
+        } else if secrets.contains(&setting.as_str()) {
+            assert!(
+                vars.get(setting).is_none(),
+                "{setting}: the value must not be in the template"
+            );
+            let by_secret = format!("{setting}_SECRET_ID");
+            let by_parameter = format!("{setting}_SSM_PARAMETER");
+            for by_name in [&by_secret, &by_parameter] {
+                let v = vars.get(by_name).unwrap_or_else(|| panic!("{by_name} is set"));
+                // Only when its name parameter is given.
+                assert!(v.get("Fn::If").is_some(), "{by_name} is conditional");
+            }
+        } else {
+            assert!(vars.get(setting).is_some(), "{setting} is set on the webhook");
+        }
+    }
+    assert_eq!(vars["LINKS_TABLE"], json!({"Ref": "LinksTable"}));
+    assert_eq!(vars["EVENT_BUS_NAME"], json!({"Ref": "EventBus"}));
+    assert_eq!(vars["RUST_LOG"], json!({"Ref": "LogLevel"}));
+    assert_eq!(t["Parameters"]["LogLevel"]["Default"], "info");
+}
+
+#[test]
+fn no_parameter_carries_a_secret_value() {
+    let t = template();
+    for (name, p) in t["Parameters"].as_object().unwrap() {
+        let lower = name.to_lowercase();
+        let sensitive = ["secret", "token", "auth", "password", "credential", "key"]
+            .iter()
+            .any(|w| lower.contains(w));
+        if sensitive {
+            assert!(
+                name.ends_with("Name"),
+                "{name}: a sensitive setting is given by the NAME of a secret or parameter"
+            );
+            let default = p.get("Default").and_then(Value::as_str).unwrap_or("");
+            assert_eq!(default, "", "{name} has no default");
+        }
+        if let Some(d) = p.get("Default").and_then(Value::as_str) {
+            assert!(
+                !d.starts_with("Bearer ") && !d.starts_with("Token "),
+                "{name}: default looks like a credential"
+            );
+        }
+    }
+}
+
+fn resources_of(statement: &Value) -> Vec<Value> {
+    as_list(&statement["Resource"])
+}
+
+fn assert_no_wildcard_resource(statement: &Value, what: &str) {
+    for r in resources_of(statement) {
+        assert_ne!(r, json!("*"), "{what}: Resource \"*\"");
+    }
+}
+
+#[test]
+fn webhook_policy_is_least_privilege() {
+    let t = template();
+    let links_arn = get_att("LinksTable", "Arn");
+    let links_indexes = json!({"Fn::Sub": "${LinksTable.Arn}/index/*"});
+    let mut saw = BTreeSet::new();
+    for (condition, s) in statements(&t, "WebhookFunction") {
+        assert_eq!(s["Effect"], "Allow");
+        assert_no_wildcard_resource(&s, "WebhookFunction");
+        let acts = actions(&s);
+        let service = acts[0].split(':').next().unwrap().to_owned();
+        assert!(
+            acts.iter().all(|a| a.starts_with(&format!("{service}:"))),
+            "one service per statement: {acts:?}"
+        );
+        saw.insert(service.clone());
+        match service.as_str() {
+            "dynamodb" => {
+                assert_eq!(condition, None);
+                let set: BTreeSet<_> = acts.iter().map(String::as_str).collect();
+                assert_eq!(
+                    set,
+                    BTreeSet::from([
+                        "dynamodb:GetItem",
+                        "dynamodb:PutItem",
+                        "dynamodb:UpdateItem",
+                        "dynamodb:Query",
+                        "dynamodb:Scan"
+                    ])
+                );
+                assert_eq!(resources_of(&s), vec![links_arn.clone(), links_indexes.clone()]);
+            }
+            "events" => {
+                assert_eq!(acts, vec!["events:PutEvents"]);
+                assert_eq!(resources_of(&s), vec![get_att("EventBus", "Arn")]);
+            }
+            "secretsmanager" => {
+                assert_eq!(acts, vec!["secretsmanager:GetSecretValue"]);
+                let c = condition.expect("secret access only when a secret is named");
+                assert!(
+                    c == "HasWebhookAuthSecret" || c == "HasOpenKlantTokenSecret",
+                    "{c}"
+                );
+                let arn = resources_of(&s)[0]["Fn::Sub"].as_str().unwrap().to_owned();
+                assert!(arn.contains(":secret:${"), "{arn}");
+            }
+            "ssm" => {
+                assert_eq!(acts, vec!["ssm:GetParameter"]);
+                let c = condition.expect("parameter access only when a parameter is named");
+                assert!(c == "HasWebhookAuthSsm" || c == "HasOpenKlantTokenSsm", "{c}");
+                let arn = resources_of(&s)[0]["Fn::Sub"].as_str().unwrap().to_owned();
+                assert!(arn.contains(":parameter${"), "{arn}");
+            }
+            other => panic!("unexpected service {other} in the webhook policy"),
+        }
+    }
+    assert!(saw.contains("dynamodb") && saw.contains("events"));
+    // The conditions grant nothing for an empty name.
+    for (cond, param) in [
+        ("HasWebhookAuthSecret", "WebhookAuthSecretName"),
+        ("HasWebhookAuthSsm", "WebhookAuthSsmParameterName"),
+        ("HasOpenKlantTokenSecret", "OpenKlantApiTokenSecretName"),
+        ("HasOpenKlantTokenSsm", "OpenKlantApiTokenSsmParameterName"),
+    ] {
+        assert_eq!(
+            t["Conditions"][cond],
+            json!({"Fn::Not": [{"Fn::Equals": [{"Ref": param}, ""]}]}),
+            "{cond}"
+        );
+    }
+}
+
+#[test]
+fn delivery_policy_is_least_privilege() {
+    let t = template();
+    for (condition, s) in statements(&t, "DeliveryFunction") {
+        assert_no_wildcard_resource(&s, "DeliveryFunction");
+        let acts = actions(&s);
+        if acts[0].starts_with("dynamodb:") {
+            assert_eq!(acts, vec!["dynamodb:GetItem", "dynamodb:PutItem"]);
+            assert_eq!(resources_of(&s), vec![get_att("DeliveriesTable", "Arn")]);
+        } else {
+            assert_eq!(acts, vec!["secretsmanager:GetSecretValue"]);
+            assert_eq!(condition.as_deref(), Some("HasOpenZaakCredentialsSecret"));
+        }
+    }
+    let vars = &props(&t, "DeliveryFunction")["Environment"]["Variables"];
+    assert_eq!(vars["OPEN_ZAAK_ROOT"], json!({"Ref": "OpenZaakRoot"}));
+    assert_eq!(
+        vars["OPEN_ZAAK_CREDENTIALS_SECRET_ID"],
+        json!({"Ref": "OpenZaakCredentialsSecretName"})
+    );
+    assert_eq!(vars["DELIVERIES_TABLE"], json!({"Ref": "DeliveriesTable"}));
+}
+
+#[test]
+fn rule_routes_both_event_types_to_exactly_one_target_with_the_dlq() {
+    let t = template();
+    let p = props(&t, "DeliveryRule");
+    assert_eq!(p["EventBusName"], json!({"Ref": "EventBus"}));
+    assert_eq!(
+        p["EventPattern"]["source"],
+        json!([{"Ref": "NotificationsSource"}])
+    );
+    let detail_types = p["EventPattern"]["detail-type"].as_array().unwrap();
+    for ty in [
+        "nl.overheid.zaken.zaak-gekoppeld",
+        "nl.overheid.zaken.zaak-ontkoppeld",
+    ] {
+        assert!(detail_types.contains(&json!(ty)), "{ty}");
+    }
+
+    let targets = p["Targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 1, "one target entry, chosen by DeliveryMode");
+    let choice = targets[0]["Fn::If"].as_array().expect("Fn::If on DeliveryMode");
+    assert_eq!(choice[0], "UseDeliveryFunction");
+    let (function, api) = (&choice[1], &choice[2]);
+    assert_eq!(function["Arn"], get_att("DeliveryFunction", "Arn"));
+    assert_eq!(api["Arn"], get_att("OpenZaakApiDestination", "Arn"));
+    for target in [function, api] {
+        assert_eq!(
+            target["DeadLetterConfig"]["Arn"],
+            get_att("DeliveryDeadLetterQueue", "Arn")
+        );
+        assert!(target["RetryPolicy"]["MaximumRetryAttempts"].is_object());
+        assert!(target["RetryPolicy"]["MaximumEventAgeInSeconds"].is_object());
+    }
+    assert_eq!(api["InputPath"], "$.detail");
+    assert_eq!(
+        api["HttpParameters"]["HeaderParameters"]["Content-Type"],
+        "application/cloudevents+json"
+    );
+    assert_eq!(api["RoleArn"], get_att("ApiDestinationRole", "Arn"));
+
+    // Exactly one path exists.
+    assert_eq!(
+        t["Parameters"]["DeliveryMode"]["AllowedValues"],
+        json!(["function", "api-destination"])
+    );
+    assert_eq!(t["Parameters"]["DeliveryMode"]["Default"], "function");
+    for r in [
+        "DeliveryFunction",
+        "DeliveryFunctionPermission",
+        "DeliveriesTable",
+    ] {
+        assert_eq!(resource(&t, r)["Condition"], "UseDeliveryFunction", "{r}");
+    }
+    for r in [
+        "OpenZaakConnection",
+        "OpenZaakApiDestination",
+        "ApiDestinationRole",
+    ] {
+        assert_eq!(resource(&t, r)["Condition"], "UseApiDestination", "{r}");
+    }
+    assert_eq!(
+        props(&t, "DeliveryFunctionPermission")["SourceArn"],
+        get_att("DeliveryRule", "Arn")
+    );
+    // Function failures (non-2xx from Open Zaak) end in the same DLQ.
+    assert_eq!(
+        props(&t, "DeliveryFunction")["EventInvokeConfig"]["DestinationConfig"]["OnFailure"],
+        json!({"Type": "SQS", "Destination": get_att("DeliveryDeadLetterQueue", "Arn")})
+    );
+}
+
+#[test]
+fn api_destination_posts_to_events_with_the_authorization_from_secrets_manager() {
+    let t = template();
+    let c = props(&t, "OpenZaakConnection");
+    assert_eq!(c["AuthorizationType"], "API_KEY");
+    let key = &c["AuthParameters"]["ApiKeyAuthParameters"];
+    assert_eq!(key["ApiKeyName"], "Authorization");
+    let value = key["ApiKeyValue"]["Fn::Sub"].as_str().unwrap();
+    assert!(
+        value.starts_with("{{resolve:secretsmanager:${OpenZaakAuthorizationSecretName}"),
+        "{value}"
+    );
+    let d = props(&t, "OpenZaakApiDestination");
+    assert_eq!(
+        d["InvocationEndpoint"],
+        json!({"Fn::Sub": "${OpenZaakRoot}/events"})
+    );
+    assert_eq!(d["HttpMethod"], "POST");
+}
+
+#[test]
+fn dlq_accepts_only_the_rule_and_alarms_when_not_empty() {
+    let t = template();
+    let s = &props(&t, "DeliveryDeadLetterQueuePolicy")["PolicyDocument"]["Statement"][0];
+    assert_eq!(s["Principal"]["Service"], "events.amazonaws.com");
+    assert_eq!(s["Action"], "sqs:SendMessage");
+    assert_eq!(
+        s["Condition"]["ArnEquals"]["aws:SourceArn"],
+        get_att("DeliveryRule", "Arn")
+    );
+    let a = props(&t, "DeliveryDeadLetterAlarm");
+    assert_eq!(a["Namespace"], "AWS/SQS");
+    assert_eq!(a["MetricName"], "ApproximateNumberOfMessagesVisible");
+    assert_eq!(a["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(a["Threshold"], 0);
+    assert_eq!(
+        a["Dimensions"][0]["Value"],
+        get_att("DeliveryDeadLetterQueue", "QueueName")
+    );
+}
+
+#[test]
+fn outputs_are_present() {
+    let t = template();
+    let outputs = t["Outputs"].as_object().unwrap();
+    for o in [
+        "WebhookUrl",
+        "HttpApiUrl",
+        "EventBusName",
+        "LinksTableName",
+        "DeliveryDeadLetterQueueUrl",
+    ] {
+        assert!(outputs.contains_key(o), "output {o}");
+    }
+    assert_eq!(
+        t["Outputs"]["WebhookUrl"]["Value"],
+        get_att("WebhookFunctionUrl", "FunctionUrl")
+    );
+}
