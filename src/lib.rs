@@ -13,6 +13,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 pub mod aws;
+pub mod callcount;
 pub mod cloudevent;
 pub mod config;
 pub mod deliver;

@@ -17,9 +17,10 @@
 //! moto_server fails the test with that hint: AWS tests are never skipped silently.
 #![allow(dead_code)]
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -61,15 +62,20 @@ pub fn find_moto_server() -> Option<PathBuf> {
     on_path.chain(std::iter::once(venv)).find(|p| p.is_file())
 }
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to find a free port");
-    l.local_addr().expect("local address").port()
+/// The port in werkzeug's " * Running on http://127.0.0.1:PORT" line, once it is logged.
+fn logged_port(log: &Path) -> Option<u16> {
+    let text = std::fs::read_to_string(log).ok()?;
+    let rest = &text[text.find("Running on http://127.0.0.1:")? + "Running on http://127.0.0.1:".len()..];
+    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
 impl Moto {
-    /// Start a fresh moto server on a free port and wait (≤ 10 s) until it answers.
-    /// Panics with the fix when moto_server is not installed (in CI too: never skipped).
+    /// Start a fresh moto server and wait (≤ 10 s) until it answers. moto binds port 0
+    /// itself and the port is read from its log, so parallel tests (and other processes)
+    /// can never race for a port. Panics with the fix when moto_server is not installed
+    /// (in CI too: never skipped).
     pub fn start() -> Moto {
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
         let Some(bin) = find_moto_server() else {
             let ci = std::env::var("CI").is_ok_and(|v| v == "true");
             panic!(
@@ -81,49 +87,47 @@ impl Moto {
         };
         let logs = Path::new(env!("CARGO_TARGET_TMPDIR"));
         std::fs::create_dir_all(logs).expect("create the test tmp dir under target/");
-        // A port picked this way may be taken by someone else before moto binds it: retry.
-        for _ in 0..3 {
-            let port = free_port();
-            let log = logs.join(format!("moto-{port}.log"));
-            let out = std::fs::File::create(&log).expect("create the moto log file");
-            let err = out.try_clone().expect("clone the moto log file handle");
-            let mut child = Command::new(&bin)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if let Ok(Some(status)) = child.try_wait() {
-                    eprintln!(
-                        "moto_server on port {port} exited ({status}); log {}:\n{}",
-                        log.display(),
-                        std::fs::read_to_string(&log).unwrap_or_default()
-                    );
-                    break;
-                }
-                if answers(port) {
-                    return Moto {
-                        endpoint: format!("http://127.0.0.1:{port}"),
-                        log,
-                        child,
-                    };
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "moto_server did not answer on 127.0.0.1:{port} within 10 s; log {}:\n{}",
-                        log.display(),
-                        std::fs::read_to_string(&log).unwrap_or_default()
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(100));
+        let log = logs.join(format!(
+            "moto-{}-{}.log",
+            std::process::id(),
+            STARTED.fetch_add(1, Ordering::SeqCst)
+        ));
+        let out = std::fs::File::create(&log).expect("create the moto log file");
+        let err = out.try_clone().expect("clone the moto log file handle");
+        let mut child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", "0"])
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let fail = |child: &mut Child, why: String| -> ! {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "moto_server {why}; log {}:\n{}",
+                log.display(),
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        };
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                fail(&mut child, format!("exited ({status})"));
             }
+            if let Some(port) = logged_port(&log).filter(|p| answers(*p)) {
+                return Moto {
+                    endpoint: format!("http://127.0.0.1:{port}"),
+                    log,
+                    child,
+                };
+            }
+            if Instant::now() > deadline {
+                fail(&mut child, "did not answer within 10 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("moto_server could not be started (3 attempts); see the moto-*.log files under target/");
     }
 
     /// SDK config for this server: region eu-west-1, static test credentials, the moto

@@ -1,0 +1,293 @@
+//! End to end through the real Lambda runtime interface: `cargo lambda watch` serves the
+//! `bootstrap` function (the Runtime API emulator runs the real `lambda_runtime` loop), with
+//! moto (DynamoDB + EventBridge → SQS) and a fake Open Klant behind it; the sample files under
+//! `events/function-url/` are sent with `cargo lambda invoke --data-file`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use zaaklink::demo::samples;
+use zaaklink::fake_openklant::FakeOpenKlant;
+
+const AUTH: &str = "Token demo-webhook-secret";
+const TOKEN: &str = "e2e-token";
+const SOURCE: &str = "urn:nld:oin:01823288444:openklant";
+const OO: &str = "5fee9673-216c-41e7-91d2-69a8d1526b9f";
+
+fn cargo_lambda() -> Command {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/cargo-lambda");
+    let mut cmd = if venv.exists() {
+        let mut c = Command::new(venv);
+        c.arg("lambda");
+        c
+    } else {
+        let mut c = Command::new("cargo");
+        c.arg("lambda");
+        c
+    };
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
+}
+
+fn require_cargo_lambda() {
+    let ok = cargo_lambda()
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "cargo-lambda is not installed: run scripts/test (it installs cargo-lambda into .venv/) \
+         or `pip install cargo-lambda`"
+    );
+}
+
+struct Watch(Child);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        // cargo lambda watch runs the function as a child: stop the whole process group
+        let pid = self.0.id() as i32;
+        let _ = Command::new("kill").args(["-TERM", &format!("-{pid}")]).status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn invoke(port: u16, file: &Path) -> Result<Value, String> {
+    let out = cargo_lambda()
+        .args([
+            "invoke",
+            "bootstrap",
+            "--invoke-port",
+            &port.to_string(),
+            "--data-file",
+        ])
+        .arg(file)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Write the sample with the fake Open Klant's address in place of the sample host.
+fn sample(ok: &FakeOpenKlant, dir: &Path, name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("events").join(name);
+    let text = ok.rewrite(&std::fs::read_to_string(&src).unwrap());
+    let dst = dir.join(name.replace('/', "-"));
+    std::fs::write(&dst, text).unwrap();
+    dst
+}
+
+async fn item(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Option<Value> {
+    let out = ddb
+        .get_item()
+        .table_name(table)
+        .key(
+            "onderwerpobject",
+            aws_sdk_dynamodb::types::AttributeValue::S(OO.into()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    out.item.map(|i| serde_dynamo::from_item(i).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn function_url_samples_through_cargo_lambda_watch() {
+    require_cargo_lambda();
+    let moto = common::Moto::start();
+    let table = "zaaklink-e2e-links";
+    let bus = "zaaklink-e2e-bus";
+    moto.create_links_table(table).await;
+    let queue = moto.create_bus_rule_queue(bus, SOURCE).await;
+    let ddb = moto.dynamodb().await;
+    let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    let port = free_port();
+    let log = std::fs::File::create(dir.path().join("watch.log")).unwrap();
+    let mut cmd = cargo_lambda();
+    cmd.args(["watch", "--ignore-changes", "--invoke-port", &port.to_string()])
+        .args(["--bin", "bootstrap"]);
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("AWS_REGION", common::REGION),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("LINKS_TABLE", table),
+        ("EVENT_BUS_NAME", bus),
+        ("ENABLE_CLOUD_EVENTS", "true"),
+        ("NOTIFICATIONS_SOURCE", SOURCE),
+        ("WEBHOOK_AUTH", AUTH),
+        ("OPEN_KLANT_API_ROOT", &ok.api_root()),
+        ("OPEN_KLANT_API_TOKEN", TOKEN),
+        ("RUST_LOG", "info"),
+    ] {
+        cmd.arg("--env-var").arg(format!("{k}={v}"));
+    }
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0).stdout(log.try_clone().unwrap()).stderr(log);
+    let _watch = Watch(cmd.spawn().unwrap());
+
+    // The first invoke compiles and starts the function; wait for it.
+    ok.put(samples::KLANTCONTACT);
+    ok.put(samples::ZAAK_A);
+    let unauth = sample(&ok, dir.path(), "function-url/unauthenticated.json");
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let first = loop {
+        match invoke(port, &unauth) {
+            Ok(v) => break v,
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "cargo lambda watch never answered: {e}\n{}",
+                    std::fs::read_to_string(dir.path().join("watch.log")).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    };
+    assert_eq!(first["statusCode"], 401, "{first}");
+    assert_eq!(first["headers"]["content-type"], "application/problem+json");
+
+    // (sample, Open Klant state to serve first, expected status, expected (type, zaak) events)
+    type Step<'a> = (&'a str, Option<&'a str>, u16, Vec<(&'a str, &'a str)>);
+    let steps: Vec<Step> = vec![
+        ("function-url/missing-authorization.json", None, 401, vec![]),
+        ("function-url/malformed.json", None, 400, vec![]),
+        ("function-url/not-json.json", None, 400, vec![]),
+        ("function-url/method-not-allowed.json", None, 405, vec![]),
+        ("function-url/ignored-other-kanaal.json", None, 204, vec![]),
+        (
+            "function-url/link-created.json",
+            None,
+            204,
+            vec![("zaak-gekoppeld", "a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5")],
+        ),
+        ("function-url/duplicate-delivery.json", None, 204, vec![]),
+        (
+            "function-url/relinked.json",
+            Some(samples::ZAAK_B),
+            204,
+            vec![
+                ("zaak-ontkoppeld", "a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5"),
+                ("zaak-gekoppeld", "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f"),
+            ],
+        ),
+        (
+            "function-url/changed-to-non-zaak.json",
+            Some(samples::BESLUIT),
+            204,
+            vec![("zaak-ontkoppeld", "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f")],
+        ),
+        (
+            "apigw-rest/link-created.json",
+            Some(samples::ZAAK_A),
+            204,
+            vec![("zaak-gekoppeld", "a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5")],
+        ),
+        (
+            "function-url/klantcontact-deleted.json",
+            None,
+            204,
+            vec![("zaak-ontkoppeld", "a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5")],
+        ),
+        ("function-url/deleted.json", None, 204, vec![]),
+    ];
+    let mut version = 0;
+    for (file, state, status, want) in steps {
+        if let Some(s) = state {
+            ok.put(s);
+        }
+        if file.contains("klantcontact-deleted") {
+            ok.remove(samples::KLANTCONTACT_URL);
+            ok.remove(samples::OO_URL);
+        }
+        let resp = invoke(port, &sample(&ok, dir.path(), file)).unwrap();
+        assert_eq!(resp["statusCode"], status, "{file}: {resp}");
+        let got: Vec<Value> = moto.receive_all(&queue).await;
+        let summary: Vec<(String, String)> = got
+            .iter()
+            .map(|m| {
+                assert_eq!(m["source"], SOURCE, "EventBridge Source");
+                assert_eq!(
+                    m["detail-type"], m["detail"]["type"],
+                    "DetailType = CloudEvent type"
+                );
+                (
+                    m["detail"]["type"]
+                        .as_str()
+                        .unwrap()
+                        .trim_start_matches("nl.overheid.zaken.")
+                        .to_string(),
+                    m["detail"]["subject"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let want: Vec<(String, String)> = want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        assert_eq!(summary, want, "{file}");
+        for m in &got {
+            let e = &m["detail"];
+            assert_eq!(e["specversion"], "1.0");
+            assert_eq!(e["datacontenttype"], "application/json");
+            assert_eq!(
+                e["data"]["linkTo"],
+                format!("{}onderwerpobjecten/{OO}", ok.api_root())
+            );
+            assert_eq!(e["data"]["label"], "Mijn Klantcontact Onderwerp");
+        }
+        // the item after each step: outbox empty, version moves only on a change
+        if let Some(it) = item(&ddb, table).await {
+            assert!(
+                it.get("pending")
+                    .is_none_or(|p| p.as_object().unwrap().is_empty()),
+                "{file}: {it}"
+            );
+            assert!(it.get("outbox").is_none(), "{file}: {it}");
+            let v = it["version"].as_u64().unwrap();
+            if want.is_empty() {
+                assert_eq!(v, version, "{file}: nothing changed, nothing written");
+            } else {
+                assert!(v > version, "{file}");
+            }
+            version = v;
+            let linked = it.get("zaak").and_then(Value::as_str);
+            let expect = match file {
+                "function-url/link-created.json"
+                | "apigw-rest/link-created.json"
+                | "function-url/duplicate-delivery.json" => Some("a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5"),
+                "function-url/relinked.json" => Some("c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f"),
+                _ => None,
+            };
+            assert_eq!(linked, expect, "{file}: {it}");
+        } else {
+            assert!(version == 0, "{file}: the item disappeared");
+        }
+    }
+
+    // the scheduled sweep runs through the same function
+    let sweep = sample(&ok, dir.path(), "schedule/sweep.json");
+    let resp = invoke(port, &sweep).unwrap();
+    assert_eq!(resp["job"], "sweep", "{resp}");
+}
