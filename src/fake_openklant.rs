@@ -121,7 +121,12 @@ fn list(s: &Inner, query: &str, path: &str) -> axum::Json<Value> {
 impl FakeOpenKlant {
     /// Start on a free 127.0.0.1 port; requests must carry `Authorization: Token <token>`.
     pub async fn start(token: &str) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_at("127.0.0.1:0".parse().expect("a socket address"), token).await
+    }
+
+    /// Start on the given address (`zaaklink fake-open-klant`).
+    pub async fn start_at(addr: std::net::SocketAddr, token: &str) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let base = format!("http://{}", listener.local_addr()?);
         let inner = Arc::new(Mutex::new(Inner {
             token: token.to_string(),

@@ -53,6 +53,19 @@ enum Command {
         #[command(flatten)]
         local: LocalArgs,
     },
+    /// Serve sample Open Klant objects (klantinteracties API v1) for local trials, e.g. for
+    /// the Lambda under `cargo lambda watch`. Sample URLs name http://open-klant.local:8000;
+    /// they are served under this server's own address.
+    FakeOpenKlant {
+        #[arg(long, default_value = "127.0.0.1:8000")]
+        listen: SocketAddr,
+        /// The token clients must send (`Authorization: Token <token>`).
+        #[arg(long, env = "OPEN_KLANT_API_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Object files to serve (default: the sample klantcontact and zaak-linked
+        /// onderwerpobject under events/openklant/).
+        objects: Vec<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -197,6 +210,35 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "resync done: {} onderwerpobjecten checked, {} changed, {} events emitted",
                 o.objects, o.written, o.emitted
             );
+            Ok(())
+        }
+        Command::FakeOpenKlant {
+            listen,
+            token,
+            objects,
+        } => {
+            let ok = zaaklink::fake_openklant::FakeOpenKlant::start_at(listen, &token)
+                .await
+                .map_err(|e| format!("cannot listen on --listen {listen}: {e}"))?;
+            if objects.is_empty() {
+                ok.put(zaaklink::demo::samples::KLANTCONTACT);
+                ok.put(zaaklink::demo::samples::ZAAK_A);
+            }
+            for f in &objects {
+                let text =
+                    std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+                serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .filter(|v| v["url"].is_string())
+                    .ok_or_else(|| format!("{} is not an Open Klant object with a `url`", f.display()))?;
+                ok.put(&text);
+            }
+            eprintln!(
+                "fake Open Klant at {} (OPEN_KLANT_API_ROOT={}); Ctrl-C stops it",
+                ok.base,
+                ok.api_root()
+            );
+            let _ = tokio::signal::ctrl_c().await;
             Ok(())
         }
         Command::Sweep { local } => {
