@@ -75,6 +75,7 @@ fn settings() -> Settings {
         emit_source: Some(SOURCE.into()),
         label_max_chars: 80,
         max_attempts: 8,
+        outbox_lease: zaaklink::DEFAULT_OUTBOX_LEASE,
     }
 }
 

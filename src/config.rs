@@ -137,6 +137,7 @@ impl CoreArgs {
                 emit_source: emission_off_reason.is_none().then(|| source.to_string()),
                 label_max_chars,
                 max_attempts: 8,
+                outbox_lease: crate::DEFAULT_OUTBOX_LEASE,
             },
             webhook_auth: WebhookAuth::new(&Secret::new(webhook_auth)),
             open_klant_token: Secret::new(token),

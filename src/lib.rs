@@ -73,6 +73,9 @@ pub struct Settings {
     pub label_max_chars: usize,
     /// Bounded optimistic-lock retries per onderwerpobject.
     pub max_attempts: u32,
+    /// How long a writer holds the outbox it wrote while it puts the events (see
+    /// [`DEFAULT_OUTBOX_LEASE`]); other deliveries wait rather than put them twice.
+    pub outbox_lease: Duration,
 }
 
 /// What handling did, for the one log line per notification.
@@ -173,11 +176,17 @@ impl Zaaklink {
 
     /// Level-triggered reconcile of one onderwerpobject: read the stored record *before*
     /// asking Open Klant, so a conditional write only succeeds with a view at least as new as
-    /// any other writer's; on a version conflict, start over (bounded, with jitter).
+    /// any other writer's; on a version conflict, start over (bounded, with jitter). After a
+    /// write, look at Open Klant once more: a slow delivery may have written a view that a
+    /// newer delivery (which found nothing to change) had already seen superseded.
     async fn sync(&self, uuid: &str, truth: Truth<'_>) -> Result<Outcome, Error> {
         let mut outcome = Outcome {
             objects: 1,
             ..Default::default()
+        };
+        let mut kc_cache: Option<Klantcontact> = match truth {
+            Truth::Fetch(_, kc) => kc.cloned(),
+            Truth::Gone => None,
         };
         for attempt in 0..self.settings.max_attempts {
             if attempt > 0 {
@@ -188,9 +197,13 @@ impl Zaaklink {
                 .get(uuid)
                 .await?
                 .unwrap_or_else(|| LinkRecord::absent(uuid));
-            // The outbox holds one transition at a time: put what a crash left behind first.
-            if !record.pending.is_empty() {
-                match self.flush(record).await? {
+            // The outbox holds one transition at a time: finish the previous one first.
+            if !record.pending.is_empty() && self.settings.emit_source.is_some() {
+                if claim_is_live(&record) {
+                    // Its writer is putting these events right now: wait, don't put them twice.
+                    continue;
+                }
+                match self.take_over(record).await? {
                     Some((r, n)) => {
                         outcome.emitted += n;
                         record = r;
@@ -200,7 +213,7 @@ impl Zaaklink {
             }
             let new = match truth {
                 Truth::Gone => None,
-                Truth::Fetch(url, kc) => self.resolve(url, kc).await?,
+                Truth::Fetch(url, _) => self.resolve(url, &mut kc_cache).await?,
             };
             let (link, events) = match reconcile::reconcile(record.link.as_ref(), new.as_ref()) {
                 Plan::Unchanged => return Ok(outcome),
@@ -208,24 +221,36 @@ impl Zaaklink {
             };
             let next = self.next_record(&record, link, &events);
             match self.store.put(&next, record.version).await {
-                Ok(()) => {
-                    outcome.written += 1;
-                    if let Some((_, n)) = self.flush(next).await? {
-                        outcome.emitted += n;
-                    }
-                    return Ok(outcome);
-                }
+                Ok(()) => outcome.written += 1,
                 Err(StoreError::Conflict) => {
                     tracing::debug!(onderwerpobject = %uuid, attempt, "version conflict, reconciling again");
+                    continue;
                 }
                 Err(e) => return Err(e.into()),
             }
+            let stored = next.link.clone();
+            if let Some((_, n)) = self.publish(next).await? {
+                outcome.emitted += n;
+            }
+            if let Truth::Fetch(url, _) = truth {
+                let now = self.resolve(url, &mut kc_cache).await?;
+                if reconcile::reconcile(stored.as_ref(), now.as_ref()) != Plan::Unchanged {
+                    tracing::info!(onderwerpobject = %uuid, "Open Klant changed while writing; reconciling again");
+                    continue;
+                }
+            }
+            return Ok(outcome);
         }
         Err(Error::Contention(uuid.to_string(), self.settings.max_attempts))
     }
 
     /// The link Open Klant shows now for this onderwerpobject, `None` if it links no zaak.
-    async fn resolve(&self, url: &str, kc: Option<&Klantcontact>) -> Result<Option<ZaakLink>, Error> {
+    /// The klantcontact (for the label) is fetched once and kept in `kc_cache`.
+    async fn resolve(
+        &self,
+        url: &str,
+        kc_cache: &mut Option<Klantcontact>,
+    ) -> Result<Option<ZaakLink>, Error> {
         let Some(o) = self.klant.onderwerpobject(url).await? else {
             return Ok(None);
         };
@@ -236,22 +261,19 @@ impl Zaaklink {
         else {
             return Ok(None);
         };
-        let fetched;
-        let kc = match kc.filter(|k| k.url == kc_ref.url) {
-            Some(k) => k,
-            None => match self.klant.klantcontact(&kc_ref.url).await? {
-                Some(k) => {
-                    fetched = k;
-                    &fetched
-                }
+        if kc_cache.as_ref().is_none_or(|k| k.url != kc_ref.url) {
+            match self.klant.klantcontact(&kc_ref.url).await? {
+                Some(k) => *kc_cache = Some(k),
                 // The klantcontact is gone: so is the onderwerpobject (cascade).
                 None => return Ok(None),
-            },
-        };
+            }
+        }
+        let kc = kc_cache.as_ref().expect("cached above");
         Ok(link::resolve(&o, kc, self.settings.label_max_chars))
     }
 
-    /// The record after a transition: new link, version + 1, its events in the outbox.
+    /// The record after a transition: new link, version + 1, its events in the outbox,
+    /// claimed by this writer for `outbox_lease`.
     fn next_record(
         &self,
         old: &LinkRecord,
@@ -260,29 +282,49 @@ impl Zaaklink {
     ) -> LinkRecord {
         let version = old.version + 1;
         let now = Utc::now();
-        let pending = match &self.settings.emit_source {
-            Some(source) => events
-                .iter()
-                .map(|t| {
-                    cloudevent::outbox_event(t.kind, &t.link, source, &old.onderwerpobject, version, now)
-                })
-                .map(|e| (e.id, e.json))
-                .collect(),
-            None => Default::default(),
-        };
+        // Emitting, the old outbox is empty by now (put first); with emission off it is kept
+        // as it is, waiting for emission to be switched on again.
+        let mut pending = old.pending.clone();
+        if let Some(source) = &self.settings.emit_source {
+            pending.extend(
+                events
+                    .iter()
+                    .map(|t| {
+                        cloudevent::outbox_event(t.kind, &t.link, source, &old.onderwerpobject, version, now)
+                    })
+                    .map(|e| (e.id, e.json)),
+            );
+        }
         LinkRecord {
             onderwerpobject: old.onderwerpobject.clone(),
             link,
             version,
-            updated_at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            updated_at: timestamp(now),
+            claimed_until: (self.settings.emit_source.is_some() && !pending.is_empty())
+                .then(|| lease_end(now, self.settings.outbox_lease)),
             pending,
         }
     }
 
-    /// Put the record's outbox on the sink, then clear it with a conditional write.
+    /// Claim an outbox someone else left (crash, failed put), then put it.
+    async fn take_over(&self, record: LinkRecord) -> Result<Option<(LinkRecord, usize)>, Error> {
+        let now = Utc::now();
+        let mut claimed = record.clone();
+        claimed.version += 1;
+        claimed.updated_at = timestamp(now);
+        claimed.claimed_until = Some(lease_end(now, self.settings.outbox_lease));
+        match self.store.put(&claimed, record.version).await {
+            Ok(()) => self.publish(claimed).await,
+            Err(StoreError::Conflict) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Put the (claimed) outbox on the sink, then clear it with a conditional write.
     /// `Ok(Some((record after clearing, events put)))`; `Ok(None)` when the record changed
-    /// meanwhile (the caller reads it again). Sink failures leave the outbox as it was.
-    async fn flush(&self, record: LinkRecord) -> Result<Option<(LinkRecord, usize)>, Error> {
+    /// meanwhile (the caller reads it again). When the sink fails, the outbox stays and the
+    /// claim is released so the next delivery or the sweep puts it at once.
+    async fn publish(&self, record: LinkRecord) -> Result<Option<(LinkRecord, usize)>, Error> {
         if record.pending.is_empty() {
             return Ok(Some((record, 0)));
         }
@@ -292,26 +334,38 @@ impl Zaaklink {
             return Ok(Some((record, 0)));
         }
         let events: Vec<OutboxEvent> = record.pending_events()?;
-        self.sink.publish(&events).await?;
+        if let Err(e) = self.sink.publish(&events).await {
+            let mut released = record.clone();
+            released.version += 1;
+            released.claimed_until = None;
+            if let Err(release) = self.store.put(&released, record.version).await {
+                tracing::debug!(onderwerpobject = %record.onderwerpobject, error = %release, "outbox claim not released; it expires");
+            }
+            return Err(e.into());
+        }
         let mut cleared = record.clone();
         cleared.pending.clear();
+        cleared.claimed_until = None;
         cleared.version += 1;
-        cleared.updated_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        cleared.updated_at = timestamp(Utc::now());
         match self.store.put(&cleared, record.version).await {
             Ok(()) => Ok(Some((cleared, events.len()))),
-            // Someone else wrote meanwhile; they saw (and put) the same events with the same ids.
+            // Someone else wrote meanwhile (an expired claim was taken over): they put the same
+            // events with the same ids.
             Err(StoreError::Conflict) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// The outbox sweep: put every event a crash or a failed put left in the outbox.
+    /// The outbox sweep: put every event a crash or a failed put left in the outbox. It does
+    /// not wait for live claims (a crashed writer's claim would hold it up to the lease); at
+    /// worst an event goes out twice with the same id, which consumers drop.
     pub async fn sweep(&self) -> Result<Outcome, Error> {
         let mut outcome = Outcome::default();
         let mut first_error = None;
         for record in self.store.with_pending().await? {
             outcome.objects += 1;
-            match self.flush(record).await {
+            match self.publish(record).await {
                 Ok(Some((_, n))) => outcome.emitted += n,
                 Ok(None) => {}
                 Err(e) => {
@@ -363,6 +417,27 @@ impl Zaaklink {
         }
         first_error.map_or(Ok(outcome), Err)
     }
+}
+
+/// How long a writer holds the outbox it wrote while it puts the events on the sink: longer
+/// than a put with its retries takes. A crashed writer's claim expires after it; until then
+/// deliveries for that onderwerpobject answer 503 (retried), the sweep does not wait.
+pub const DEFAULT_OUTBOX_LEASE: Duration = Duration::from_secs(15);
+
+fn timestamp(t: chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn lease_end(now: chrono::DateTime<Utc>, lease: Duration) -> String {
+    timestamp(now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(15)))
+}
+
+/// Whether another writer still holds the outbox (an unparsable claim counts as expired).
+fn claim_is_live(r: &LinkRecord) -> bool {
+    r.claimed_until
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .is_some_and(|until| until > Utc::now())
 }
 
 /// Jittered exponential backoff for optimistic-lock retries: 5 ms · 2^attempt, ± half.

@@ -59,6 +59,8 @@ struct Item {
     pending: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     outbox: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    claimed_until: Option<String>,
 }
 
 impl From<&LinkRecord> for Item {
@@ -74,6 +76,7 @@ impl From<&LinkRecord> for Item {
             updated_at: r.updated_at.clone(),
             pending: r.pending.clone(),
             outbox: (!r.pending.is_empty()).then(|| OUTBOX_PENDING.to_string()),
+            claimed_until: r.claimed_until.clone(),
         }
     }
 }
@@ -103,6 +106,7 @@ impl TryFrom<Item> for LinkRecord {
             version: i.version,
             updated_at: i.updated_at,
             pending: i.pending,
+            claimed_until: i.claimed_until,
         })
     }
 }
@@ -405,6 +409,7 @@ mod tests {
             }),
             version: 7,
             updated_at: "2025-10-10T00:00:00.000Z".into(),
+            claimed_until: None,
             pending: if pending {
                 BTreeMap::from([("e1".to_string(), "{}".to_string())])
             } else {

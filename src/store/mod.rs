@@ -26,6 +26,11 @@ pub struct LinkRecord {
     /// Outbox: event id -> CloudEvent JSON, written with the state it belongs to.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pending: BTreeMap<String, String>,
+    /// While set and in the future, the writer of `pending` is putting those events on the
+    /// sink right now: other deliveries wait instead of putting them a second time
+    /// (RFC 3339; DynamoDB attribute `claimedUntil`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_until: Option<String>,
 }
 
 impl LinkRecord {

@@ -1,0 +1,1324 @@
+//! Faults, each injected on purpose, each ending with nothing lost.
+//!
+//! Every scenario runs the real pipeline (webhook → real Open Klant HTTP adapter against the
+//! HTTP fake → `DynamoStore` on moto → `EventBridgeSink` on moto → SQS), with a store and a
+//! sink wrapped to fail on command, delivers like Open Notificaties (re-send until 204), and
+//! ends with the same checks as tests/load.rs: the stored link is Open Klant's state, nothing
+//! is left in `pending`, every event committed to an outbox reached the bus (lost = 0) and
+//! nothing else did, a repeated id carries the same event, and each object's history is
+//! valid. Each scenario appends its figures as a JSON line to `$ZAAKLINK_RELIABILITY_OUT`.
+//!
+//! The real crash — `zaaklink serve` killed with SIGKILL between the state write and the
+//! event put — runs the binary as a process (like tests/serve.rs) with the embedded store.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_sdk_eventbridge::operation::put_events::{PutEventsError, PutEventsOutput};
+use aws_sdk_eventbridge::types::{PutEventsRequestEntry, PutEventsResultEntry};
+use aws_smithy_mocks::{create_mock_http_client, mock, MockResponse, MockResponseInterceptor, RuleMode};
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+use common::Moto;
+use zaaklink::cloudevent::{event_id, OutboxEvent};
+use zaaklink::config::CoreArgs;
+use zaaklink::fake_openklant::FakeOpenKlant;
+use zaaklink::link::{Klantcontact, Onderwerpobject, ZaakLink};
+use zaaklink::openklant::{HttpOpenKlant, OpenKlant, OpenKlantError, Page};
+use zaaklink::reconcile::EventKind;
+use zaaklink::sink::eventbridge::EventBridgeSink;
+use zaaklink::sink::{EventSink, MemorySink, SinkError};
+use zaaklink::store::dynamodb::DynamoStore;
+use zaaklink::store::embedded::EmbeddedStore;
+use zaaklink::store::memory::MemoryStore;
+use zaaklink::store::{LinkRecord, LinkStore, StoreError};
+use zaaklink::webhook::{self, Answer, Request, WebhookAuth};
+use zaaklink::Zaaklink;
+
+const TOKEN: &str = "faults-open-klant-token";
+const AUTH: &str = "Token faults-webhook-secret";
+const SOURCE: &str = "urn:nld:oin:01823288444:openklant";
+const TABLE: &str = "zaaklink-faults";
+const BUS: &str = "zaaklink-faults-bus";
+
+// ---------------------------------------------------------------------------------------------
+// A store and a sink that fail on command and record what was committed
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct Committed {
+    onderwerpobject: String,
+    version: u64,
+    kind: EventKind,
+    json: String,
+}
+
+type CommittedLog = Arc<Mutex<BTreeMap<String, Committed>>>;
+
+/// Counters: "fail the next n ..." (decremented as they fire).
+#[derive(Default)]
+struct StoreFaults {
+    get_unavailable: AtomicUsize,
+    put_conflict: AtomicUsize,
+    put_unavailable_before: AtomicUsize,
+    put_unavailable_after: AtomicUsize,
+    fired: AtomicUsize,
+}
+
+fn take(n: &AtomicUsize) -> bool {
+    n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
+        .is_ok()
+}
+
+struct FaultStore {
+    inner: Arc<dyn LinkStore>,
+    f: StoreFaults,
+    committed: CommittedLog,
+}
+
+#[async_trait]
+impl LinkStore for FaultStore {
+    async fn get(&self, onderwerpobject: &str) -> Result<Option<LinkRecord>, StoreError> {
+        if take(&self.f.get_unavailable) {
+            self.f.fired.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::Unavailable(
+                "injected: ProvisionedThroughputExceededException on GetItem".into(),
+            ));
+        }
+        self.inner.get(onderwerpobject).await
+    }
+
+    async fn put(&self, record: &LinkRecord, expected: u64) -> Result<(), StoreError> {
+        // Conflicts only on transition writes (see tests/load.rs for why).
+        if !record.pending.is_empty() && take(&self.f.put_conflict) {
+            self.f.fired.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::Conflict);
+        }
+        if take(&self.f.put_unavailable_before) {
+            self.f.fired.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::Unavailable(
+                "injected: ProvisionedThroughputExceededException on PutItem".into(),
+            ));
+        }
+        self.inner.put(record, expected).await?;
+        record_commit(&self.committed, record);
+        if take(&self.f.put_unavailable_after) {
+            self.f.fired.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::Unavailable(
+                "injected: PutItem timed out after it was applied".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn linked_to_klantcontact(&self, klantcontact: &str) -> Result<Vec<LinkRecord>, StoreError> {
+        self.inner.linked_to_klantcontact(klantcontact).await
+    }
+
+    async fn with_pending(&self) -> Result<Vec<LinkRecord>, StoreError> {
+        self.inner.with_pending().await
+    }
+
+    async fn linked(&self) -> Result<Vec<LinkRecord>, StoreError> {
+        self.inner.linked().await
+    }
+}
+
+fn record_commit(log: &CommittedLog, record: &LinkRecord) {
+    let mut c = log.lock().unwrap();
+    for (id, json) in &record.pending {
+        // An outbox entry is written again, unchanged, when its claim is taken or released:
+        // the same id must always carry the same event.
+        if let Some(prev) = c.get(id) {
+            assert_eq!(
+                prev.json, *json,
+                "event id {id} committed with two different events"
+            );
+            continue;
+        }
+        let kind = OutboxEvent::from_json(id, json).unwrap().kind;
+        c.insert(
+            id.clone(),
+            Committed {
+                onderwerpobject: record.onderwerpobject.clone(),
+                version: record.version,
+                kind,
+                json: json.clone(),
+            },
+        );
+    }
+}
+
+#[derive(Default)]
+struct SinkFaults {
+    fail_before: AtomicUsize,
+    fail_after: AtomicUsize,
+    /// The next publish never returns (the process "dies" there); `hung` is notified.
+    hang: AtomicBool,
+    hung: Notify,
+    fired: AtomicUsize,
+}
+
+struct FaultSink {
+    inner: Arc<dyn EventSink>,
+    f: SinkFaults,
+}
+
+#[async_trait]
+impl EventSink for FaultSink {
+    async fn publish(&self, events: &[OutboxEvent]) -> Result<(), SinkError> {
+        let refused = |why: &str| SinkError::Rejected {
+            sink: "EventBridge",
+            failed: events.len(),
+            total: events.len(),
+            reason: why.into(),
+        };
+        if self.f.hang.swap(false, Ordering::SeqCst) {
+            self.f.fired.fetch_add(1, Ordering::SeqCst);
+            self.f.hung.notify_one();
+            std::future::pending::<()>().await;
+        }
+        if take(&self.f.fail_before) {
+            self.f.fired.fetch_add(1, Ordering::SeqCst);
+            return Err(refused("injected: ThrottlingException (Rate exceeded)"));
+        }
+        self.inner.publish(events).await?;
+        if take(&self.f.fail_after) {
+            self.f.fired.fetch_add(1, Ordering::SeqCst);
+            return Err(refused("injected: PutEvents timed out after it was applied"));
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The world: moto, the fake Open Klant, the pipeline
+// ---------------------------------------------------------------------------------------------
+
+fn uuid_for(kind: &str, i: usize) -> String {
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("faults/{kind}/{i}").as_bytes(),
+    )
+    .to_string()
+}
+
+fn zaak(z: usize) -> String {
+    uuid_for("zaak", z)
+}
+
+struct World {
+    moto: Moto,
+    queue: String,
+    ok: FakeOpenKlant,
+    /// OPEN_KLANT_API_ROOT (the fake's, or a proxy's in front of it).
+    root: String,
+    app: Zaaklink,
+    auth: WebhookAuth,
+    store: Arc<FaultStore>,
+    sink: Arc<FaultSink>,
+    committed: CommittedLog,
+    /// Open Klant's state per object: Some(zaak) or None (no zaak / gone).
+    truth: BTreeMap<usize, Option<usize>>,
+    notifications: usize,
+    deliveries: usize,
+    /// Faults injected by the scenario itself (Open Klant failures, crashes).
+    faults: usize,
+    non_2xx: Vec<u16>,
+    started: Instant,
+}
+
+impl World {
+    async fn new() -> World {
+        World::with(None, "5000").await
+    }
+
+    /// `root`: serve objects under this root instead of the fake's own (a proxy).
+    async fn with(root: Option<String>, timeout_ms: &str) -> World {
+        let started = Instant::now();
+        let moto = Moto::start();
+        moto.create_links_table(TABLE).await;
+        let queue = moto.create_bus_rule_queue(BUS, SOURCE).await;
+        let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
+        let root = root.unwrap_or_else(|| ok.api_root());
+        let cfg = core_args(&root, timeout_ms).validate().unwrap();
+        let committed: CommittedLog = Arc::default();
+        let store = Arc::new(FaultStore {
+            inner: Arc::new(DynamoStore::new(moto.dynamodb().await, TABLE)),
+            f: StoreFaults::default(),
+            committed: committed.clone(),
+        });
+        let sink = Arc::new(FaultSink {
+            inner: Arc::new(
+                EventBridgeSink::new(moto.eventbridge().await, BUS, SOURCE)
+                    .with_retry(3, Duration::from_millis(10)),
+            ),
+            f: SinkFaults::default(),
+        });
+        let app = Zaaklink {
+            klant: Arc::new(HttpOpenKlant::new(
+                cfg.settings.api_root.clone(),
+                cfg.open_klant_token.clone(),
+                cfg.open_klant_timeout,
+            )),
+            store: store.clone(),
+            sink: sink.clone(),
+            settings: cfg.settings.clone(),
+        };
+        World {
+            moto,
+            queue,
+            ok,
+            root,
+            app,
+            auth: cfg.webhook_auth,
+            store,
+            sink,
+            committed,
+            truth: BTreeMap::new(),
+            notifications: 0,
+            deliveries: 0,
+            faults: 0,
+            non_2xx: vec![],
+            started,
+        }
+    }
+
+    fn oo_url(&self, i: usize) -> String {
+        format!("{}onderwerpobjecten/{}", self.root, uuid_for("oo", i))
+    }
+
+    fn kc_url(&self, i: usize) -> String {
+        format!("{}klantcontacten/{}", self.root, uuid_for("kc", i))
+    }
+
+    /// Open Klant now shows object i linking zaak z (Some) or a besluit (None).
+    fn set(&mut self, i: usize, z: Option<usize>) {
+        let (objecttype, object_id) = match z {
+            Some(z) => ("zaak", zaak(z)),
+            None => ("besluit", uuid_for("besluit", i)),
+        };
+        let kc = json!({"uuid": uuid_for("kc", i), "url": self.kc_url(i)});
+        self.ok.put(
+            &json!({
+                "uuid": uuid_for("oo", i), "url": self.oo_url(i), "klantcontact": kc, "wasKlantcontact": null,
+                "onderwerpobjectidentificator": {"objectId": object_id, "codeObjecttype": objecttype,
+                    "codeRegister": "openzaak", "codeSoortObjectId": "uuid"}
+            })
+            .to_string(),
+        );
+        self.ok.put(
+            &json!({
+                "uuid": uuid_for("kc", i), "url": self.kc_url(i), "nummer": format!("{i}"),
+                "onderwerp": format!("Onderwerp {i}"),
+                "gingOverOnderwerpobjecten": [{"uuid": uuid_for("oo", i), "url": self.oo_url(i)}]
+            })
+            .to_string(),
+        );
+        self.truth.insert(i, z);
+    }
+
+    fn remove(&mut self, i: usize) {
+        self.ok.remove(&self.oo_url(i));
+        self.truth.insert(i, None);
+    }
+
+    fn link(&self, i: usize) -> Option<ZaakLink> {
+        self.truth[&i].map(|z| ZaakLink {
+            zaak: zaak(z),
+            label: format!("Onderwerp {i} - ({i})"),
+            link_to: self.oo_url(i),
+            klantcontact: self.kc_url(i),
+        })
+    }
+
+    fn notification(&self, i: usize, actie: &str) -> String {
+        json!({
+            "kanaal": "klantcontacten", "hoofdObject": self.kc_url(i), "resource": "onderwerpobject",
+            "resourceUrl": self.oo_url(i), "actie": actie, "aanmaakdatum": "2026-10-10T09:00:00Z",
+            "kenmerken": {}
+        })
+        .to_string()
+    }
+
+    /// One delivery attempt, with this pipeline (default: the world's).
+    async fn post_with(&mut self, app: &Zaaklink, body: &str) -> Answer {
+        self.deliveries += 1;
+        let a = post(app, &self.auth, body).await;
+        if a.status != 204 {
+            self.non_2xx.push(a.status);
+        }
+        a
+    }
+
+    async fn post(&mut self, body: &str) -> Answer {
+        let app = self.app.clone();
+        self.post_with(&app, body).await
+    }
+
+    /// A new notification about object i: first delivery must answer `first`, then it is
+    /// re-sent like Open Notificaties does until 204.
+    async fn notify(&mut self, i: usize, actie: &str, first: u16) -> Answer {
+        self.notifications += 1;
+        let body = self.notification(i, actie);
+        let a = self.post(&body).await;
+        assert_eq!(a.status, first, "{a:?}");
+        self.redeliver(&body).await;
+        a
+    }
+
+    async fn redeliver(&mut self, body: &str) {
+        for _ in 0..40 {
+            if self.post(body).await.status == 204 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("not delivered after 40 tries: {body}");
+    }
+
+    fn injected(&self) -> usize {
+        self.faults + self.store.f.fired.load(Ordering::SeqCst) + self.sink.f.fired.load(Ordering::SeqCst)
+    }
+
+    /// The checks, the JSON line, the asserts.
+    async fn finish(self, scenario: &str, description: &str) {
+        let pending = self.app.store.with_pending().await.unwrap();
+        let mut problems = Vec::new();
+        let mut finals = HashMap::new();
+        for &i in self.truth.keys() {
+            let uuid = uuid_for("oo", i);
+            let stored = self.app.store.get(&uuid).await.unwrap().and_then(|r| r.link);
+            if stored != self.link(i) {
+                problems.push(format!(
+                    "object {i}: stored {stored:?}, Open Klant {:?}",
+                    self.link(i)
+                ));
+            }
+            finals.insert(uuid, self.link(i));
+        }
+        for r in &pending {
+            problems.push(format!(
+                "left in the outbox: {} {:?}",
+                r.onderwerpobject,
+                r.pending.keys()
+            ));
+        }
+        let received = queue_events(&self.moto, &self.queue).await;
+        let committed = self.committed.lock().unwrap().clone();
+        let (fig, more) = check_history(&committed, &received, &finals);
+        problems.extend(more);
+        let mut answers: BTreeMap<u16, usize> = BTreeMap::new();
+        for s in &self.non_2xx {
+            *answers.entry(*s).or_default() += 1;
+        }
+        report(json!({
+            "scenario": scenario,
+            "description": description,
+            "notifications": self.notifications,
+            "deliveries": self.deliveries,
+            "faults": self.injected(),
+            "fault_detail": {"non_2xx_answers_retried": answers},
+            "events_expected": fig.expected,
+            "events_delivered": fig.delivered,
+            "lost": fig.lost,
+            "phantom": fig.phantom,
+            "duplicated": fig.duplicated,
+        "stale_replays": fig.stale_replays,
+            "stale_replays": fig.stale_replays,
+            "pending_left": pending.len(),
+            "seconds": (self.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+            "result": if problems.is_empty() { "pass" } else { "FAIL" },
+        }));
+        assert!(
+            problems.is_empty(),
+            "{scenario}: {} problems:\n{}",
+            problems.len(),
+            problems.join("\n")
+        );
+        assert!(fig.expected > 0, "{scenario}: no events at all");
+        assert!(self.injected() > 0, "{scenario}: no fault fired");
+    }
+}
+
+fn core_args(root: &str, timeout_ms: &str) -> CoreArgs {
+    CoreArgs {
+        enable_cloud_events: "true".into(),
+        notifications_source: SOURCE.into(),
+        webhook_auth: Some(AUTH.into()),
+        open_klant_api_root: Some(root.into()),
+        open_klant_api_token: Some(TOKEN.into()),
+        label_max_chars: "80".into(),
+        open_klant_timeout_ms: timeout_ms.into(),
+    }
+}
+
+async fn post(app: &Zaaklink, auth: &WebhookAuth, body: &str) -> Answer {
+    webhook::handle(
+        app,
+        auth,
+        Request {
+            method: "POST",
+            authorization: Some(AUTH.as_bytes()),
+            body: body.as_bytes(),
+        },
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// The checks (the same as tests/load.rs)
+// ---------------------------------------------------------------------------------------------
+
+struct Figures {
+    expected: usize,
+    delivered: usize,
+    lost: usize,
+    phantom: usize,
+    duplicated: usize,
+    stale_replays: usize,
+}
+
+fn check_history(
+    committed: &BTreeMap<String, Committed>,
+    received: &[Value],
+    finals: &HashMap<String, Option<ZaakLink>>,
+) -> (Figures, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut by_id: HashMap<String, Value> = HashMap::new();
+    let mut duplicated = 0;
+    for e in received {
+        let id = e["id"].as_str().unwrap_or_default().to_string();
+        match by_id.get(&id) {
+            Some(first) => {
+                duplicated += 1;
+                if first != e {
+                    problems.push(format!("two different events with id {id}: {first} / {e}"));
+                }
+            }
+            None => {
+                by_id.insert(id, e.clone());
+            }
+        }
+    }
+    // A repeat that arrives after a newer event of the same object (see tests/load.rs).
+    let mut stale_replays = 0;
+    let mut newest: HashMap<&str, (u64, EventKind)> = HashMap::new();
+    let mut seen_ids: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for e in received {
+        let id = e["id"].as_str().unwrap_or_default();
+        let Some(c) = committed.get(id) else { continue };
+        let at = (c.version, c.kind);
+        let max = newest.entry(c.onderwerpobject.as_str()).or_insert(at);
+        if !seen_ids.insert(id) && at < *max {
+            stale_replays += 1;
+        }
+        *max = (*max).max(at);
+    }
+    let lost: Vec<&String> = committed.keys().filter(|id| !by_id.contains_key(*id)).collect();
+    let phantom: Vec<&String> = by_id.keys().filter(|id| !committed.contains_key(*id)).collect();
+    for id in &lost {
+        problems.push(format!(
+            "LOST: committed event {id} never reached the bus: {}",
+            committed[*id].json
+        ));
+    }
+    for id in &phantom {
+        problems.push(format!(
+            "an event that was never committed reached the bus: {}",
+            by_id[*id]
+        ));
+    }
+    let mut per_object: BTreeMap<&str, Vec<(u64, EventKind, &Value)>> = BTreeMap::new();
+    for (id, e) in &by_id {
+        if let Some(c) = committed.get(id) {
+            let stored: Value = serde_json::from_str(&c.json).unwrap();
+            if &stored != e {
+                problems.push(format!("event {id} on the bus differs from its outbox entry"));
+            }
+            per_object
+                .entry(c.onderwerpobject.as_str())
+                .or_default()
+                .push((c.version, c.kind, e));
+        }
+    }
+    for (uuid, final_link) in finals {
+        let mut events = per_object.remove(uuid.as_str()).unwrap_or_default();
+        events.sort_by_key(|(v, k, _)| (*v, *k));
+        let mut open: Option<&Value> = None;
+        for (v, kind, e) in &events {
+            match kind {
+                EventKind::Gekoppeld => {
+                    if let Some(g) = open {
+                        problems.push(format!(
+                            "{uuid} v{v}: gekoppeld {} while {} is still open",
+                            e["subject"], g["subject"]
+                        ));
+                    }
+                    open = Some(e);
+                }
+                EventKind::Ontkoppeld => match open.take() {
+                    // Open Zaak deletes by zaak + linkTo; the label may have been refreshed since.
+                    Some(g)
+                        if g["data"]["zaak"] == e["data"]["zaak"]
+                            && g["data"]["linkTo"] == e["data"]["linkTo"]
+                            && g["subject"] == e["subject"] => {}
+                    Some(g) => problems.push(format!(
+                        "{uuid} v{v}: ontkoppeld {} does not name the open gekoppeld's zaak and linkTo {}",
+                        e["data"], g["data"]
+                    )),
+                    None => problems.push(format!(
+                        "{uuid} v{v}: ontkoppeld {} without an open gekoppeld",
+                        e["data"]
+                    )),
+                },
+            }
+        }
+        let open_zaak = open.and_then(|g| g["subject"].as_str());
+        let final_zaak = final_link.as_ref().map(|l| l.zaak.as_str());
+        if open_zaak != final_zaak {
+            problems.push(format!(
+                "{uuid}: the history ends with {open_zaak:?} linked, Open Klant says {final_zaak:?}"
+            ));
+        }
+    }
+    for uuid in per_object.keys() {
+        problems.push(format!("events for an unknown onderwerpobject {uuid}"));
+    }
+    (
+        Figures {
+            expected: committed.len(),
+            delivered: by_id.len(),
+            lost: lost.len(),
+            phantom: phantom.len(),
+            duplicated,
+            stale_replays,
+        },
+        problems,
+    )
+}
+
+fn report(line: Value) {
+    eprintln!("reliability: {line}");
+    if let Some(path) = std::env::var_os("ZAAKLINK_RELIABILITY_OUT") {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .expect("open ZAAKLINK_RELIABILITY_OUT");
+        writeln!(f, "{line}").expect("write ZAAKLINK_RELIABILITY_OUT");
+    }
+}
+
+async fn queue_events(moto: &Moto, queue: &str) -> Vec<Value> {
+    moto.receive_all(queue)
+        .await
+        .into_iter()
+        .map(|envelope| {
+            assert_eq!(envelope["source"], SOURCE, "{envelope}");
+            assert_eq!(envelope["detail-type"], envelope["detail"]["type"], "{envelope}");
+            envelope["detail"].clone()
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Open Klant: 5xx, token refused, slower than the timeout, connection refused
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn open_klant_5xx_and_401_answer_502_then_the_retry_succeeds() {
+    let mut w = World::new().await;
+    w.set(0, Some(0));
+    for status in [500, 502, 503, 401, 403] {
+        w.ok.fail_with(Some(status));
+        w.faults += 1;
+        let body = w.notification(0, "create");
+        let a = w.post(&body).await;
+        assert_eq!(a.status, 502, "Open Klant {status}: {a:?}");
+        assert!(
+            w.app.store.get(&uuid_for("oo", 0)).await.unwrap().is_none(),
+            "no state written"
+        );
+    }
+    w.ok.fail_with(None);
+    w.notify(0, "create", 204).await;
+    // A relink while Open Klant fails: 502 until it is back.
+    w.set(0, Some(1));
+    w.ok.fail_with(Some(500));
+    w.faults += 1;
+    let body = w.notification(0, "update");
+    w.notifications += 1;
+    assert_eq!(w.post(&body).await.status, 502);
+    w.ok.fail_with(None);
+    w.redeliver(&body).await;
+    w.finish(
+        "open_klant_5xx",
+        "Open Klant answers 500/502/503/401/403: 502, retried until 204",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn open_klant_slower_than_the_timeout_answers_502_then_ok() {
+    let mut w = World::with(None, "150").await;
+    w.set(0, Some(0));
+    w.ok.delay(Some(Duration::from_millis(800)));
+    w.faults += 1;
+    let body = w.notification(0, "create");
+    w.notifications += 1;
+    let t = Instant::now();
+    let a = w.post(&body).await;
+    assert_eq!(a.status, 502, "{a:?}");
+    assert!(a.body.as_ref().unwrap().1.contains("150 ms"), "{a:?}");
+    assert!(t.elapsed() < Duration::from_millis(700), "the timeout applies");
+    w.ok.delay(None);
+    w.redeliver(&body).await;
+    w.finish(
+        "open_klant_timeout",
+        "Open Klant slower than OPEN_KLANT_TIMEOUT_MS=150: 502, then OK",
+    )
+    .await;
+}
+
+/// A TCP forwarder to the fake on a fixed port, that can be down (connection refused).
+async fn forward(listener: tokio::net::TcpListener, to: String) {
+    loop {
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            return;
+        };
+        let to = to.clone();
+        tokio::spawn(async move {
+            if let Ok(mut out) = tokio::net::TcpStream::connect(&to).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+            }
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn open_klant_connection_refused_answers_502_then_ok() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let root = format!("http://127.0.0.1:{port}/klantinteracties/api/v1/");
+    let mut w = World::with(Some(root), "2000").await;
+    w.set(0, Some(0));
+    // Nothing listens on the port: connection refused.
+    let body = w.notification(0, "create");
+    w.notifications += 1;
+    for _ in 0..3 {
+        w.faults += 1;
+        let a = w.post(&body).await;
+        assert_eq!(a.status, 502, "{a:?}");
+        assert!(
+            a.body.as_ref().unwrap().1.contains("could not reach Open Klant"),
+            "{a:?}"
+        );
+    }
+    assert!(w.ok.requests().is_empty());
+    // Open Klant comes back on that port.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let to = w.ok.base.trim_start_matches("http://").to_string();
+    let proxy = tokio::spawn(forward(listener, to));
+    w.redeliver(&body).await;
+    w.set(0, Some(1));
+    w.notify(0, "update", 204).await;
+    proxy.abort();
+    w.finish(
+        "open_klant_refused",
+        "OPEN_KLANT_API_ROOT on a closed port: 502, then the port opens",
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// EventBridge: partial failures, throttling, failures before and after the put
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn event_sink_failures_keep_the_outbox_and_redelivery_puts_the_same_ids() {
+    let mut w = World::new().await;
+    // The first two publishes fail before anything is put: 503, the state and its events
+    // are stored, the redelivery puts them.
+    w.set(0, Some(0));
+    w.sink.f.fail_before.store(2, Ordering::SeqCst);
+    w.notify(0, "create", 503).await;
+    // Failures *after* the put (the answer was lost): 503, redelivery puts the same ids again.
+    w.set(0, Some(1));
+    w.sink.f.fail_after.store(1, Ordering::SeqCst);
+    w.notify(0, "update", 503).await;
+    // The sink fails; Open Klant changes meanwhile; the next notification puts the waiting
+    // events first, then the new transition.
+    w.set(1, Some(0));
+    w.sink.f.fail_before.store(1, Ordering::SeqCst);
+    let body = w.notification(1, "create");
+    w.notifications += 1;
+    assert_eq!(w.post(&body).await.status, 503);
+    let waiting: Vec<String> = w
+        .app
+        .store
+        .get(&uuid_for("oo", 1))
+        .await
+        .unwrap()
+        .unwrap()
+        .pending
+        .into_keys()
+        .collect();
+    assert_eq!(waiting, [event_id(&uuid_for("oo", 1), 1, EventKind::Gekoppeld)]);
+    w.set(1, None);
+    w.notify(1, "partial_update", 204).await;
+    // The sink fails; the sweep puts the outbox with the same ids.
+    w.set(2, Some(2));
+    w.sink.f.fail_before.store(1, Ordering::SeqCst);
+    w.notifications += 1;
+    let body = w.notification(2, "create");
+    assert_eq!(w.post(&body).await.status, 503);
+    let swept = w.app.sweep().await.unwrap();
+    assert_eq!((swept.objects, swept.emitted), (1, 1));
+    w.finish("eventbridge_sink_failures", "PutEvents fails before (x4) or after (x1) the put: 503, outbox kept, redelivery / next notification / sweep put the same ids")
+        .await;
+}
+
+fn entry_detail_id(e: &PutEventsRequestEntry) -> String {
+    let v: Value = serde_json::from_str(e.detail().unwrap_or("{}")).unwrap();
+    v["id"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn put_events_partial_failures_and_throttling_lose_nothing() {
+    let mut w = World::new().await;
+    // An EventBridge client whose PutEvents answers are made here: call 0 mod 4 is throttled
+    // as a whole, call 1 mod 4 refuses its last entry (the others really go to moto), the
+    // rest go through to moto. Forwarding uses a plain moto client on its own thread.
+    let forward_client = w.moto.eventbridge().await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let (c, r) = (calls.clone(), refused.clone());
+    let rule = mock!(aws_sdk_eventbridge::Client::put_events).then_compute_response(move |req| {
+        let n = c.fetch_add(1, Ordering::SeqCst);
+        let entries: Vec<PutEventsRequestEntry> = req.entries().to_vec();
+        if n % 4 == 0 {
+            r.fetch_add(entries.len(), Ordering::SeqCst);
+            return MockResponse::Error(PutEventsError::generic(
+                aws_sdk_eventbridge::error::ErrorMetadata::builder()
+                    .code("ThrottlingException")
+                    .message("Rate exceeded")
+                    .build(),
+            ));
+        }
+        let fail_last = n % 4 == 1;
+        let (send, keep): (Vec<_>, Vec<_>) = if fail_last {
+            let mut e = entries.clone();
+            let last = e.pop();
+            (e, last.into_iter().collect())
+        } else {
+            (entries.clone(), vec![])
+        };
+        r.fetch_add(keep.len(), Ordering::SeqCst);
+        if !send.is_empty() {
+            let client = forward_client.clone();
+            let failed = std::thread::scope(|s| {
+                s.spawn(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap()
+                        .block_on(client.put_events().set_entries(Some(send.clone())).send())
+                        .expect("moto PutEvents")
+                        .failed_entry_count()
+                })
+                .join()
+                .unwrap()
+            });
+            assert_eq!(failed, 0);
+        }
+        let mut results: Vec<PutEventsResultEntry> = send
+            .iter()
+            .map(|e| {
+                PutEventsResultEntry::builder()
+                    .event_id(entry_detail_id(e))
+                    .build()
+            })
+            .collect();
+        for _ in &keep {
+            results.push(
+                PutEventsResultEntry::builder()
+                    .error_code("ThrottlingException")
+                    .error_message("Rate exceeded")
+                    .build(),
+            );
+        }
+        MockResponse::Output(
+            PutEventsOutput::builder()
+                .failed_entry_count(keep.len() as i32)
+                .set_entries(Some(results))
+                .build(),
+        )
+    });
+    let cfg = w.moto.sdk_config().await;
+    let conf = aws_sdk_eventbridge::config::Builder::from(&cfg)
+        .http_client(create_mock_http_client())
+        .retry_config(aws_sdk_eventbridge::config::retry::RetryConfig::disabled())
+        .interceptor(
+            MockResponseInterceptor::new()
+                .rule_mode(RuleMode::MatchAny)
+                .with_rule(&rule),
+        )
+        .build();
+    let flaky = Arc::new(
+        EventBridgeSink::new(aws_sdk_eventbridge::Client::from_conf(conf), BUS, SOURCE)
+            .with_retry(3, Duration::from_millis(5)),
+    );
+    w.app.sink = Arc::new(FaultSink {
+        inner: flaky,
+        f: SinkFaults::default(),
+    });
+    w.sink = Arc::new(FaultSink {
+        inner: Arc::new(MemorySink::default()),
+        f: SinkFaults::default(),
+    });
+    // Links, relinks (two events in one PutEvents: ontkoppeld + gekoppeld), unlinks.
+    for round in 0..4 {
+        for i in 0..3 {
+            let z = match (round + i) % 4 {
+                3 => None,
+                z => Some(z),
+            };
+            w.set(i, z);
+            w.notifications += 1;
+            let body = w.notification(i, if round == 0 { "create" } else { "update" });
+            w.redeliver(&body).await;
+        }
+    }
+    w.faults += refused.load(Ordering::SeqCst);
+    eprintln!(
+        "PutEvents calls {}, entries refused {}",
+        calls.load(Ordering::SeqCst),
+        refused.load(Ordering::SeqCst)
+    );
+    w.finish("eventbridge_partial_failures", "PutEvents throttled as a whole every 4th call, last entry refused every 4th call: only refused entries retried")
+        .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// DynamoDB: conditional conflicts, true concurrency, throttling
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamodb_conflicts_and_true_concurrency_lose_nothing() {
+    let mut w = World::new().await;
+    // A few conflicts: the bounded optimistic-lock loop absorbs them (204).
+    w.set(0, Some(0));
+    w.store.f.put_conflict.store(3, Ordering::SeqCst);
+    w.notify(0, "create", 204).await;
+    // More conflicts than attempts: 503 (contention), retried later.
+    w.set(0, Some(1));
+    w.store.f.put_conflict.store(9, Ordering::SeqCst);
+    w.notify(0, "update", 503).await;
+    // True concurrency on one object: 12 deliveries in flight per change, the next change
+    // made as soon as one of them is done.
+    w.set(1, Some(0));
+    let body = w.notification(1, "create");
+    w.notifications += 1;
+    w.redeliver(&body).await;
+    let deliveries = Arc::new(AtomicUsize::new(0));
+    let mut inflight = tokio::task::JoinSet::new();
+    for round in 0..12usize {
+        let z = if round % 5 == 4 { None } else { Some(round % 3) };
+        w.set(1, z);
+        w.notifications += 1;
+        let body = w.notification(1, "update");
+        for _ in 0..12 {
+            let (app, auth, body, n) = (w.app.clone(), w.auth.clone(), body.clone(), deliveries.clone());
+            inflight.spawn(async move {
+                for _ in 0..60 {
+                    n.fetch_add(1, Ordering::SeqCst);
+                    if post(&app, &auth, &body).await.status == 204 {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                panic!("not delivered");
+            });
+        }
+        inflight.join_next().await.unwrap().unwrap();
+    }
+    while let Some(done) = inflight.join_next().await {
+        done.unwrap();
+    }
+    w.deliveries += deliveries.load(Ordering::SeqCst);
+    // Level-triggered: one more notification after quiescence (see tests/load.rs).
+    w.notify(1, "update", 204).await;
+    w.finish(
+        "dynamodb_conflicts",
+        "12 injected version conflicts; 12 changes x 12 concurrent deliveries on one object",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamodb_throttling_answers_503_then_ok() {
+    let mut w = World::new().await;
+    w.set(0, Some(0));
+    w.store.f.get_unavailable.store(2, Ordering::SeqCst);
+    let a = w.notify(0, "create", 503).await;
+    assert!(a.body.unwrap().1.contains("ProvisionedThroughputExceeded"));
+    w.set(0, Some(1));
+    w.store.f.put_unavailable_before.store(2, Ordering::SeqCst);
+    w.notify(0, "update", 503).await;
+    // The write happened but its answer was lost: 503; the redelivery finds the outbox.
+    w.set(0, None);
+    w.store.f.put_unavailable_after.store(1, Ordering::SeqCst);
+    w.notify(0, "partial_update", 503).await;
+    w.set(0, Some(2));
+    w.store.f.put_unavailable_after.store(2, Ordering::SeqCst);
+    w.notify(0, "update", 503).await;
+    // Deleted; the destroy's write is refused once.
+    w.remove(0);
+    w.store.f.put_unavailable_before.store(1, Ordering::SeqCst);
+    w.notify(0, "destroy", 503).await;
+    w.finish(
+        "dynamodb_throttling",
+        "GetItem/PutItem throttled before the write, or failing after it: 503, retried until 204",
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Killed between the state write and PutEvents
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_between_write_and_put_the_sweep_or_next_notification_puts_the_same_ids() {
+    let mut w = World::new().await;
+    // A short lease, so that the dead writer's claim on its outbox expires within the test.
+    w.app.settings.outbox_lease = Duration::from_millis(300);
+    for (i, recover_by_sweep) in [(0usize, true), (1, false)] {
+        w.set(i, Some(0));
+        w.sink.f.hang.store(true, Ordering::SeqCst);
+        let (app, auth, body) = (w.app.clone(), w.auth.clone(), w.notification(i, "create"));
+        w.notifications += 1;
+        w.deliveries += 1;
+        let task = tokio::spawn(async move { post(&app, &auth, &body).await });
+        w.sink.f.hung.notified().await;
+        // The process dies here: state and events are written, nothing was put.
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        let rec = w.app.store.get(&uuid_for("oo", i)).await.unwrap().unwrap();
+        let waiting: Vec<String> = rec.pending.keys().cloned().collect();
+        assert_eq!(waiting, [event_id(&uuid_for("oo", i), 1, EventKind::Gekoppeld)]);
+        if recover_by_sweep {
+            let swept = w.app.sweep().await.unwrap();
+            assert_eq!(swept.emitted, 1);
+        } else {
+            // Open Klant changed meanwhile; once the dead writer's claim expired, the next
+            // notification puts the waiting event (same id) before the new transition's.
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            w.set(i, Some(1));
+            w.notify(i, "update", 204).await;
+        }
+    }
+    w.finish(
+        "killed_between_write_and_put",
+        "task aborted inside PutEvents (x2): recovered by the sweep, and by the next notification; same ids",
+    )
+    .await;
+}
+
+/// Accepts connections and reads, never answers: a sink that hangs.
+fn black_hole() -> (String, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/events", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let a = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { return };
+            let mut buf = [0u8; 4096];
+            let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+            let _ = s.read(&mut buf);
+            a.fetch_add(1, Ordering::SeqCst);
+            held.push(s);
+        }
+    });
+    (url, accepted)
+}
+
+/// Collects what the HTTP sink POSTs.
+async fn collector() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let s = seen.clone();
+    let app = axum::Router::new().route(
+        "/events",
+        axum::routing::post(move |body: String| {
+            let s = s.clone();
+            async move {
+                s.lock().unwrap().push(serde_json::from_str(&body).unwrap());
+                axum::http::StatusCode::ACCEPTED
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/events", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, seen)
+}
+
+fn zaaklink_cmd(ok: &FakeOpenKlant, state: &Path, sink: &str, sub: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zaaklink"));
+    cmd.arg(sub)
+        .args(["--sink", sink])
+        .arg("--state")
+        .arg(state)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("ENABLE_CLOUD_EVENTS", "true")
+        .env("NOTIFICATIONS_SOURCE", SOURCE)
+        .env("WEBHOOK_AUTH", AUTH)
+        .env("OPEN_KLANT_API_ROOT", ok.api_root())
+        .env("OPEN_KLANT_API_TOKEN", TOKEN)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn spawn_serve(ok: &FakeOpenKlant, state: &Path, sink: &str) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = zaaklink_cmd(ok, state, sink, "serve")
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "zaaklink serve did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, format!("http://127.0.0.1:{port}/"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_killed_with_sigkill_mid_put_then_sweep_puts_the_same_ids() {
+    let started = Instant::now();
+    let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("zaaklink.db");
+    let oo = "5fee9673-216c-41e7-91d2-69a8d1526b9f";
+    ok.put(zaaklink::demo::samples::KLANTCONTACT);
+    ok.put(zaaklink::demo::samples::ZAAK_A);
+    let create = ok.rewrite(zaaklink::demo::samples::CREATE);
+
+    // 1. serve with a sink that never answers; the notification's state is written, then
+    //    the put hangs; SIGKILL.
+    let (hole, accepted) = black_hole();
+    let (mut child, url) = spawn_serve(&ok, &state, &hole);
+    let body = create.clone();
+    let pending_post = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(&url)
+            .header("authorization", AUTH)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while accepted.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the sink was never called");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(pending_post.await.unwrap().is_err(), "the webhook never answered");
+
+    // 2. the state file holds the link and its event in the outbox
+    let expected_id = event_id(oo, 1, EventKind::Gekoppeld);
+    let committed: CommittedLog = Arc::default();
+    {
+        let store = EmbeddedStore::open(&state).unwrap();
+        let rec = store
+            .get(oo)
+            .await
+            .unwrap()
+            .expect("the state was written before the kill");
+        assert_eq!(rec.pending.keys().collect::<Vec<_>>(), [&expected_id]);
+        record_commit(&committed, &rec);
+    }
+
+    // 3. `zaaklink sweep` with a working sink puts it, with the same id
+    let (col, seen) = collector().await;
+    let out = zaaklink_cmd(&ok, &state, &col, "sweep").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 events put"));
+    let got = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["id"], expected_id.as_str());
+
+    // 4. restarted, the redelivery of the same notification emits nothing more; a sweep
+    //    finds nothing.
+    let (mut child, url) = spawn_serve(&ok, &state, &col);
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .header("authorization", AUTH)
+        .body(create.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = zaaklink_cmd(&ok, &state, &col, "sweep").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0 events put"));
+    let store = EmbeddedStore::open(&state).unwrap();
+    let rec = store.get(oo).await.unwrap().unwrap();
+    assert!(rec.pending.is_empty());
+    assert_eq!(
+        rec.link.as_ref().map(|l| l.zaak.as_str()),
+        Some("a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5")
+    );
+    let mut all = got;
+    all.extend(std::mem::take(&mut *seen.lock().unwrap()));
+    let committed = committed.lock().unwrap().clone();
+    let finals = HashMap::from([(oo.to_string(), rec.link.clone())]);
+    let (fig, problems) = check_history(&committed, &all, &finals);
+    report(json!({
+        "scenario": "serve_sigkill_mid_put",
+        "description": "zaaklink serve killed with SIGKILL while PutEvents hangs; restarted; zaaklink sweep",
+        "notifications": 1,
+        "deliveries": 2,
+        "faults": 1,
+        "events_expected": fig.expected,
+        "events_delivered": fig.delivered,
+        "lost": fig.lost,
+        "phantom": fig.phantom,
+        "duplicated": fig.duplicated,
+        "stale_replays": fig.stale_replays,
+        "pending_left": 0,
+        "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        "result": if problems.is_empty() { "pass" } else { "FAIL" },
+    }));
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A race found by these tests (see the report): a stale writer after an "unchanged" reader
+// ---------------------------------------------------------------------------------------------
+
+/// Holds the first onderwerpobject GET's answer until released (a slow reader).
+struct GatedKlant {
+    inner: HttpOpenKlant,
+    armed: AtomicBool,
+    fetched: Notify,
+    release: Notify,
+}
+
+#[async_trait]
+impl OpenKlant for GatedKlant {
+    async fn onderwerpobject(&self, url: &str) -> Result<Option<Onderwerpobject>, OpenKlantError> {
+        let r = self.inner.onderwerpobject(url).await;
+        if self.armed.swap(false, Ordering::SeqCst) {
+            self.fetched.notify_one();
+            self.release.notified().await;
+        }
+        r
+    }
+
+    async fn klantcontact(&self, url: &str) -> Result<Option<Klantcontact>, OpenKlantError> {
+        self.inner.klantcontact(url).await
+    }
+
+    async fn zaak_onderwerpobjecten(
+        &self,
+        page: Option<&str>,
+    ) -> Result<Page<Onderwerpobject>, OpenKlantError> {
+        self.inner.zaak_onderwerpobjecten(page).await
+    }
+}
+
+/// Open Klant: A → B → A. Delivery 1 (about the move to B) reads the store, GETs B, and is
+/// slow; meanwhile the object moves back to A and delivery 2 reads the store (A), GETs A,
+/// finds nothing to do and answers 204 *without writing*. Delivery 1 then writes B — its
+/// conditional write succeeds, because nobody bumped the version — and emits ontkoppeld(A) +
+/// gekoppeld(B). Without more, Open Klant would say A while zaaklink and Open Zaak say B, with
+/// no notification coming. zaaklink therefore looks at Open Klant once more after each write
+/// and reconciles again: the end state is A (after a visible A → B → A history).
+#[tokio::test(flavor = "multi_thread")]
+async fn stale_writer_after_unchanged_reader_loses_the_final_state() {
+    let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
+    let cfg = core_args(&ok.api_root(), "5000").validate().unwrap();
+    let klant = Arc::new(GatedKlant {
+        inner: HttpOpenKlant::new(
+            cfg.settings.api_root.clone(),
+            cfg.open_klant_token.clone(),
+            cfg.open_klant_timeout,
+        ),
+        armed: AtomicBool::new(false),
+        fetched: Notify::new(),
+        release: Notify::new(),
+    });
+    let sink = Arc::new(MemorySink::default());
+    let app = Zaaklink {
+        klant: klant.clone(),
+        store: Arc::new(MemoryStore::default()),
+        sink: sink.clone(),
+        settings: cfg.settings.clone(),
+    };
+    let auth = cfg.webhook_auth.clone();
+    let rw = |s: &str| ok.rewrite(s);
+    use zaaklink::demo::samples::*;
+    ok.put(KLANTCONTACT);
+    ok.put(ZAAK_A);
+    assert_eq!(post(&app, &auth, &rw(CREATE)).await.status, 204);
+    // Open Klant moves to B; delivery 1 is slow after its GET.
+    ok.put(ZAAK_B);
+    klant.armed.store(true, Ordering::SeqCst);
+    let (app1, auth1, update) = (app.clone(), auth.clone(), rw(UPDATE));
+    let slow = tokio::spawn(async move { post(&app1, &auth1, &update).await });
+    klant.fetched.notified().await;
+    // Open Klant moves back to A; delivery 2 of that change is handled at once.
+    ok.put(ZAAK_A);
+    assert_eq!(post(&app, &auth, &rw(UPDATE)).await.status, 204);
+    klant.release.notify_one();
+    assert_eq!(slow.await.unwrap().status, 204);
+    let stored = app
+        .store
+        .get("5fee9673-216c-41e7-91d2-69a8d1526b9f")
+        .await
+        .unwrap()
+        .unwrap();
+    let types: Vec<&str> = sink
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.event_type())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        stored.link.as_ref().map(|l| l.zaak.as_str()),
+        Some("a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5"),
+        "Open Klant links zaak A; zaaklink stored {:?} after emitting {types:?}",
+        stored.link
+    );
+}
