@@ -24,7 +24,7 @@ use zaaklink::sink::MemorySink;
 use zaaklink::store::memory::MemoryStore;
 use zaaklink::{cloudevent, link, Settings, Zaaklink};
 
-const API_ROOT: &str = "http://open-klant.local:8000/klantinteracties/api/v1/";
+const API_ROOT: &str = "http://127.0.0.1:8000/klantinteracties/api/v1/";
 const SOURCE: &str = "urn:nld:oin:01823288444:openklant";
 
 /// Open Klant in memory: the sample objects by URL; a missing URL is a 404 (`None`).

@@ -33,8 +33,9 @@ pub mod samples {
     pub const ZAAK_A: &str = include_str!("../events/openklant/onderwerpobject-zaak-a.json");
     pub const ZAAK_B: &str = include_str!("../events/openklant/onderwerpobject-zaak-b.json");
     pub const BESLUIT: &str = include_str!("../events/openklant/onderwerpobject-besluit.json");
-    pub const KLANTCONTACT_URL: &str = "http://open-klant.local:8000/klantinteracties/api/v1/klantcontacten/3b2a0d4e-6f8c-4e1d-9a55-0c1f2e3d4b5a";
-    pub const OO_URL: &str = "http://open-klant.local:8000/klantinteracties/api/v1/onderwerpobjecten/5fee9673-216c-41e7-91d2-69a8d1526b9f";
+    pub const KLANTCONTACT_URL: &str =
+        "http://127.0.0.1:8000/klantinteracties/api/v1/klantcontacten/3b2a0d4e-6f8c-4e1d-9a55-0c1f2e3d4b5a";
+    pub const OO_URL: &str = "http://127.0.0.1:8000/klantinteracties/api/v1/onderwerpobjecten/5fee9673-216c-41e7-91d2-69a8d1526b9f";
 }
 
 /// Run the story. Returns how many events were emitted.

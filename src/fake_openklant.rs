@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 /// The host the sample files under `events/` and `../shared/fixtures` use.
-pub const SAMPLE_BASE: &str = "http://open-klant.local:8000";
+pub const SAMPLE_BASE: &str = "http://127.0.0.1:8000";
 pub const API_PATH: &str = "/klantinteracties/api/v1/";
 
 #[derive(Default)]

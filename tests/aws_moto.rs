@@ -40,8 +40,10 @@ const BUS: &str = "zaaklink-bus";
 const OO_UUID: &str = "5fee9673-216c-41e7-91d2-69a8d1526b9f";
 const ZAAK_A: &str = "a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5";
 const ZAAK_B: &str = "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f";
-const OO_SAMPLE_URL: &str = "http://open-klant.local:8000/klantinteracties/api/v1/onderwerpobjecten/5fee9673-216c-41e7-91d2-69a8d1526b9f";
-const KC_SAMPLE_URL: &str = "http://open-klant.local:8000/klantinteracties/api/v1/klantcontacten/3b2a0d4e-6f8c-4e1d-9a55-0c1f2e3d4b5a";
+const OO_SAMPLE_URL: &str =
+    "http://127.0.0.1:8000/klantinteracties/api/v1/onderwerpobjecten/5fee9673-216c-41e7-91d2-69a8d1526b9f";
+const KC_SAMPLE_URL: &str =
+    "http://127.0.0.1:8000/klantinteracties/api/v1/klantcontacten/3b2a0d4e-6f8c-4e1d-9a55-0c1f2e3d4b5a";
 const LABEL: &str = "Mijn Klantcontact Onderwerp";
 
 /// moto + fake Open Klant + the pipeline on DynamoDB and EventBridge.

@@ -54,8 +54,8 @@ enum Command {
         local: LocalArgs,
     },
     /// Serve sample Open Klant objects (klantinteracties API v1) for local trials, e.g. for
-    /// the Lambda under `cargo lambda watch`. Sample URLs name http://open-klant.local:8000;
-    /// they are served under this server's own address.
+    /// the Lambda under `cargo lambda watch`. Sample URLs name http://127.0.0.1:8000 (the
+    /// default --listen); on another address they are rewritten to it.
     FakeOpenKlant {
         #[arg(long, default_value = "127.0.0.1:8000")]
         listen: SocketAddr,
