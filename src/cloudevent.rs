@@ -43,13 +43,17 @@ pub struct OutboxEvent {
 impl OutboxEvent {
     /// Rebuild from the stored CloudEvent JSON (the outbox keeps only id -> JSON).
     pub fn from_json(id: &str, json: &str) -> Result<Self, String> {
-        let v: serde_json::Value =
-            serde_json::from_str(json).map_err(|e| format!("pending event {id}: {e}"))?;
-        let kind = v
-            .get("type")
-            .and_then(|t| t.as_str())
-            .and_then(EventKind::from_event_type)
-            .ok_or_else(|| format!("pending event {id}: unknown or missing type"))?;
+        /// Only the type is needed: skip the rest instead of building a whole `Value`.
+        #[derive(serde::Deserialize)]
+        struct TypeOnly<'a> {
+            #[serde(rename = "type", borrow)]
+            ty: Option<std::borrow::Cow<'a, str>>,
+        }
+        let t: TypeOnly = serde_json::from_str(json).map_err(|e| format!("pending event {id}: {e}"))?;
+        let kind =
+            t.ty.as_deref()
+                .and_then(EventKind::from_event_type)
+                .ok_or_else(|| format!("pending event {id}: unknown or missing type"))?;
         Ok(OutboxEvent {
             id: id.to_string(),
             kind,
