@@ -715,20 +715,24 @@ async fn a_sink_that_keeps_failing_leaves_the_outbox_and_the_sweep_puts_it_with_
     );
     assert_eq!(refusing.num_calls(), 3, "3 attempts");
 
-    // The state is written, its event waits in the outbox (and on the by-outbox index).
+    // The state is written (version 1), its event waits in the outbox (and on the by-outbox
+    // index); the failed put released the writer's claim on it (version 2).
     let id = event_id(OO_UUID, 1, EventKind::Gekoppeld);
     let item = w.item(OO_UUID).await;
-    assert_eq!(item["version"], AttributeValue::N("1".into()));
+    assert_eq!(item["version"], AttributeValue::N("2".into()));
+    assert!(!item.contains_key("claimedUntil"), "claim released: {item:?}");
     assert_eq!(s(&item, "zaak").as_deref(), Some(ZAAK_A));
     assert_eq!(s(&item, "outbox").as_deref(), Some("pending"));
     let pending = item["pending"].as_m().unwrap();
     assert_eq!(pending.keys().collect::<Vec<_>>(), [&id]);
     assert_eq!(w.app.store.with_pending().await.unwrap().len(), 1);
 
-    // A redelivery with the sink still failing changes nothing: 503, same outbox.
+    // A redelivery with the sink still failing takes the outbox over (claim, version 3), fails
+    // to put it and releases it (version 4): 503, same outbox, same link.
     assert_eq!(w.post(&failing, samples::CREATE).await.status, 503);
     let again = w.item(OO_UUID).await;
-    assert_eq!(again["version"], AttributeValue::N("1".into()));
+    assert_eq!(again["version"], AttributeValue::N("4".into()));
+    assert_eq!(s(&again, "zaak").as_deref(), Some(ZAAK_A));
     assert_eq!(again["pending"], item["pending"]);
     assert!(w.events().await.is_empty(), "nothing reached the bus");
 
@@ -743,16 +747,16 @@ async fn a_sink_that_keeps_failing_leaves_the_outbox_and_the_sweep_puts_it_with_
     assert_eq!(ev[0]["id"], id.as_str());
     let stored: Value = serde_json::from_str(pending[&id].as_s().unwrap()).unwrap();
     assert_eq!(ev[0], stored, "the bus got exactly the stored CloudEvent");
-    assert_item(&w.item(OO_UUID).await, Some(&w.link(ZAAK_A)), 2);
+    assert_item(&w.item(OO_UUID).await, Some(&w.link(ZAAK_A)), 5);
     assert!(w.app.store.with_pending().await.unwrap().is_empty());
 
     // The delayed notification of the move is then handled normally.
     assert_eq!(w.post(&w.app, samples::UPDATE).await.status, 204);
     let ev = w.events().await;
     assert_eq!(ev.len(), 2, "{ev:?}");
-    assert_event(&ev[0], EventKind::Ontkoppeld, &w.link(ZAAK_A), 3, since);
-    assert_event(&ev[1], EventKind::Gekoppeld, &w.link(ZAAK_B), 3, since);
-    assert_item(&w.item(OO_UUID).await, Some(&w.link(ZAAK_B)), 4);
+    assert_event(&ev[0], EventKind::Ontkoppeld, &w.link(ZAAK_A), 6, since);
+    assert_event(&ev[1], EventKind::Gekoppeld, &w.link(ZAAK_B), 6, since);
+    assert_item(&w.item(OO_UUID).await, Some(&w.link(ZAAK_B)), 7);
 }
 
 #[tokio::test(flavor = "multi_thread")]
