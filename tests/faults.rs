@@ -29,6 +29,7 @@ use aws_smithy_mocks::{create_mock_http_client, mock, MockResponse, MockResponse
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
+use common::history::{check_history, report, Committed};
 use common::Moto;
 use zaaklink::cloudevent::{event_id, OutboxEvent};
 use zaaklink::config::CoreArgs;
@@ -54,14 +55,6 @@ const BUS: &str = "zaaklink-faults-bus";
 // ---------------------------------------------------------------------------------------------
 // A store and a sink that fail on command and record what was committed
 // ---------------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone)]
-struct Committed {
-    onderwerpobject: String,
-    version: u64,
-    kind: EventKind,
-    json: String,
-}
 
 type CommittedLog = Arc<Mutex<BTreeMap<String, Committed>>>;
 
@@ -479,147 +472,6 @@ async fn post(app: &Zaaklink, auth: &WebhookAuth, body: &str) -> Answer {
 // ---------------------------------------------------------------------------------------------
 // The checks (the same as tests/load.rs)
 // ---------------------------------------------------------------------------------------------
-
-struct Figures {
-    expected: usize,
-    delivered: usize,
-    lost: usize,
-    phantom: usize,
-    duplicated: usize,
-    stale_replays: usize,
-}
-
-fn check_history(
-    committed: &BTreeMap<String, Committed>,
-    received: &[Value],
-    finals: &HashMap<String, Option<ZaakLink>>,
-) -> (Figures, Vec<String>) {
-    let mut problems = Vec::new();
-    let mut by_id: HashMap<String, Value> = HashMap::new();
-    let mut duplicated = 0;
-    for e in received {
-        let id = e["id"].as_str().unwrap_or_default().to_string();
-        match by_id.get(&id) {
-            Some(first) => {
-                duplicated += 1;
-                if first != e {
-                    problems.push(format!("two different events with id {id}: {first} / {e}"));
-                }
-            }
-            None => {
-                by_id.insert(id, e.clone());
-            }
-        }
-    }
-    // A repeat that arrives after a newer event of the same object (see tests/load.rs).
-    let mut stale_replays = 0;
-    let mut newest: HashMap<&str, (u64, EventKind)> = HashMap::new();
-    let mut seen_ids: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    for e in received {
-        let id = e["id"].as_str().unwrap_or_default();
-        let Some(c) = committed.get(id) else { continue };
-        let at = (c.version, c.kind);
-        let max = newest.entry(c.onderwerpobject.as_str()).or_insert(at);
-        if !seen_ids.insert(id) && at < *max {
-            stale_replays += 1;
-        }
-        *max = (*max).max(at);
-    }
-    let lost: Vec<&String> = committed.keys().filter(|id| !by_id.contains_key(*id)).collect();
-    let phantom: Vec<&String> = by_id.keys().filter(|id| !committed.contains_key(*id)).collect();
-    for id in &lost {
-        problems.push(format!(
-            "LOST: committed event {id} never reached the bus: {}",
-            committed[*id].json
-        ));
-    }
-    for id in &phantom {
-        problems.push(format!(
-            "an event that was never committed reached the bus: {}",
-            by_id[*id]
-        ));
-    }
-    let mut per_object: BTreeMap<&str, Vec<(u64, EventKind, &Value)>> = BTreeMap::new();
-    for (id, e) in &by_id {
-        if let Some(c) = committed.get(id) {
-            let stored: Value = serde_json::from_str(&c.json).unwrap();
-            if &stored != e {
-                problems.push(format!("event {id} on the bus differs from its outbox entry"));
-            }
-            per_object
-                .entry(c.onderwerpobject.as_str())
-                .or_default()
-                .push((c.version, c.kind, e));
-        }
-    }
-    for (uuid, final_link) in finals {
-        let mut events = per_object.remove(uuid.as_str()).unwrap_or_default();
-        events.sort_by_key(|(v, k, _)| (*v, *k));
-        let mut open: Option<&Value> = None;
-        for (v, kind, e) in &events {
-            match kind {
-                EventKind::Gekoppeld => {
-                    if let Some(g) = open {
-                        problems.push(format!(
-                            "{uuid} v{v}: gekoppeld {} while {} is still open",
-                            e["subject"], g["subject"]
-                        ));
-                    }
-                    open = Some(e);
-                }
-                EventKind::Ontkoppeld => match open.take() {
-                    // Open Zaak deletes by zaak + linkTo; the label may have been refreshed since.
-                    Some(g)
-                        if g["data"]["zaak"] == e["data"]["zaak"]
-                            && g["data"]["linkTo"] == e["data"]["linkTo"]
-                            && g["subject"] == e["subject"] => {}
-                    Some(g) => problems.push(format!(
-                        "{uuid} v{v}: ontkoppeld {} does not name the open gekoppeld's zaak and linkTo {}",
-                        e["data"], g["data"]
-                    )),
-                    None => problems.push(format!(
-                        "{uuid} v{v}: ontkoppeld {} without an open gekoppeld",
-                        e["data"]
-                    )),
-                },
-            }
-        }
-        let open_zaak = open.and_then(|g| g["subject"].as_str());
-        let final_zaak = final_link.as_ref().map(|l| l.zaak.as_str());
-        if open_zaak != final_zaak {
-            problems.push(format!(
-                "{uuid}: the history ends with {open_zaak:?} linked, Open Klant says {final_zaak:?}"
-            ));
-        }
-    }
-    for uuid in per_object.keys() {
-        problems.push(format!("events for an unknown onderwerpobject {uuid}"));
-    }
-    (
-        Figures {
-            expected: committed.len(),
-            delivered: by_id.len(),
-            lost: lost.len(),
-            phantom: phantom.len(),
-            duplicated,
-            stale_replays,
-        },
-        problems,
-    )
-}
-
-fn report(line: Value) {
-    eprintln!("reliability: {line}");
-    if let Some(path) = std::env::var_os("ZAAKLINK_RELIABILITY_OUT") {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .expect("open ZAAKLINK_RELIABILITY_OUT");
-        writeln!(f, "{line}").expect("write ZAAKLINK_RELIABILITY_OUT");
-    }
-}
 
 async fn queue_events(moto: &Moto, queue: &str) -> Vec<Value> {
     moto.receive_all(queue)

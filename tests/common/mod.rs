@@ -17,6 +17,8 @@
 //! moto_server fails the test with that hint: AWS tests are never skipped silently.
 #![allow(dead_code)]
 
+pub mod history;
+
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
