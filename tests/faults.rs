@@ -29,7 +29,7 @@ use aws_smithy_mocks::{create_mock_http_client, mock, MockResponse, MockResponse
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
-use common::history::{check_history, report, Committed};
+use common::history::{check_history, record_commit, report, Committed};
 use common::Moto;
 use zaaklink::cloudevent::{event_id, OutboxEvent};
 use zaaklink::config::CoreArgs;
@@ -124,31 +124,6 @@ impl LinkStore for FaultStore {
 
     async fn linked(&self) -> Result<Vec<LinkRecord>, StoreError> {
         self.inner.linked().await
-    }
-}
-
-fn record_commit(log: &CommittedLog, record: &LinkRecord) {
-    let mut c = log.lock().unwrap();
-    for (id, json) in &record.pending {
-        // An outbox entry is written again, unchanged, when its claim is taken or released:
-        // the same id must always carry the same event.
-        if let Some(prev) = c.get(id) {
-            assert_eq!(
-                prev.json, *json,
-                "event id {id} committed with two different events"
-            );
-            continue;
-        }
-        let kind = OutboxEvent::from_json(id, json).unwrap().kind;
-        c.insert(
-            id.clone(),
-            Committed {
-                onderwerpobject: record.onderwerpobject.clone(),
-                version: record.version,
-                kind,
-                json: json.clone(),
-            },
-        );
     }
 }
 

@@ -43,7 +43,7 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{RngExt, SeedableRng};
 use serde_json::{json, Value};
 
-use common::history::{check_history, report, Committed};
+use common::history::{check_history, record_commit, report, Committed};
 use common::Moto;
 use zaaklink::cloudevent::OutboxEvent;
 use zaaklink::config::CoreArgs;
@@ -168,30 +168,7 @@ impl LinkStore for FlakyStore {
             return Err(StoreError::Unavailable("injected: PutItem throttled".into()));
         }
         self.inner.put(record, expected).await?;
-        {
-            let mut c = self.committed.lock().unwrap();
-            for (id, json) in &record.pending {
-                // An outbox entry is written again, unchanged, when its claim is taken or
-                // released: the same id must always carry the same event.
-                if let Some(prev) = c.get(id) {
-                    assert_eq!(
-                        prev.json, *json,
-                        "event id {id} committed with two different events"
-                    );
-                    continue;
-                }
-                let kind = OutboxEvent::from_json(id, json).unwrap().kind;
-                c.insert(
-                    id.clone(),
-                    Committed {
-                        onderwerpobject: record.onderwerpobject.clone(),
-                        version: record.version,
-                        kind,
-                        json: json.clone(),
-                    },
-                );
-            }
-        }
+        record_commit(&self.committed, record);
         // Ambiguous: the write happened, the answer was lost (a timeout).
         if self.roll(r.put_unavailable_after) {
             self.faults.store_unavailable_after.fetch_add(1, Ordering::SeqCst);

@@ -3,10 +3,13 @@
 //! history; plus the JSON line `scripts/reliability` turns into RELIABILITY.md.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
 use serde_json::Value;
+use zaaklink::cloudevent::OutboxEvent;
 use zaaklink::link::ZaakLink;
 use zaaklink::reconcile::EventKind;
+use zaaklink::store::LinkRecord;
 
 /// An event committed to an outbox (written with its state).
 #[derive(Debug, Clone)]
@@ -169,5 +172,31 @@ pub fn report(line: Value) {
             .open(&path)
             .expect("open ZAAKLINK_RELIABILITY_OUT");
         writeln!(f, "{line}").expect("write ZAAKLINK_RELIABILITY_OUT");
+    }
+}
+
+/// Record the outbox entries of a successful conditional write as committed.
+pub fn record_commit(log: &Mutex<BTreeMap<String, Committed>>, record: &LinkRecord) {
+    let mut c = log.lock().unwrap();
+    for (id, json) in &record.pending {
+        // An outbox entry is written again, unchanged, when its claim is taken or released:
+        // the same id must always carry the same event.
+        if let Some(prev) = c.get(id) {
+            assert_eq!(
+                prev.json, *json,
+                "event id {id} committed with two different events"
+            );
+            continue;
+        }
+        let kind = OutboxEvent::from_json(id, json).unwrap().kind;
+        c.insert(
+            id.clone(),
+            Committed {
+                onderwerpobject: record.onderwerpobject.clone(),
+                version: record.version,
+                kind,
+                json: json.clone(),
+            },
+        );
     }
 }
