@@ -1,7 +1,8 @@
-//! End to end through the real Lambda runtime interface: `cargo lambda watch` serves the
-//! `bootstrap` function (the Runtime API emulator runs the real `lambda_runtime` loop), with
-//! moto (DynamoDB + EventBridge → SQS) and a fake Open Klant behind it; the sample files under
-//! `events/function-url/` are sent with `cargo lambda invoke --data-file`.
+//! End to end through the real Lambda runtime interface: `cargo lambda watch --only-lambda-apis`
+//! serves the Lambda Runtime API, the `bootstrap` binary cargo built for this test runs the real
+//! `lambda_runtime` loop against it (no second compile of the crate inside the test), with moto
+//! (DynamoDB + EventBridge → SQS) and a fake Open Klant behind it; the sample files under
+//! `events/` are sent with `cargo lambda invoke --data-file`.
 
 mod common;
 
@@ -47,17 +48,20 @@ fn require_cargo_lambda() {
     );
 }
 
-struct Watch(Child);
+/// A child process stopped (with its process group) when the test ends, pass or fail.
+struct Proc(Child);
 
-impl Drop for Watch {
+impl Drop for Proc {
     fn drop(&mut self) {
-        // cargo lambda watch runs the function as a child: stop the whole process group
         let pid = self.0.id() as i32;
         let _ = Command::new("kill").args(["-TERM", &format!("-{pid}")]).status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
 }
+
+/// `cargo lambda watch --only-lambda-apis` serves the functions under the name `_`.
+const FUNCTION: &str = "_";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -71,7 +75,9 @@ fn invoke(port: u16, file: &Path) -> Result<Value, String> {
     let out = cargo_lambda()
         .args([
             "invoke",
-            "bootstrap",
+            FUNCTION,
+            "--invoke-address",
+            "127.0.0.1",
             "--invoke-port",
             &port.to_string(),
             "--data-file",
@@ -125,11 +131,26 @@ async fn function_url_samples_through_cargo_lambda_watch() {
     let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
 
+    use std::os::unix::process::CommandExt;
     let port = free_port();
     let log = std::fs::File::create(dir.path().join("watch.log")).unwrap();
     let mut cmd = cargo_lambda();
-    cmd.args(["watch", "--ignore-changes", "--invoke-port", &port.to_string()])
-        .args(["--bin", "bootstrap"]);
+    cmd.args(["watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1"])
+        .args(["--invoke-port", &port.to_string()])
+        .process_group(0)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    let _watch = Proc(cmd.spawn().unwrap());
+
+    // the function: the bootstrap binary of this very build, pointed at the emulated Runtime API
+    let log = std::fs::File::create(dir.path().join("function.log")).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
+        .env("AWS_LAMBDA_FUNCTION_NAME", FUNCTION)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128");
     for (k, v) in [
         ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
         ("AWS_REGION", common::REGION),
@@ -144,25 +165,26 @@ async fn function_url_samples_through_cargo_lambda_watch() {
         ("OPEN_KLANT_API_TOKEN", TOKEN),
         ("RUST_LOG", "info"),
     ] {
-        cmd.arg("--env-var").arg(format!("{k}={v}"));
+        cmd.env(k, v);
     }
-    use std::os::unix::process::CommandExt;
     cmd.process_group(0).stdout(log.try_clone().unwrap()).stderr(log);
-    let _watch = Watch(cmd.spawn().unwrap());
+    let _function = Proc(cmd.spawn().unwrap());
 
-    // The first invoke compiles and starts the function; wait for it.
+    // The first invoke waits for the emulator and the function to be up.
     ok.put(samples::KLANTCONTACT);
     ok.put(samples::ZAAK_A);
     let unauth = sample(&ok, dir.path(), "function-url/unauthenticated.json");
-    let deadline = Instant::now() + Duration::from_secs(600);
+    let deadline = Instant::now() + Duration::from_secs(60);
     let first = loop {
         match invoke(port, &unauth) {
             Ok(v) => break v,
             Err(e) => {
                 assert!(
                     Instant::now() < deadline,
-                    "cargo lambda watch never answered: {e}\n{}",
-                    std::fs::read_to_string(dir.path().join("watch.log")).unwrap_or_default()
+                    "the Runtime API emulator or the function never answered: {e}\n\
+                     --- cargo lambda watch:\n{}\n--- function:\n{}",
+                    std::fs::read_to_string(dir.path().join("watch.log")).unwrap_or_default(),
+                    std::fs::read_to_string(dir.path().join("function.log")).unwrap_or_default()
                 );
                 std::thread::sleep(Duration::from_millis(500));
             }
