@@ -10,10 +10,13 @@ use crate::reconcile::EventKind;
 
 /// Namespace of the deterministic event ids (UUIDv5 of "zaaklink" in the URL namespace).
 pub fn id_namespace() -> Uuid {
-    Uuid::new_v5(
-        &Uuid::NAMESPACE_URL,
-        b"https://github.com/zaaklink/zaaklink/event-id",
-    )
+    static NAMESPACE: std::sync::LazyLock<Uuid> = std::sync::LazyLock::new(|| {
+        Uuid::new_v5(
+            &Uuid::NAMESPACE_URL,
+            b"https://github.com/zaaklink/zaaklink/event-id",
+        )
+    });
+    *NAMESPACE
 }
 
 /// The event id for one transition: UUIDv5 of onderwerpobject uuid + state version + type.

@@ -7,6 +7,11 @@
 //! conditional write of the new state with its events in the outbox ([`store`]) →
 //! [`sink`] → outbox cleared.
 
+/// mimalloc instead of glibc malloc for every binary of the crate: the per-notification
+/// work is allocation-heavy (JSON in and out), and mimalloc cuts its cost (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -219,7 +224,7 @@ impl Zaaklink {
                 Plan::Unchanged => return Ok(outcome),
                 Plan::Write { link, events } => (link, events),
             };
-            let next = self.next_record(&record, link, &events);
+            let (next, fresh) = self.next_record(&record, link, &events);
             match self.store.put(&next, record.version).await {
                 Ok(()) => outcome.written += 1,
                 Err(StoreError::Conflict) => {
@@ -229,7 +234,7 @@ impl Zaaklink {
                 Err(e) => return Err(e.into()),
             }
             let stored = next.link.clone();
-            if let Some((_, n)) = self.publish(next).await? {
+            if let Some((_, n)) = self.publish(next, Some(fresh)).await? {
                 outcome.emitted += n;
             }
             if let Truth::Fetch(url, _) = truth {
@@ -273,29 +278,26 @@ impl Zaaklink {
     }
 
     /// The record after a transition: new link, version + 1, its events in the outbox,
-    /// claimed by this writer for `outbox_lease`.
+    /// claimed by this writer for `outbox_lease`; also the events just built for it.
     fn next_record(
         &self,
         old: &LinkRecord,
         link: Option<ZaakLink>,
         events: &[reconcile::Transition],
-    ) -> LinkRecord {
+    ) -> (LinkRecord, Vec<OutboxEvent>) {
         let version = old.version + 1;
         let now = Utc::now();
         // Emitting, the old outbox is empty by now (put first); with emission off it is kept
         // as it is, waiting for emission to be switched on again.
         let mut pending = old.pending.clone();
+        let mut fresh = Vec::new();
         if let Some(source) = &self.settings.emit_source {
-            pending.extend(
-                events
-                    .iter()
-                    .map(|t| {
-                        cloudevent::outbox_event(t.kind, &t.link, source, &old.onderwerpobject, version, now)
-                    })
-                    .map(|e| (e.id, e.json)),
-            );
+            fresh.extend(events.iter().map(|t| {
+                cloudevent::outbox_event(t.kind, &t.link, source, &old.onderwerpobject, version, now)
+            }));
+            pending.extend(fresh.iter().map(|e| (e.id.clone(), e.json.clone())));
         }
-        LinkRecord {
+        let record = LinkRecord {
             onderwerpobject: old.onderwerpobject.clone(),
             link,
             version,
@@ -303,7 +305,8 @@ impl Zaaklink {
             claimed_until: (self.settings.emit_source.is_some() && !pending.is_empty())
                 .then(|| lease_end(now, self.settings.outbox_lease)),
             pending,
-        }
+        };
+        (record, fresh)
     }
 
     /// Claim an outbox someone else left (crash, failed put), then put it.
@@ -314,17 +317,23 @@ impl Zaaklink {
         claimed.updated_at = timestamp(now);
         claimed.claimed_until = Some(lease_end(now, self.settings.outbox_lease));
         match self.store.put(&claimed, record.version).await {
-            Ok(()) => self.publish(claimed).await,
+            Ok(()) => self.publish(claimed, None).await,
             Err(StoreError::Conflict) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
 
     /// Put the (claimed) outbox on the sink, then clear it with a conditional write.
+    /// `fresh`: the events this writer just built for the outbox (saves reading them back
+    /// from their JSON); used only when they are exactly what the outbox holds.
     /// `Ok(Some((record after clearing, events put)))`; `Ok(None)` when the record changed
     /// meanwhile (the caller reads it again). When the sink fails, the outbox stays and the
     /// claim is released so the next delivery or the sweep puts it at once.
-    async fn publish(&self, record: LinkRecord) -> Result<Option<(LinkRecord, usize)>, Error> {
+    async fn publish(
+        &self,
+        mut record: LinkRecord,
+        fresh: Option<Vec<OutboxEvent>>,
+    ) -> Result<Option<(LinkRecord, usize)>, Error> {
         if record.pending.is_empty() {
             return Ok(Some((record, 0)));
         }
@@ -333,23 +342,30 @@ impl Zaaklink {
                 "events wait in the outbox while emission is off (ENABLE_CLOUD_EVENTS / NOTIFICATIONS_SOURCE)");
             return Ok(Some((record, 0)));
         }
-        let events: Vec<OutboxEvent> = record.pending_events()?;
+        let events: Vec<OutboxEvent> = match fresh {
+            Some(mut fresh)
+                if fresh.len() == record.pending.len()
+                    && fresh.iter().all(|e| record.pending.get(&e.id) == Some(&e.json)) =>
+            {
+                fresh.sort_by(store::emission_order);
+                fresh
+            }
+            _ => record.pending_events()?,
+        };
+        let expected = record.version;
+        record.version += 1;
+        record.claimed_until = None;
         if let Err(e) = self.sink.publish(&events).await {
-            let mut released = record.clone();
-            released.version += 1;
-            released.claimed_until = None;
-            if let Err(release) = self.store.put(&released, record.version).await {
+            // release the claim, keep the outbox
+            if let Err(release) = self.store.put(&record, expected).await {
                 tracing::debug!(onderwerpobject = %record.onderwerpobject, error = %release, "outbox claim not released; it expires");
             }
             return Err(e.into());
         }
-        let mut cleared = record.clone();
-        cleared.pending.clear();
-        cleared.claimed_until = None;
-        cleared.version += 1;
-        cleared.updated_at = timestamp(Utc::now());
-        match self.store.put(&cleared, record.version).await {
-            Ok(()) => Ok(Some((cleared, events.len()))),
+        record.pending.clear();
+        record.updated_at = timestamp(Utc::now());
+        match self.store.put(&record, expected).await {
+            Ok(()) => Ok(Some((record, events.len()))),
             // Someone else wrote meanwhile (an expired claim was taken over): they put the same
             // events with the same ids.
             Err(StoreError::Conflict) => Ok(None),
@@ -365,7 +381,7 @@ impl Zaaklink {
         let mut first_error = None;
         for record in self.store.with_pending().await? {
             outcome.objects += 1;
-            match self.publish(record).await {
+            match self.publish(record, None).await {
                 Ok(Some((_, n))) => outcome.emitted += n,
                 Ok(None) => {}
                 Err(e) => {

@@ -71,8 +71,10 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `cargo lambda invoke` of one event file; an invoke that gets no answer within 60 s (say,
+/// the function died) is killed and reported instead of hanging the test.
 fn invoke(port: u16, file: &Path) -> Result<Value, String> {
-    let out = cargo_lambda()
+    let child = cargo_lambda()
         .args([
             "invoke",
             FUNCTION,
@@ -83,8 +85,25 @@ fn invoke(port: u16, file: &Path) -> Result<Value, String> {
             "--data-file",
         ])
         .arg(file)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| e.to_string())?;
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(out) => out.map_err(|e| e.to_string())?,
+        Err(_) => {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+            return Err(format!(
+                "cargo lambda invoke {} got no answer within 60 s",
+                file.display()
+            ));
+        }
+    };
     if !out.status.success() {
         return Err(format!(
             "{}{}",
@@ -93,6 +112,19 @@ fn invoke(port: u16, file: &Path) -> Result<Value, String> {
         ));
     }
     serde_json::from_slice(&out.stdout).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Wait until something listens on 127.0.0.1:`port`.
+fn wait_listening(port: u16, what: &str, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on 127.0.0.1:{port} within 60 s:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Write the sample with the fake Open Klant's address in place of the sample host.
@@ -141,6 +173,8 @@ async fn function_url_samples_through_cargo_lambda_watch() {
         .stdout(log.try_clone().unwrap())
         .stderr(log);
     let _watch = Proc(cmd.spawn().unwrap());
+    // the function gives up at once if the Runtime API is not there yet
+    wait_listening(port, "cargo lambda watch", &dir.path().join("watch.log"));
 
     // the function: the bootstrap binary of this very build, pointed at the emulated Runtime API
     let log = std::fs::File::create(dir.path().join("function.log")).unwrap();

@@ -51,9 +51,14 @@ impl LinkRecord {
             .map(|(id, json)| OutboxEvent::from_json(id, json))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| StoreError::Corrupt(format!("onderwerpobject {}: {e}", self.onderwerpobject)))?;
-        events.sort_by(|a, b| a.kind.cmp(&b.kind).then_with(|| a.id.cmp(&b.id)));
+        events.sort_by(emission_order);
         Ok(events)
     }
+}
+
+/// The order events of one transition are put in: ontkoppeld before gekoppeld, then by id.
+pub fn emission_order(a: &OutboxEvent, b: &OutboxEvent) -> std::cmp::Ordering {
+    a.kind.cmp(&b.kind).then_with(|| a.id.cmp(&b.id))
 }
 
 #[derive(Debug, thiserror::Error)]
