@@ -15,7 +15,6 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -886,63 +885,22 @@ fn black_hole() -> (String, Arc<AtomicUsize>) {
     (url, accepted)
 }
 
-/// Collects what the HTTP sink POSTs.
-async fn collector() -> (String, Arc<Mutex<Vec<Value>>>) {
-    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let s = seen.clone();
-    let app = axum::Router::new().route(
-        "/events",
-        axum::routing::post(move |body: String| {
-            let s = s.clone();
-            async move {
-                s.lock().unwrap().push(serde_json::from_str(&body).unwrap());
-                axum::http::StatusCode::ACCEPTED
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/events", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, seen)
-}
-
+/// `zaaklink <sub>` against the fake Open Klant, with the embedded store at `state`.
 fn zaaklink_cmd(ok: &FakeOpenKlant, state: &Path, sink: &str, sub: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zaaklink"));
-    cmd.arg(sub)
-        .args(["--sink", sink])
-        .arg("--state")
-        .arg(state)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("ENABLE_CLOUD_EVENTS", "true")
-        .env("NOTIFICATIONS_SOURCE", SOURCE)
-        .env("WEBHOOK_AUTH", AUTH)
-        .env("OPEN_KLANT_API_ROOT", ok.api_root())
-        .env("OPEN_KLANT_API_TOKEN", TOKEN)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null());
+    let mut cmd = common::cli::zaaklink_cli(sub, state, &ok.api_root(), AUTH, TOKEN);
+    cmd.args(["--sink", sink]);
     cmd
 }
 
 fn spawn_serve(ok: &FakeOpenKlant, state: &Path, sink: &str) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::cli::free_port();
     let child = zaaklink_cmd(ok, state, sink, "serve")
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "zaaklink serve did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::cli::wait_listening(port, "zaaklink serve", None);
     (child, format!("http://127.0.0.1:{port}/"))
 }
 
@@ -995,7 +953,7 @@ async fn serve_killed_with_sigkill_mid_put_then_sweep_puts_the_same_ids() {
     }
 
     // 3. `zaaklink sweep` with a working sink puts it, with the same id
-    let (col, seen) = collector().await;
+    let (col, seen) = common::cli::collector().await;
     let out = zaaklink_cmd(&ok, &state, &col, "sweep").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 events put"));

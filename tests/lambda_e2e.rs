@@ -63,14 +63,6 @@ impl Drop for Proc {
 /// `cargo lambda watch --only-lambda-apis` serves the functions under the name `_`.
 const FUNCTION: &str = "_";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `cargo lambda invoke` of one event file; an invoke that gets no answer within 60 s (say,
 /// the function died) is killed and reported instead of hanging the test.
 fn invoke(port: u16, file: &Path) -> Result<Value, String> {
@@ -114,19 +106,6 @@ fn invoke(port: u16, file: &Path) -> Result<Value, String> {
     serde_json::from_slice(&out.stdout).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
-/// Wait until something listens on 127.0.0.1:`port`.
-fn wait_listening(port: u16, what: &str, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not listen on 127.0.0.1:{port} within 60 s:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Write the sample with the fake Open Klant's address in place of the sample host.
 fn sample(ok: &FakeOpenKlant, dir: &Path, name: &str) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("events").join(name);
@@ -164,7 +143,7 @@ async fn function_url_samples_through_cargo_lambda_watch() {
     let dir = tempfile::tempdir().unwrap();
 
     use std::os::unix::process::CommandExt;
-    let port = free_port();
+    let port = common::cli::free_port();
     let log = std::fs::File::create(dir.path().join("watch.log")).unwrap();
     let mut cmd = cargo_lambda();
     cmd.args(["watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1"])
@@ -174,7 +153,7 @@ async fn function_url_samples_through_cargo_lambda_watch() {
         .stderr(log);
     let _watch = Proc(cmd.spawn().unwrap());
     // the function gives up at once if the Runtime API is not there yet
-    wait_listening(port, "cargo lambda watch", &dir.path().join("watch.log"));
+    common::cli::wait_listening(port, "cargo lambda watch", Some(&dir.path().join("watch.log")));
 
     // the function: the bootstrap binary of this very build, pointed at the emulated Runtime API
     let log = std::fs::File::create(dir.path().join("function.log")).unwrap();

@@ -7,10 +7,11 @@
 //! emits nothing at all. In process (`Zaaklink::resync`) and as the CLI (`zaaklink resync` on
 //! an embedded state file, events POSTed to a collector).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -271,42 +272,9 @@ async fn resync_with_open_klant_down_changes_nothing_and_fails() {
     assert_final_state(store.as_ref()).await;
 }
 
-/// Collects what the HTTP sink POSTs.
-async fn collector() -> (String, Arc<Mutex<Vec<Value>>>) {
-    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let s = seen.clone();
-    let app = axum::Router::new().route(
-        "/events",
-        axum::routing::post(move |body: String| {
-            let s = s.clone();
-            async move {
-                s.lock().unwrap().push(serde_json::from_str(&body).unwrap());
-                axum::http::StatusCode::ACCEPTED
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/events", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, seen)
-}
-
 fn cli_resync(ok: &FakeOpenKlant, state: &Path, sink: &str) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_zaaklink"))
-        .args(["resync", "--sink", sink])
-        .arg("--state")
-        .arg(state)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("ENABLE_CLOUD_EVENTS", "true")
-        .env("NOTIFICATIONS_SOURCE", SOURCE)
-        .env("WEBHOOK_AUTH", AUTH)
-        .env("OPEN_KLANT_API_ROOT", ok.api_root())
-        .env("OPEN_KLANT_API_TOKEN", TOKEN)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
+    common::cli::zaaklink_cli("resync", state, &ok.api_root(), AUTH, TOKEN)
+        .args(["--sink", sink])
         .output()
         .unwrap()
 }
@@ -322,7 +290,7 @@ async fn zaaklink_resync_cli_on_an_embedded_state_file() {
         scene(&ok, &app, &auth).await
         // the store (and its file lock) is dropped here
     };
-    let (col, seen) = collector().await;
+    let (col, seen) = common::cli::collector().await;
     let out = cli_resync(&ok, &state, &col);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");

@@ -8,6 +8,8 @@
 //! stderr) and every HTTP answer is searched for each secret, its token part, any 10-character
 //! piece of it, its base64 (standard and URL-safe), hex, percent-encoded and SHA-256 forms.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -65,21 +67,10 @@ fn assert_clean(what: &str, text: &str) {
 }
 
 fn base_cmd(ok_root: &str, state: &Path, sub: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zaaklink"));
-    cmd.arg(sub)
-        .arg("--state")
-        .arg(state)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("ENABLE_CLOUD_EVENTS", "true")
-        .env("NOTIFICATIONS_SOURCE", "urn:nld:oin:01823288444:openklant")
-        .env("WEBHOOK_AUTH", webhook_auth())
-        .env("OPEN_KLANT_API_ROOT", ok_root)
-        .env("OPEN_KLANT_API_TOKEN", TOKEN)
-        .env("OPEN_KLANT_TIMEOUT_MS", "400")
+    let mut cmd = common::cli::zaaklink_cli(sub, state, ok_root, &webhook_auth(), TOKEN);
+    cmd.env("OPEN_KLANT_TIMEOUT_MS", "400")
         .env("RUST_LOG", "trace")
-        .env("RUST_BACKTRACE", "1")
-        .stdin(Stdio::null());
+        .env("RUST_BACKTRACE", "1");
     cmd
 }
 

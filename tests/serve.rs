@@ -1,13 +1,13 @@
 //! `zaaklink serve` over real HTTP, as a real process, against a fake Open Klant served on
 //! 127.0.0.1 from the sample objects, with events POSTed to a collector (or on stdout).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use zaaklink::demo::samples::*;
@@ -84,28 +84,12 @@ impl Drop for Serve {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_serve(ok: &FakeOpenKlant, state: &Path, sink: &str, env: &[(&str, &str)]) -> Serve {
-    let port = free_port();
-    let log = std::fs::File::create(state.with_extension(format!("{port}.log"))).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zaaklink"));
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--sink", sink])
-        .arg("--state")
-        .arg(state)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("ENABLE_CLOUD_EVENTS", "true")
-        .env("NOTIFICATIONS_SOURCE", SOURCE)
-        .env("WEBHOOK_AUTH", AUTH)
-        .env("OPEN_KLANT_API_ROOT", ok.api_root())
-        .env("OPEN_KLANT_API_TOKEN", TOKEN)
+    let port = common::cli::free_port();
+    let log_path = state.with_extension(format!("{port}.log"));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut cmd = common::cli::zaaklink_cli("serve", state, &ok.api_root(), AUTH, TOKEN);
+    cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--sink", sink])
         .env("RUST_LOG", "debug")
         .stdout(if sink == "stdout" {
             Stdio::piped()
@@ -117,14 +101,7 @@ fn start_serve(ok: &FakeOpenKlant, state: &Path, sink: &str, env: &[(&str, &str)
         cmd.env(k, v);
     }
     let child = cmd.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "zaaklink serve did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::cli::wait_listening(port, "zaaklink serve", Some(&log_path));
     Serve {
         child,
         url: format!("http://127.0.0.1:{port}/"),

@@ -17,6 +17,7 @@
 //! moto_server fails the test with that hint: AWS tests are never skipped silently.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod history;
 
 use std::net::TcpStream;
