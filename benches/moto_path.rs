@@ -13,14 +13,15 @@
 //! moto is a Python emulator: its latencies say little about DynamoDB's, the call counts are
 //! exact. Exit code 2 when moto_server is not installed (run `scripts/test` once).
 
+// the moto harness of the integration tests (also used here for its moto server)
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::collections::BTreeMap;
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use common::{find_moto_server, Moto};
 use serde_json::{json, Value};
 use zaaklink::callcount::{service_total, CallCounter, CountingOpenKlant, OPEN_KLANT};
 use zaaklink::config::CoreArgs;
@@ -31,103 +32,12 @@ use zaaklink::sink::eventbridge::EventBridgeSink;
 use zaaklink::store::dynamodb::DynamoStore;
 use zaaklink::Zaaklink;
 
-const REGION: &str = "eu-west-1";
 const TABLE: &str = "zaaklink-bench-links";
 const BUS: &str = "zaaklink-bench-bus";
 const TOKEN: &str = "bench-token";
 const SAMPLE_UUID: &str = "5fee9673-216c-41e7-91d2-69a8d1526b9f";
 const KINDS: [&str; 4] = ["create", "duplicate", "relink", "destroy"];
 const WARMUP_CYCLES: usize = 3;
-
-/// A private moto server; killed on drop.
-struct Moto {
-    endpoint: String,
-    child: Child,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn find_moto_server() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join("moto_server"));
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
-    on_path.chain(std::iter::once(venv)).find(|p| p.is_file())
-}
-
-fn logged_port(log: &Path) -> Option<u16> {
-    const MARK: &str = "Running on http://127.0.0.1:";
-    let text = std::fs::read_to_string(log).ok()?;
-    let rest = &text[text.find(MARK)? + MARK.len()..];
-    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
-}
-
-fn answers(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut s) = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
-    else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /moto-api/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut buf = [0u8; 12];
-    matches!(s.read(&mut buf), Ok(n) if n >= 5 && buf.starts_with(b"HTTP/"))
-}
-
-impl Moto {
-    /// Start moto on a port it picks (read from its log); wait ≤ 15 s until it answers.
-    fn start(bin: &Path) -> Moto {
-        let log = std::env::temp_dir().join(format!("zaaklink-bench-moto-{}.log", std::process::id()));
-        let out = std::fs::File::create(&log).expect("create the moto log file");
-        let err = out.try_clone().expect("clone the moto log handle");
-        let mut child = Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", "0"])
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("moto_server exited ({status}); log {}", log.display());
-            }
-            if let Some(port) = logged_port(&log).filter(|p| answers(*p)) {
-                return Moto {
-                    endpoint: format!("http://127.0.0.1:{port}"),
-                    child,
-                };
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("moto_server did not answer within 15 s; log {}", log.display());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    async fn sdk_config(&self) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "test", "test", None, None, "bench",
-            ))
-            .endpoint_url(&self.endpoint)
-            .load()
-            .await
-    }
-}
 
 /// Nearest-rank percentile of sorted durations, in milliseconds.
 fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
@@ -161,18 +71,18 @@ struct PerKind {
 }
 
 fn main() {
-    let Some(bin) = find_moto_server() else {
+    if find_moto_server().is_none() {
         eprintln!(
             "moto_path: moto_server not found on PATH nor in {}/.venv/bin: run scripts/test once (it installs it)",
             env!("CARGO_MANIFEST_DIR")
         );
         std::process::exit(2);
-    };
+    }
     let cycles: usize = std::env::var("ZAAKLINK_BENCH_CYCLES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
-    let moto = Moto::start(&bin);
+    let moto = Moto::start();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
