@@ -126,7 +126,8 @@ async fn answer(
     }
 }
 
-fn headers_of(a: &Answer) -> HeaderMap {
+/// The parts every HTTP response type shares: status, headers, body.
+fn response_parts(a: Answer) -> (i64, HeaderMap, Option<Body>) {
     let mut h = HeaderMap::new();
     if let Some((ct, _)) = &a.body {
         h.insert("content-type", HeaderValue::from_static(ct));
@@ -134,44 +135,26 @@ fn headers_of(a: &Answer) -> HeaderMap {
     for (k, v) in &a.headers {
         h.insert(*k, HeaderValue::from_static(v));
     }
-    h
+    (a.status.into(), h, a.body.map(|(_, b)| Body::Text(b)))
 }
 
 /// Handle one Lambda event; the `Value` is the response the invoking service expects.
 pub async fn handle(app: &Zaaklink, auth: &WebhookAuth, event: Value) -> Result<Value, LambdaError> {
     match recognise(event)? {
         Incoming::HttpV2(req) => {
-            let method = req.request_context.http.method.as_str().to_string();
-            let a = answer(
-                app,
-                auth,
-                &method,
-                &req.headers,
-                req.body.as_deref(),
-                req.is_base64_encoded,
-            )
-            .await;
+            let method = req.request_context.http.method.as_str();
+            let (body, b64) = (req.body.as_deref(), req.is_base64_encoded);
+            let a = answer(app, auth, method, &req.headers, body, b64).await;
             let mut resp = ApiGatewayV2httpResponse::default();
-            resp.status_code = a.status.into();
-            resp.headers = headers_of(&a);
-            resp.body = a.body.map(|(_, b)| Body::Text(b));
+            (resp.status_code, resp.headers, resp.body) = response_parts(a);
             Ok(serde_json::to_value(resp).expect("a response serialises"))
         }
         Incoming::HttpV1(req) => {
-            let method = req.http_method.as_str().to_string();
-            let a = answer(
-                app,
-                auth,
-                &method,
-                &req.headers,
-                req.body.as_deref(),
-                req.is_base64_encoded,
-            )
-            .await;
+            let method = req.http_method.as_str();
+            let (body, b64) = (req.body.as_deref(), req.is_base64_encoded);
+            let a = answer(app, auth, method, &req.headers, body, b64).await;
             let mut resp = ApiGatewayProxyResponse::default();
-            resp.status_code = a.status.into();
-            resp.headers = headers_of(&a);
-            resp.body = a.body.map(|(_, b)| Body::Text(b));
+            (resp.status_code, resp.headers, resp.body) = response_parts(a);
             Ok(serde_json::to_value(resp).expect("a response serialises"))
         }
         Incoming::Scheduled(job) => {
