@@ -17,24 +17,22 @@ use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, R
 use chrono::{NaiveDateTime, Utc};
 use serde_json::{json, Value};
 
+use common::cli::SOURCE;
+use common::fixtures::{core_args, pipeline, post, TOKEN};
 use common::Moto;
 use zaaklink::cloudevent::{event_id, OutboxEvent};
-use zaaklink::config::CoreArgs;
 use zaaklink::demo::samples;
 use zaaklink::fake_openklant::FakeOpenKlant;
 use zaaklink::link::ZaakLink;
-use zaaklink::openklant::HttpOpenKlant;
 use zaaklink::reconcile::EventKind;
 use zaaklink::sink::eventbridge::EventBridgeSink;
 use zaaklink::sink::{EventSink, SinkError};
+use zaaklink::store::contract::{link, store_contract, Point};
 use zaaklink::store::dynamodb::{DynamoStore, BY_KLANTCONTACT, BY_OUTBOX};
 use zaaklink::store::{LinkRecord, LinkStore, StoreError};
-use zaaklink::webhook::{self, Answer, Request, WebhookAuth};
+use zaaklink::webhook::{Answer, WebhookAuth};
 use zaaklink::Zaaklink;
 
-const TOKEN: &str = "test-open-klant-token";
-const AUTH: &str = "Token test-webhook-secret";
-const SOURCE: &str = "urn:nld:oin:01823288444:openklant";
 const TABLE: &str = "zaaklink-links";
 const BUS: &str = "zaaklink-bus";
 const OO_UUID: &str = "5fee9673-216c-41e7-91d2-69a8d1526b9f";
@@ -66,7 +64,7 @@ impl World {
         let sink = EventBridgeSink::new(moto.eventbridge().await, BUS, SOURCE)
             .with_retry(3, Duration::from_millis(10));
         let (app, auth) = pipeline(
-            &ok,
+            core_args(&ok.api_root(), "5000"),
             Arc::new(DynamoStore::new(ddb.clone(), TABLE)),
             Arc::new(sink),
         );
@@ -139,51 +137,6 @@ impl World {
     }
 }
 
-fn pipeline(
-    ok: &FakeOpenKlant,
-    store: Arc<dyn LinkStore>,
-    sink: Arc<dyn EventSink>,
-) -> (Zaaklink, WebhookAuth) {
-    let cfg = CoreArgs {
-        enable_cloud_events: "true".into(),
-        notifications_source: SOURCE.into(),
-        webhook_auth: Some(AUTH.into()),
-        open_klant_api_root: Some(ok.api_root()),
-        open_klant_api_token: Some(TOKEN.into()),
-        label_max_chars: "80".into(),
-        open_klant_timeout_ms: "5000".into(),
-    }
-    .validate()
-    .unwrap();
-    let klant = HttpOpenKlant::new(
-        cfg.settings.api_root.clone(),
-        cfg.open_klant_token.clone(),
-        Duration::from_secs(5),
-    );
-    (
-        Zaaklink {
-            klant: Arc::new(klant),
-            store,
-            sink,
-            settings: cfg.settings,
-        },
-        cfg.webhook_auth,
-    )
-}
-
-async fn post(app: &Zaaklink, auth: &WebhookAuth, body: &str) -> Answer {
-    webhook::handle(
-        app,
-        auth,
-        Request {
-            method: "POST",
-            authorization: Some(AUTH.as_bytes()),
-            body: body.as_bytes(),
-        },
-    )
-    .await
-}
-
 fn s(item: &HashMap<String, AttributeValue>, attr: &str) -> Option<String> {
     item.get(attr).map(|v| v.as_s().unwrap().clone())
 }
@@ -244,15 +197,6 @@ fn assert_event(got: &Value, kind: EventKind, link: &ZaakLink, version: u64, sin
 // DynamoStore contract
 // ---------------------------------------------------------------------------------------------
 
-fn contract_link(zaak: &str, kc: &str) -> ZaakLink {
-    ZaakLink {
-        zaak: zaak.into(),
-        label: "L".into(),
-        link_to: "http://ok/oo/1".into(),
-        klantcontact: kc.into(),
-    }
-}
-
 /// Keys found by a Query on a GSI (bypassing the store's consistent re-read).
 async fn index_keys(
     ddb: &aws_sdk_dynamodb::Client,
@@ -284,83 +228,46 @@ async fn dynamo_store_keeps_the_link_store_contract() {
     let ddb = moto.dynamodb().await;
     let store = DynamoStore::new(ddb.clone(), TABLE);
 
-    // The same sequence as store::contract::store_contract.
-    assert_eq!(store.get("a").await.unwrap(), None);
-    let mut r = LinkRecord::absent("a");
-    r.version = 1;
-    r.link = Some(contract_link("z1", "kc1"));
-    r.pending.insert(
-        "e1".into(),
-        "{\"type\":\"nl.overheid.zaken.zaak-gekoppeld\"}".into(),
-    );
-    store.put(&r, 0).await.unwrap();
-    assert!(matches!(store.put(&r, 0).await, Err(StoreError::Conflict)));
-    assert_eq!(store.get("a").await.unwrap().as_ref(), Some(&r));
-    assert_eq!(store.with_pending().await.unwrap(), vec![r.clone()]);
-    assert_eq!(
-        store.linked_to_klantcontact("kc1").await.unwrap(),
-        vec![r.clone()]
-    );
-    assert!(store.linked_to_klantcontact("kc2").await.unwrap().is_empty());
-    // The item layout while the outbox is full: `outbox` set, on both GSIs.
-    let item = moto
-        .dynamodb()
-        .await
-        .get_item()
-        .table_name(TABLE)
-        .key("onderwerpobject", AttributeValue::S("a".into()))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
-    assert_eq!(s(&item, "outbox").as_deref(), Some("pending"));
-    assert_eq!(
-        item["pending"].as_m().unwrap()["e1"],
-        AttributeValue::S(r.pending["e1"].clone())
-    );
-    assert_eq!(
-        index_keys(&ddb, TABLE, BY_OUTBOX, "outbox", "pending").await,
-        ["a"]
-    );
-    assert_eq!(
-        index_keys(&ddb, TABLE, BY_KLANTCONTACT, "klantcontact", "kc1").await,
-        ["a"]
-    );
-
-    let mut r2 = r.clone();
-    r2.version = 2;
-    r2.pending.clear();
-    assert!(matches!(store.put(&r2, 5).await, Err(StoreError::Conflict)));
-    store.put(&r2, 1).await.unwrap();
-    assert!(store.with_pending().await.unwrap().is_empty());
-    assert_eq!(store.linked().await.unwrap(), vec![r2.clone()]);
-    assert!(index_keys(&ddb, TABLE, BY_OUTBOX, "outbox", "pending")
-        .await
-        .is_empty());
-
-    let mut tomb = r2.clone();
-    tomb.version = 3;
-    tomb.link = None;
-    assert!(matches!(store.put(&tomb, 1).await, Err(StoreError::Conflict)));
-    store.put(&tomb, 2).await.unwrap();
-    assert_eq!(store.get("a").await.unwrap(), Some(tomb));
-    assert!(store.linked_to_klantcontact("kc1").await.unwrap().is_empty());
-    assert!(store.linked().await.unwrap().is_empty());
-    // The tombstone left both sparse indexes.
-    assert!(index_keys(&ddb, TABLE, BY_KLANTCONTACT, "klantcontact", "kc1")
-        .await
-        .is_empty());
-    assert!(index_keys(&ddb, TABLE, BY_OUTBOX, "outbox", "pending")
-        .await
-        .is_empty());
+    // The contract every store keeps, and the item layout DynamoDB holds at each point.
+    let keys = |index: &'static str, attr: &'static str, value: &'static str| {
+        let ddb = ddb.clone();
+        async move { index_keys(&ddb, TABLE, index, attr, value).await }
+    };
+    store_contract(&store, async |point| match point {
+        Point::OutboxFull => {
+            // `outbox` set, the event in `pending`, on both GSIs.
+            let item = ddb
+                .get_item()
+                .table_name(TABLE)
+                .key("onderwerpobject", AttributeValue::S("a".into()))
+                .send()
+                .await
+                .unwrap()
+                .item
+                .unwrap();
+            assert_eq!(s(&item, "outbox").as_deref(), Some("pending"));
+            assert_eq!(
+                item["pending"].as_m().unwrap()["e1"],
+                AttributeValue::S("{\"type\":\"nl.overheid.zaken.zaak-gekoppeld\"}".into())
+            );
+            assert_eq!(keys(BY_OUTBOX, "outbox", "pending").await, ["a"]);
+            assert_eq!(keys(BY_KLANTCONTACT, "klantcontact", "kc1").await, ["a"]);
+        }
+        Point::OutboxCleared => assert!(keys(BY_OUTBOX, "outbox", "pending").await.is_empty()),
+        // The tombstone left both sparse indexes.
+        Point::Tombstone => {
+            assert!(keys(BY_KLANTCONTACT, "klantcontact", "kc1").await.is_empty());
+            assert!(keys(BY_OUTBOX, "outbox", "pending").await.is_empty());
+        }
+    })
+    .await;
 
     // Pagination: more records than one Scan/Query page holds is not cheap to make in moto;
     // many records on one klantcontact at least exercise the re-read of several keys.
     for i in 0..25 {
         let mut x = LinkRecord::absent(&format!("m{i:02}"));
         x.version = 1;
-        x.link = Some(contract_link("z", "kc-many"));
+        x.link = Some(link("z", "kc-many"));
         store.put(&x, 0).await.unwrap();
     }
     assert_eq!(store.linked_to_klantcontact("kc-many").await.unwrap().len(), 25);

@@ -18,7 +18,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -28,42 +28,43 @@ use aws_smithy_mocks::{create_mock_http_client, mock, MockResponse, MockResponse
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
-use common::history::{check_history, record_commit, report, Committed};
+use common::cli::SOURCE;
+use common::faulty::{self, CommittedLog, Fault, Faults, FaultySink};
+use common::fixtures::{core_args, pipeline, post, Scene, AUTH, TOKEN};
+use common::history::{check_history, record_commit, report};
 use common::Moto;
-use zaaklink::cloudevent::{event_id, OutboxEvent};
-use zaaklink::config::CoreArgs;
+use zaaklink::cloudevent::event_id;
 use zaaklink::fake_openklant::FakeOpenKlant;
 use zaaklink::link::{Klantcontact, Onderwerpobject, ZaakLink};
 use zaaklink::openklant::{HttpOpenKlant, OpenKlant, OpenKlantError, Page};
 use zaaklink::reconcile::EventKind;
 use zaaklink::sink::eventbridge::EventBridgeSink;
-use zaaklink::sink::{EventSink, MemorySink, SinkError};
-use zaaklink::store::dynamodb::DynamoStore;
+use zaaklink::sink::MemorySink;
 use zaaklink::store::embedded::EmbeddedStore;
 use zaaklink::store::memory::MemoryStore;
-use zaaklink::store::{LinkRecord, LinkStore, StoreError};
-use zaaklink::webhook::{self, Answer, Request, WebhookAuth};
+use zaaklink::store::LinkStore;
+use zaaklink::webhook::{Answer, WebhookAuth};
 use zaaklink::Zaaklink;
 
-const TOKEN: &str = "faults-open-klant-token";
-const AUTH: &str = "Token faults-webhook-secret";
-const SOURCE: &str = "urn:nld:oin:01823288444:openklant";
 const TABLE: &str = "zaaklink-faults";
 const BUS: &str = "zaaklink-faults-bus";
 
 // ---------------------------------------------------------------------------------------------
-// A store and a sink that fail on command and record what was committed
+// Faults on command: "fail the next n ..." (tests/common/faulty.rs does the failing)
 // ---------------------------------------------------------------------------------------------
 
-type CommittedLog = Arc<Mutex<BTreeMap<String, Committed>>>;
-
-/// Counters: "fail the next n ..." (decremented as they fire).
+/// Counters: "fail the next n ..." (decremented as they fire); `hang`: the next publish never
+/// returns (the process "dies" there), `hung` is notified.
 #[derive(Default)]
-struct StoreFaults {
+struct Countdown {
     get_unavailable: AtomicUsize,
     put_conflict: AtomicUsize,
     put_unavailable_before: AtomicUsize,
     put_unavailable_after: AtomicUsize,
+    sink_before: AtomicUsize,
+    sink_after: AtomicUsize,
+    hang: AtomicBool,
+    hung: Notify,
     fired: AtomicUsize,
 }
 
@@ -72,99 +73,27 @@ fn take(n: &AtomicUsize) -> bool {
         .is_ok()
 }
 
-struct FaultStore {
-    inner: Arc<dyn LinkStore>,
-    f: StoreFaults,
-    committed: CommittedLog,
-}
-
-#[async_trait]
-impl LinkStore for FaultStore {
-    async fn get(&self, onderwerpobject: &str) -> Result<Option<LinkRecord>, StoreError> {
-        if take(&self.f.get_unavailable) {
-            self.f.fired.fetch_add(1, Ordering::SeqCst);
-            return Err(StoreError::Unavailable(
-                "injected: ProvisionedThroughputExceededException on GetItem".into(),
-            ));
-        }
-        self.inner.get(onderwerpobject).await
-    }
-
-    async fn put(&self, record: &LinkRecord, expected: u64) -> Result<(), StoreError> {
-        // Conflicts only on transition writes (see tests/load.rs for why).
-        if !record.pending.is_empty() && take(&self.f.put_conflict) {
-            self.f.fired.fetch_add(1, Ordering::SeqCst);
-            return Err(StoreError::Conflict);
-        }
-        if take(&self.f.put_unavailable_before) {
-            self.f.fired.fetch_add(1, Ordering::SeqCst);
-            return Err(StoreError::Unavailable(
-                "injected: ProvisionedThroughputExceededException on PutItem".into(),
-            ));
-        }
-        self.inner.put(record, expected).await?;
-        record_commit(&self.committed, record);
-        if take(&self.f.put_unavailable_after) {
-            self.f.fired.fetch_add(1, Ordering::SeqCst);
-            return Err(StoreError::Unavailable(
-                "injected: PutItem timed out after it was applied".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    async fn linked_to_klantcontact(&self, klantcontact: &str) -> Result<Vec<LinkRecord>, StoreError> {
-        self.inner.linked_to_klantcontact(klantcontact).await
-    }
-
-    async fn with_pending(&self) -> Result<Vec<LinkRecord>, StoreError> {
-        self.inner.with_pending().await
-    }
-
-    async fn linked(&self) -> Result<Vec<LinkRecord>, StoreError> {
-        self.inner.linked().await
-    }
-}
-
-#[derive(Default)]
-struct SinkFaults {
-    fail_before: AtomicUsize,
-    fail_after: AtomicUsize,
-    /// The next publish never returns (the process "dies" there); `hung` is notified.
-    hang: AtomicBool,
-    hung: Notify,
-    fired: AtomicUsize,
-}
-
-struct FaultSink {
-    inner: Arc<dyn EventSink>,
-    f: SinkFaults,
-}
-
-#[async_trait]
-impl EventSink for FaultSink {
-    async fn publish(&self, events: &[OutboxEvent]) -> Result<(), SinkError> {
-        let refused = |why: &str| SinkError::Rejected {
-            sink: "EventBridge",
-            failed: events.len(),
-            total: events.len(),
-            reason: why.into(),
+impl Faults for Countdown {
+    fn fire(&self, fault: Fault) -> bool {
+        let fired = match fault {
+            Fault::GetUnavailable => take(&self.get_unavailable),
+            Fault::PutConflict => take(&self.put_conflict),
+            Fault::PutUnavailableBefore => take(&self.put_unavailable_before),
+            Fault::PutUnavailableAfter => take(&self.put_unavailable_after),
+            Fault::SinkBefore => take(&self.sink_before),
+            Fault::SinkAfter => take(&self.sink_after),
+            Fault::SinkHang => {
+                let hang = self.hang.swap(false, Ordering::SeqCst);
+                if hang {
+                    self.hung.notify_one();
+                }
+                hang
+            }
         };
-        if self.f.hang.swap(false, Ordering::SeqCst) {
-            self.f.fired.fetch_add(1, Ordering::SeqCst);
-            self.f.hung.notify_one();
-            std::future::pending::<()>().await;
+        if fired {
+            self.fired.fetch_add(1, Ordering::SeqCst);
         }
-        if take(&self.f.fail_before) {
-            self.f.fired.fetch_add(1, Ordering::SeqCst);
-            return Err(refused("injected: ThrottlingException (Rate exceeded)"));
-        }
-        self.inner.publish(events).await?;
-        if take(&self.f.fail_after) {
-            self.f.fired.fetch_add(1, Ordering::SeqCst);
-            return Err(refused("injected: PutEvents timed out after it was applied"));
-        }
-        Ok(())
+        fired
     }
 }
 
@@ -172,28 +101,16 @@ impl EventSink for FaultSink {
 // The world: moto, the fake Open Klant, the pipeline
 // ---------------------------------------------------------------------------------------------
 
-fn uuid_for(kind: &str, i: usize) -> String {
-    uuid::Uuid::new_v5(
-        &uuid::Uuid::NAMESPACE_OID,
-        format!("faults/{kind}/{i}").as_bytes(),
-    )
-    .to_string()
-}
-
-fn zaak(z: usize) -> String {
-    uuid_for("zaak", z)
-}
-
 struct World {
     moto: Moto,
     queue: String,
     ok: FakeOpenKlant,
-    /// OPEN_KLANT_API_ROOT (the fake's, or a proxy's in front of it).
-    root: String,
+    /// The objects, under OPEN_KLANT_API_ROOT (the fake's, or a proxy's in front of it).
+    scene: Scene,
     app: Zaaklink,
     auth: WebhookAuth,
-    store: Arc<FaultStore>,
-    sink: Arc<FaultSink>,
+    /// The faults the store and the sink of `app` inject on command.
+    inject: Arc<Countdown>,
     committed: CommittedLog,
     /// Open Klant's state per object: Some(zaak) or None (no zaak / gone).
     truth: BTreeMap<usize, Option<usize>>,
@@ -218,39 +135,21 @@ impl World {
         let queue = moto.create_bus_rule_queue(BUS, SOURCE).await;
         let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
         let root = root.unwrap_or_else(|| ok.api_root());
-        let cfg = core_args(&root, timeout_ms).validate().unwrap();
-        let committed: CommittedLog = Arc::default();
-        let store = Arc::new(FaultStore {
-            inner: Arc::new(DynamoStore::new(moto.dynamodb().await, TABLE)),
-            f: StoreFaults::default(),
-            committed: committed.clone(),
-        });
-        let sink = Arc::new(FaultSink {
-            inner: Arc::new(
-                EventBridgeSink::new(moto.eventbridge().await, BUS, SOURCE)
-                    .with_retry(3, Duration::from_millis(10)),
-            ),
-            f: SinkFaults::default(),
-        });
-        let app = Zaaklink {
-            klant: Arc::new(HttpOpenKlant::new(
-                cfg.settings.api_root.clone(),
-                cfg.open_klant_token.clone(),
-                cfg.open_klant_timeout,
-            )),
-            store: store.clone(),
-            sink: sink.clone(),
-            settings: cfg.settings.clone(),
-        };
+        let inject = Arc::new(Countdown::default());
+        let (store, sink, committed) =
+            faulty::on_moto(&moto, TABLE, BUS, inject.clone(), (3, Duration::from_millis(10))).await;
+        let (app, auth) = pipeline(core_args(&root, timeout_ms), store, sink);
         World {
             moto,
             queue,
             ok,
-            root,
+            scene: Scene {
+                suite: "faults",
+                root,
+            },
             app,
-            auth: cfg.webhook_auth,
-            store,
-            sink,
+            auth,
+            inject,
             committed,
             truth: BTreeMap::new(),
             notifications: 0,
@@ -261,61 +160,27 @@ impl World {
         }
     }
 
-    fn oo_url(&self, i: usize) -> String {
-        format!("{}onderwerpobjecten/{}", self.root, uuid_for("oo", i))
-    }
-
-    fn kc_url(&self, i: usize) -> String {
-        format!("{}klantcontacten/{}", self.root, uuid_for("kc", i))
-    }
-
     /// Open Klant now shows object i linking zaak z (Some) or a besluit (None).
     fn set(&mut self, i: usize, z: Option<usize>) {
-        let (objecttype, object_id) = match z {
-            Some(z) => ("zaak", zaak(z)),
-            None => ("besluit", uuid_for("besluit", i)),
-        };
-        let kc = json!({"uuid": uuid_for("kc", i), "url": self.kc_url(i)});
-        self.ok.put(
-            &json!({
-                "uuid": uuid_for("oo", i), "url": self.oo_url(i), "klantcontact": kc, "wasKlantcontact": null,
-                "onderwerpobjectidentificator": {"objectId": object_id, "codeObjecttype": objecttype,
-                    "codeRegister": "openzaak", "codeSoortObjectId": "uuid"}
-            })
-            .to_string(),
-        );
-        self.ok.put(
-            &json!({
-                "uuid": uuid_for("kc", i), "url": self.kc_url(i), "nummer": format!("{i}"),
-                "onderwerp": format!("Onderwerp {i}"),
-                "gingOverOnderwerpobjecten": [{"uuid": uuid_for("oo", i), "url": self.oo_url(i)}]
-            })
-            .to_string(),
-        );
+        self.scene.put(&self.ok, i, z);
         self.truth.insert(i, z);
     }
 
     fn remove(&mut self, i: usize) {
-        self.ok.remove(&self.oo_url(i));
+        self.ok.remove(&self.scene.oo_url(i));
         self.truth.insert(i, None);
     }
 
     fn link(&self, i: usize) -> Option<ZaakLink> {
-        self.truth[&i].map(|z| ZaakLink {
-            zaak: zaak(z),
-            label: format!("Onderwerp {i} - ({i})"),
-            link_to: self.oo_url(i),
-            klantcontact: self.kc_url(i),
-        })
+        self.truth[&i].map(|z| self.scene.link(i, z))
     }
 
     fn notification(&self, i: usize, actie: &str) -> String {
-        json!({
-            "kanaal": "klantcontacten", "hoofdObject": self.kc_url(i), "resource": "onderwerpobject",
-            "resourceUrl": self.oo_url(i), "actie": actie, "aanmaakdatum": "2026-10-10T09:00:00Z",
-            "kenmerken": {}
-        })
-        .to_string()
+        self.scene.notification(i, actie)
+    }
+
+    fn oo(&self, i: usize) -> String {
+        self.scene.id("oo", i)
     }
 
     /// One delivery attempt, with this pipeline (default: the world's).
@@ -355,7 +220,7 @@ impl World {
     }
 
     fn injected(&self) -> usize {
-        self.faults + self.store.f.fired.load(Ordering::SeqCst) + self.sink.f.fired.load(Ordering::SeqCst)
+        self.faults + self.inject.fired.load(Ordering::SeqCst)
     }
 
     /// The checks, the JSON line, the asserts.
@@ -364,7 +229,7 @@ impl World {
         let mut problems = Vec::new();
         let mut finals = HashMap::new();
         for &i in self.truth.keys() {
-            let uuid = uuid_for("oo", i);
+            let uuid = self.oo(i);
             let stored = self.app.store.get(&uuid).await.unwrap().and_then(|r| r.link);
             if stored != self.link(i) {
                 problems.push(format!(
@@ -418,31 +283,6 @@ impl World {
     }
 }
 
-fn core_args(root: &str, timeout_ms: &str) -> CoreArgs {
-    CoreArgs {
-        enable_cloud_events: "true".into(),
-        notifications_source: SOURCE.into(),
-        webhook_auth: Some(AUTH.into()),
-        open_klant_api_root: Some(root.into()),
-        open_klant_api_token: Some(TOKEN.into()),
-        label_max_chars: "80".into(),
-        open_klant_timeout_ms: timeout_ms.into(),
-    }
-}
-
-async fn post(app: &Zaaklink, auth: &WebhookAuth, body: &str) -> Answer {
-    webhook::handle(
-        app,
-        auth,
-        Request {
-            method: "POST",
-            authorization: Some(AUTH.as_bytes()),
-            body: body.as_bytes(),
-        },
-    )
-    .await
-}
-
 // ---------------------------------------------------------------------------------------------
 // The checks (the same as tests/load.rs)
 // ---------------------------------------------------------------------------------------------
@@ -474,7 +314,7 @@ async fn open_klant_5xx_and_401_answer_502_then_the_retry_succeeds() {
         let a = w.post(&body).await;
         assert_eq!(a.status, 502, "Open Klant {status}: {a:?}");
         assert!(
-            w.app.store.get(&uuid_for("oo", 0)).await.unwrap().is_none(),
+            w.app.store.get(&w.oo(0)).await.unwrap().is_none(),
             "no state written"
         );
     }
@@ -581,35 +421,35 @@ async fn event_sink_failures_keep_the_outbox_and_redelivery_puts_the_same_ids() 
     // The first two publishes fail before anything is put: 503, the state and its events
     // are stored, the redelivery puts them.
     w.set(0, Some(0));
-    w.sink.f.fail_before.store(2, Ordering::SeqCst);
+    w.inject.sink_before.store(2, Ordering::SeqCst);
     w.notify(0, "create", 503).await;
     // Failures *after* the put (the answer was lost): 503, redelivery puts the same ids again.
     w.set(0, Some(1));
-    w.sink.f.fail_after.store(1, Ordering::SeqCst);
+    w.inject.sink_after.store(1, Ordering::SeqCst);
     w.notify(0, "update", 503).await;
     // The sink fails; Open Klant changes meanwhile; the next notification puts the waiting
     // events first, then the new transition.
     w.set(1, Some(0));
-    w.sink.f.fail_before.store(1, Ordering::SeqCst);
+    w.inject.sink_before.store(1, Ordering::SeqCst);
     let body = w.notification(1, "create");
     w.notifications += 1;
     assert_eq!(w.post(&body).await.status, 503);
     let waiting: Vec<String> = w
         .app
         .store
-        .get(&uuid_for("oo", 1))
+        .get(&w.oo(1))
         .await
         .unwrap()
         .unwrap()
         .pending
         .into_keys()
         .collect();
-    assert_eq!(waiting, [event_id(&uuid_for("oo", 1), 1, EventKind::Gekoppeld)]);
+    assert_eq!(waiting, [event_id(&w.oo(1), 1, EventKind::Gekoppeld)]);
     w.set(1, None);
     w.notify(1, "partial_update", 204).await;
     // The sink fails; the sweep puts the outbox with the same ids.
     w.set(2, Some(2));
-    w.sink.f.fail_before.store(1, Ordering::SeqCst);
+    w.inject.sink_before.store(1, Ordering::SeqCst);
     w.notifications += 1;
     let body = w.notification(2, "create");
     assert_eq!(w.post(&body).await.status, 503);
@@ -709,13 +549,9 @@ async fn put_events_partial_failures_and_throttling_lose_nothing() {
         EventBridgeSink::new(aws_sdk_eventbridge::Client::from_conf(conf), BUS, SOURCE)
             .with_retry(3, Duration::from_millis(5)),
     );
-    w.app.sink = Arc::new(FaultSink {
+    w.app.sink = Arc::new(FaultySink {
         inner: flaky,
-        f: SinkFaults::default(),
-    });
-    w.sink = Arc::new(FaultSink {
-        inner: Arc::new(MemorySink::default()),
-        f: SinkFaults::default(),
+        faults: w.inject.clone(),
     });
     // Links, relinks (two events in one PutEvents: ontkoppeld + gekoppeld), unlinks.
     for round in 0..4 {
@@ -749,11 +585,11 @@ async fn dynamodb_conflicts_and_true_concurrency_lose_nothing() {
     let mut w = World::new().await;
     // A few conflicts: the bounded optimistic-lock loop absorbs them (204).
     w.set(0, Some(0));
-    w.store.f.put_conflict.store(3, Ordering::SeqCst);
+    w.inject.put_conflict.store(3, Ordering::SeqCst);
     w.notify(0, "create", 204).await;
     // More conflicts than attempts: 503 (contention), retried later.
     w.set(0, Some(1));
-    w.store.f.put_conflict.store(9, Ordering::SeqCst);
+    w.inject.put_conflict.store(9, Ordering::SeqCst);
     w.notify(0, "update", 503).await;
     // True concurrency on one object: 12 deliveries in flight per change, the next change
     // made as soon as one of them is done.
@@ -800,22 +636,22 @@ async fn dynamodb_conflicts_and_true_concurrency_lose_nothing() {
 async fn dynamodb_throttling_answers_503_then_ok() {
     let mut w = World::new().await;
     w.set(0, Some(0));
-    w.store.f.get_unavailable.store(2, Ordering::SeqCst);
+    w.inject.get_unavailable.store(2, Ordering::SeqCst);
     let a = w.notify(0, "create", 503).await;
     assert!(a.body.unwrap().1.contains("ProvisionedThroughputExceeded"));
     w.set(0, Some(1));
-    w.store.f.put_unavailable_before.store(2, Ordering::SeqCst);
+    w.inject.put_unavailable_before.store(2, Ordering::SeqCst);
     w.notify(0, "update", 503).await;
     // The write happened but its answer was lost: 503; the redelivery finds the outbox.
     w.set(0, None);
-    w.store.f.put_unavailable_after.store(1, Ordering::SeqCst);
+    w.inject.put_unavailable_after.store(1, Ordering::SeqCst);
     w.notify(0, "partial_update", 503).await;
     w.set(0, Some(2));
-    w.store.f.put_unavailable_after.store(2, Ordering::SeqCst);
+    w.inject.put_unavailable_after.store(2, Ordering::SeqCst);
     w.notify(0, "update", 503).await;
     // Deleted; the destroy's write is refused once.
     w.remove(0);
-    w.store.f.put_unavailable_before.store(1, Ordering::SeqCst);
+    w.inject.put_unavailable_before.store(1, Ordering::SeqCst);
     w.notify(0, "destroy", 503).await;
     w.finish(
         "dynamodb_throttling",
@@ -835,18 +671,18 @@ async fn killed_between_write_and_put_the_sweep_or_next_notification_puts_the_sa
     w.app.settings.outbox_lease = Duration::from_millis(300);
     for (i, recover_by_sweep) in [(0usize, true), (1, false)] {
         w.set(i, Some(0));
-        w.sink.f.hang.store(true, Ordering::SeqCst);
+        w.inject.hang.store(true, Ordering::SeqCst);
         let (app, auth, body) = (w.app.clone(), w.auth.clone(), w.notification(i, "create"));
         w.notifications += 1;
         w.deliveries += 1;
         let task = tokio::spawn(async move { post(&app, &auth, &body).await });
-        w.sink.f.hung.notified().await;
+        w.inject.hung.notified().await;
         // The process dies here: state and events are written, nothing was put.
         task.abort();
         assert!(task.await.unwrap_err().is_cancelled());
-        let rec = w.app.store.get(&uuid_for("oo", i)).await.unwrap().unwrap();
+        let rec = w.app.store.get(&w.oo(i)).await.unwrap().unwrap();
         let waiting: Vec<String> = rec.pending.keys().cloned().collect();
-        assert_eq!(waiting, [event_id(&uuid_for("oo", i), 1, EventKind::Gekoppeld)]);
+        assert_eq!(waiting, [event_id(&w.oo(i), 1, EventKind::Gekoppeld)]);
         if recover_by_sweep {
             let swept = w.app.sweep().await.unwrap();
             assert_eq!(swept.emitted, 1);

@@ -37,29 +37,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{RngExt, SeedableRng};
 use serde_json::{json, Value};
 
-use common::history::{check_history, record_commit, report, Committed};
+use common::cli::SOURCE;
+use common::faulty::{self, Fault, Faults};
+use common::fixtures::{core_args, id, pipeline, post, TOKEN};
+use common::history::{check_history, report};
 use common::Moto;
-use zaaklink::cloudevent::OutboxEvent;
-use zaaklink::config::CoreArgs;
 use zaaklink::fake_openklant::FakeOpenKlant;
 use zaaklink::link::ZaakLink;
-use zaaklink::openklant::HttpOpenKlant;
-use zaaklink::sink::eventbridge::EventBridgeSink;
-use zaaklink::sink::{EventSink, SinkError};
-use zaaklink::store::dynamodb::DynamoStore;
-use zaaklink::store::{LinkRecord, LinkStore, StoreError};
-use zaaklink::webhook::{self, Request, WebhookAuth};
+use zaaklink::webhook::WebhookAuth;
 use zaaklink::Zaaklink;
 
-const TOKEN: &str = "load-open-klant-token";
-const AUTH: &str = "Token load-webhook-secret";
-const SOURCE: &str = "urn:nld:oin:01823288444:openklant";
 const TABLE: &str = "zaaklink-load";
 const BUS: &str = "zaaklink-load-bus";
 const DEFAULT_SEED: u64 = 0x2a_11_4b;
@@ -75,7 +67,7 @@ const MAX_IN_FLIGHT: usize = 64;
 const MAX_TRIES: u32 = 60;
 
 // ---------------------------------------------------------------------------------------------
-// Fault injection: a store and a sink that fail on purpose, and record what was committed
+// Fault injection: seeded rates (tests/common/faulty.rs makes the store and the sink fail)
 // ---------------------------------------------------------------------------------------------
 
 #[derive(Default)]
@@ -127,109 +119,47 @@ struct Rates {
     sink_after: u32,
 }
 
-struct FlakyStore {
-    inner: Arc<dyn LinkStore>,
-    rng: Mutex<StdRng>,
+/// Decides each fault by a seeded roll at its rate (tests/common/faulty.rs does the failing),
+/// and counts what fired and what the bus accepted.
+struct Rolls {
+    store_rng: Mutex<StdRng>,
+    sink_rng: Mutex<StdRng>,
     rates: Mutex<Rates>,
-    faults: Arc<FaultCounts>,
-    committed: Arc<Mutex<BTreeMap<String, Committed>>>,
-}
-
-impl FlakyStore {
-    fn roll(&self, per_mille: u32) -> bool {
-        per_mille > 0 && self.rng.lock().unwrap().random_range(0..1000) < per_mille
-    }
-}
-
-#[async_trait]
-impl LinkStore for FlakyStore {
-    async fn get(&self, onderwerpobject: &str) -> Result<Option<LinkRecord>, StoreError> {
-        let r = *self.rates.lock().unwrap();
-        if self.roll(r.get_unavailable) {
-            self.faults.store_get_unavailable.fetch_add(1, Ordering::SeqCst);
-            return Err(StoreError::Unavailable("injected: GetItem throttled".into()));
-        }
-        self.inner.get(onderwerpobject).await
-    }
-
-    async fn put(&self, record: &LinkRecord, expected: u64) -> Result<(), StoreError> {
-        let r = *self.rates.lock().unwrap();
-        // A conflict as if another writer had won, only on transition writes: a real
-        // conflict on the outbox-clearing write means another writer saw (and put) the
-        // outbox, which a refusal without that writer would not model.
-        if !record.pending.is_empty() && self.roll(r.put_conflict) {
-            self.faults.store_conflict.fetch_add(1, Ordering::SeqCst);
-            return Err(StoreError::Conflict);
-        }
-        if self.roll(r.put_unavailable_before) {
-            self.faults
-                .store_unavailable_before
-                .fetch_add(1, Ordering::SeqCst);
-            return Err(StoreError::Unavailable("injected: PutItem throttled".into()));
-        }
-        self.inner.put(record, expected).await?;
-        record_commit(&self.committed, record);
-        // Ambiguous: the write happened, the answer was lost (a timeout).
-        if self.roll(r.put_unavailable_after) {
-            self.faults.store_unavailable_after.fetch_add(1, Ordering::SeqCst);
-            return Err(StoreError::Unavailable(
-                "injected: PutItem timed out after it was applied".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    async fn linked_to_klantcontact(&self, klantcontact: &str) -> Result<Vec<LinkRecord>, StoreError> {
-        self.inner.linked_to_klantcontact(klantcontact).await
-    }
-
-    async fn with_pending(&self) -> Result<Vec<LinkRecord>, StoreError> {
-        self.inner.with_pending().await
-    }
-
-    async fn linked(&self) -> Result<Vec<LinkRecord>, StoreError> {
-        self.inner.linked().await
-    }
-}
-
-struct FlakySink {
-    inner: Arc<dyn EventSink>,
+    counts: FaultCounts,
     /// Events the bus accepted, counting repeats.
     published: AtomicUsize,
-    rng: Mutex<StdRng>,
-    rates: Arc<Mutex<Rates>>,
-    faults: Arc<FaultCounts>,
 }
 
-#[async_trait]
-impl EventSink for FlakySink {
-    async fn publish(&self, events: &[OutboxEvent]) -> Result<(), SinkError> {
+impl Faults for Rolls {
+    fn fire(&self, fault: Fault) -> bool {
         let r = *self.rates.lock().unwrap();
-        let (before, after) = {
-            let mut rng = self.rng.lock().unwrap();
-            (
-                rng.random_range(0..1000) < r.sink_before,
-                rng.random_range(0..1000) < r.sink_after,
-            )
+        let c = &self.counts;
+        let (per_mille, rng, count) = match fault {
+            Fault::GetUnavailable => (r.get_unavailable, &self.store_rng, &c.store_get_unavailable),
+            Fault::PutConflict => (r.put_conflict, &self.store_rng, &c.store_conflict),
+            Fault::PutUnavailableBefore => (
+                r.put_unavailable_before,
+                &self.store_rng,
+                &c.store_unavailable_before,
+            ),
+            Fault::PutUnavailableAfter => (
+                r.put_unavailable_after,
+                &self.store_rng,
+                &c.store_unavailable_after,
+            ),
+            Fault::SinkBefore => (r.sink_before, &self.sink_rng, &c.sink_fail_before),
+            Fault::SinkAfter => (r.sink_after, &self.sink_rng, &c.sink_fail_after),
+            Fault::SinkHang => return false,
         };
-        let refused = |why: &str| SinkError::Rejected {
-            sink: "EventBridge",
-            failed: events.len(),
-            total: events.len(),
-            reason: why.into(),
-        };
-        if before {
-            self.faults.sink_fail_before.fetch_add(1, Ordering::SeqCst);
-            return Err(refused("injected: ThrottlingException"));
+        let fired = per_mille > 0 && rng.lock().unwrap().random_range(0..1000) < per_mille;
+        if fired {
+            count.fetch_add(1, Ordering::SeqCst);
         }
-        self.inner.publish(events).await?;
-        self.published.fetch_add(events.len(), Ordering::SeqCst);
-        if after {
-            // The events went out, the answer was lost: a repeat carries the same ids.
-            self.faults.sink_fail_after.fetch_add(1, Ordering::SeqCst);
-            return Err(refused("injected: PutEvents timed out after it was applied"));
-        }
-        Ok(())
+        fired
+    }
+
+    fn published(&self, n: usize) {
+        self.published.fetch_add(n, Ordering::SeqCst);
     }
 }
 
@@ -261,11 +191,7 @@ struct Obj {
 }
 
 fn uuid_for(kind: &str, i: usize, extra: usize) -> String {
-    uuid::Uuid::new_v5(
-        &uuid::Uuid::NAMESPACE_OID,
-        format!("load/{kind}/{i}/{extra}").as_bytes(),
-    )
-    .to_string()
+    id("load", &format!("{kind}/{i}"), extra)
 }
 
 fn zaak_id(i: usize, z: usize) -> String {
@@ -432,16 +358,7 @@ async fn deliver(app: &Zaaklink, auth: &WebhookAuth, body: &str, stats: &Deliver
     let mut last = None;
     for attempt in 0..MAX_TRIES {
         stats.attempts.fetch_add(1, Ordering::SeqCst);
-        let a = webhook::handle(
-            app,
-            auth,
-            Request {
-                method: "POST",
-                authorization: Some(AUTH.as_bytes()),
-                body: body.as_bytes(),
-            },
-        )
-        .await;
+        let a = post(app, auth, body).await;
         if a.status == 204 {
             stats.in_flight.fetch_sub(1, Ordering::SeqCst);
             return;
@@ -552,18 +469,6 @@ async fn a_thousand_notifications_with_faults_lose_nothing() {
     moto.create_links_table(TABLE).await;
     let queue = moto.create_bus_rule_queue(BUS, SOURCE).await;
     let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
-    let cfg = CoreArgs {
-        enable_cloud_events: "true".into(),
-        notifications_source: SOURCE.into(),
-        webhook_auth: Some(AUTH.into()),
-        open_klant_api_root: Some(ok.api_root()),
-        open_klant_api_token: Some(TOKEN.into()),
-        label_max_chars: "80".into(),
-        open_klant_timeout_ms: "5000".into(),
-    }
-    .validate()
-    .unwrap();
-
     let rates = Rates {
         get_unavailable: 10,
         put_conflict: 30,
@@ -572,39 +477,18 @@ async fn a_thousand_notifications_with_faults_lose_nothing() {
         sink_before: 30,
         sink_after: 20,
     };
-    let faults = Arc::new(FaultCounts::default());
-    let committed: Arc<Mutex<BTreeMap<String, Committed>>> = Arc::default();
-    let shared_rates = Arc::new(Mutex::new(rates));
-    // The checks read DynamoDB directly, without injected faults.
-    let dynamo = Arc::new(DynamoStore::new(moto.dynamodb().await, TABLE));
-    let store = Arc::new(FlakyStore {
-        inner: dynamo.clone(),
-        rng: Mutex::new(StdRng::seed_from_u64(seed ^ 1)),
+    let faults = Arc::new(Rolls {
+        store_rng: Mutex::new(StdRng::seed_from_u64(seed ^ 1)),
+        sink_rng: Mutex::new(StdRng::seed_from_u64(seed ^ 2)),
         rates: Mutex::new(rates),
-        faults: faults.clone(),
-        committed: committed.clone(),
-    });
-    let sink = Arc::new(FlakySink {
+        counts: FaultCounts::default(),
         published: AtomicUsize::new(0),
-        inner: Arc::new(
-            EventBridgeSink::new(moto.eventbridge().await, BUS, SOURCE)
-                .with_retry(4, Duration::from_millis(20)),
-        ),
-        rng: Mutex::new(StdRng::seed_from_u64(seed ^ 2)),
-        rates: shared_rates.clone(),
-        faults: faults.clone(),
     });
-    let app = Zaaklink {
-        klant: Arc::new(HttpOpenKlant::new(
-            cfg.settings.api_root.clone(),
-            cfg.open_klant_token.clone(),
-            cfg.open_klant_timeout,
-        )),
-        store: store.clone(),
-        sink: sink.clone(),
-        settings: cfg.settings.clone(),
-    };
-    let auth = cfg.webhook_auth.clone();
+    let (store, sink, committed) =
+        faulty::on_moto(&moto, TABLE, BUS, faults.clone(), (4, Duration::from_millis(20))).await;
+    // The checks read DynamoDB directly, without injected faults.
+    let dynamo = store.inner.clone();
+    let (app, auth) = pipeline(core_args(&ok.api_root(), "5000"), store, sink);
 
     let mut sim = Sim {
         root: ok.api_root(),
@@ -710,7 +594,7 @@ async fn a_thousand_notifications_with_faults_lose_nothing() {
     while let Some(done) = tasks.join_next().await {
         done.unwrap();
     }
-    *shared_rates.lock().unwrap() = Rates {
+    *faults.rates.lock().unwrap() = Rates {
         get_unavailable: 0,
         put_conflict: 0,
         put_unavailable_before: 0,
@@ -753,7 +637,7 @@ async fn a_thousand_notifications_with_faults_lose_nothing() {
         ));
     }
     let ok_503 = sim.ok.requests().len();
-    let injected = faults.total() + duplicates + late_repeats + ok_bursts;
+    let injected = faults.counts.total() + duplicates + late_repeats + ok_bursts;
     let notifications = sent.len() + final_round.len();
     report(json!({
         "scenario": "load",
@@ -766,7 +650,7 @@ async fn a_thousand_notifications_with_faults_lose_nothing() {
             "late_repeats": late_repeats,
             "reordered_deliveries": reordered,
             "open_klant_503_bursts": ok_bursts,
-            "injected": faults.json(),
+            "injected": faults.counts.json(),
             "non_2xx_answers_retried": stats.non_2xx.load(Ordering::SeqCst),
             "answers": *stats.statuses.lock().unwrap(),
         },
@@ -776,7 +660,7 @@ async fn a_thousand_notifications_with_faults_lose_nothing() {
         "phantom": fig.phantom,
         "duplicated": fig.duplicated,
         "stale_replays": fig.stale_replays,
-        "events_published_incl_repeats": sink.published.load(Ordering::SeqCst),
+        "events_published_incl_repeats": faults.published.load(Ordering::SeqCst),
         "pending_left": pending.len(),
         "diverged_before_final": diverged,
         "open_klant_requests": ok_503,

@@ -12,117 +12,52 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use zaaklink::config::CoreArgs;
+use common::fixtures::{self, core_args, post, Scene, AUTH, TOKEN};
 use zaaklink::fake_openklant::FakeOpenKlant;
-use zaaklink::openklant::HttpOpenKlant;
 use zaaklink::reconcile::EventKind;
 use zaaklink::sink::{EventSink, MemorySink};
 use zaaklink::store::embedded::EmbeddedStore;
 use zaaklink::store::memory::MemoryStore;
 use zaaklink::store::LinkStore;
-use zaaklink::webhook::{self, Request};
+use zaaklink::webhook::WebhookAuth;
 use zaaklink::Zaaklink;
 
-const TOKEN: &str = "resync-open-klant-token";
-const AUTH: &str = "Token resync-webhook-secret";
-const SOURCE: &str = "urn:nld:oin:01823288444:openklant";
-
 fn id(kind: &str, i: usize) -> String {
-    uuid::Uuid::new_v5(
-        &uuid::Uuid::NAMESPACE_OID,
-        format!("resync/{kind}/{i}").as_bytes(),
-    )
-    .to_string()
+    fixtures::id("resync", kind, i)
 }
 
 fn zaak(z: usize) -> String {
     id("zaak", z)
 }
 
-fn oo_url(ok: &FakeOpenKlant, i: usize) -> String {
-    format!("{}onderwerpobjecten/{}", ok.api_root(), id("oo", i))
-}
-
-fn kc_url(ok: &FakeOpenKlant, i: usize) -> String {
-    format!("{}klantcontacten/{}", ok.api_root(), id("kc", i))
+/// The objects of this suite in the fake `ok` (ids as [`id`] gives them).
+fn objects(ok: &FakeOpenKlant) -> Scene {
+    Scene {
+        suite: "resync",
+        root: ok.api_root(),
+    }
 }
 
 /// What `maak-klantcontact` leaves behind: a klantcontact and its onderwerpobject, linking
 /// zaak `z` (Some) or a besluit (None). No notification.
 fn put(ok: &FakeOpenKlant, i: usize, z: Option<usize>) {
-    let kc = json!({"uuid": id("kc", i), "url": kc_url(ok, i)});
-    let (t, object_id) = match z {
-        Some(z) => ("zaak", zaak(z)),
-        None => ("besluit", id("besluit", i)),
-    };
-    ok.put(
-        &json!({"uuid": id("oo", i), "url": oo_url(ok, i), "klantcontact": kc, "wasKlantcontact": null,
-            "onderwerpobjectidentificator": {"objectId": object_id, "codeObjecttype": t,
-                "codeRegister": "openzaak", "codeSoortObjectId": "uuid"}})
-        .to_string(),
-    );
-    ok.put(
-        &json!({"uuid": id("kc", i), "url": kc_url(ok, i), "nummer": "", "onderwerp": format!("Contact {i}"),
-            "gingOverOnderwerpobjecten": [{"uuid": id("oo", i), "url": oo_url(ok, i)}]})
-        .to_string(),
-    );
+    objects(ok).put(ok, i, z);
 }
 
-fn notification(ok: &FakeOpenKlant, i: usize) -> String {
-    json!({"kanaal": "klantcontacten", "hoofdObject": kc_url(ok, i), "resource": "onderwerpobject",
-        "resourceUrl": oo_url(ok, i), "actie": "create", "aanmaakdatum": "2026-10-10T09:00:00Z", "kenmerken": {}})
-    .to_string()
+async fn notify(app: &Zaaklink, auth: &WebhookAuth, body: &str) {
+    let a = post(app, auth, body).await;
+    assert_eq!(a.status, 204, "{a:?}");
 }
 
 fn pipeline(
     ok: &FakeOpenKlant,
     store: Arc<dyn LinkStore>,
     sink: Arc<dyn EventSink>,
-) -> (Zaaklink, webhook::WebhookAuth) {
-    let cfg = args(ok).validate().unwrap();
-    (
-        Zaaklink {
-            klant: Arc::new(HttpOpenKlant::new(
-                cfg.settings.api_root.clone(),
-                cfg.open_klant_token.clone(),
-                Duration::from_secs(5),
-            )),
-            store,
-            sink,
-            settings: cfg.settings.clone(),
-        },
-        cfg.webhook_auth,
-    )
-}
-
-fn args(ok: &FakeOpenKlant) -> CoreArgs {
-    CoreArgs {
-        enable_cloud_events: "true".into(),
-        notifications_source: SOURCE.into(),
-        webhook_auth: Some(AUTH.into()),
-        open_klant_api_root: Some(ok.api_root()),
-        open_klant_api_token: Some(TOKEN.into()),
-        label_max_chars: "80".into(),
-        open_klant_timeout_ms: "5000".into(),
-    }
-}
-
-async fn notify(app: &Zaaklink, auth: &webhook::WebhookAuth, body: &str) {
-    let a = webhook::handle(
-        app,
-        auth,
-        Request {
-            method: "POST",
-            authorization: Some(AUTH.as_bytes()),
-            body: body.as_bytes(),
-        },
-    )
-    .await;
-    assert_eq!(a.status, 204, "{a:?}");
+) -> (Zaaklink, WebhookAuth) {
+    fixtures::pipeline(core_args(&ok.api_root(), "5000"), store, sink)
 }
 
 /// The scene, as (object, zaak per Open Klant now) after setup; returns what resync must emit,
@@ -134,16 +69,12 @@ async fn notify(app: &Zaaklink, auth: &webhook::WebhookAuth, body: &str) {
 /// - 4: linked and notified, then changed to a besluit silently → ontkoppeld;
 /// - 5..=9: created silently, linking a zaak → gekoppeld each (three pages of the list);
 /// - 10: created silently as a besluit → nothing (not even listed).
-async fn scene(
-    ok: &FakeOpenKlant,
-    app: &Zaaklink,
-    auth: &webhook::WebhookAuth,
-) -> Vec<(String, EventKind, String)> {
+async fn scene(ok: &FakeOpenKlant, app: &Zaaklink, auth: &WebhookAuth) -> Vec<(String, EventKind, String)> {
     for i in 0..5 {
         put(ok, i, Some(0));
-        notify(app, auth, &notification(ok, i)).await;
+        notify(app, auth, &objects(ok).notification(i, "create")).await;
     }
-    ok.remove(&oo_url(ok, 2));
+    ok.remove(&objects(ok).oo_url(2));
     put(ok, 3, Some(1));
     put(ok, 4, None);
     for i in 5..10 {
@@ -233,7 +164,7 @@ async fn resync_catches_silent_creates_deletes_and_moves_and_repeats_nothing() {
         .iter()
         .find(|e| e["data"]["linkTo"].as_str().unwrap().ends_with(&id("oo", 2)))
         .unwrap();
-    assert_eq!(gone["data"]["label"], "Contact 2");
+    assert_eq!(gone["data"]["label"], "Onderwerp 2 - (2)");
     // The list was read page by page (the fake pages by 2: 8 zaak objects → 4 pages).
     let pages: Vec<String> = ok.requests()[requests_before..]
         .iter()

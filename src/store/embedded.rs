@@ -138,7 +138,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state/zaaklink.db");
         let store = EmbeddedStore::open(&path).unwrap();
-        super::super::contract::store_contract(&store).await;
+        super::super::contract::store_contract(&store, async |_| {}).await;
         let before = store.get("a").await.unwrap();
         drop(store);
         let reopened = EmbeddedStore::open(&path).unwrap();

@@ -60,6 +60,6 @@ impl LinkStore for MemoryStore {
 mod tests {
     #[tokio::test]
     async fn contract() {
-        super::super::contract::store_contract(&super::MemoryStore::default()).await;
+        super::super::contract::store_contract(&super::MemoryStore::default(), async |_| {}).await;
     }
 }

@@ -87,12 +87,26 @@ pub trait LinkStore: Send + Sync {
     async fn linked(&self) -> Result<Vec<LinkRecord>, StoreError>;
 }
 
-#[cfg(test)]
-pub(crate) mod contract {
-    //! The behaviour every LinkStore must have; run by each adapter's tests.
+/// The behaviour every [`LinkStore`] must have, run by each adapter's tests (memory and
+/// embedded in their unit tests, DynamoDB against moto in tests/aws_moto.rs). Not part of
+/// the API; public so that the integration tests can run it.
+#[doc(hidden)]
+pub mod contract {
     use super::*;
 
-    fn link(zaak: &str, kc: &str) -> ZaakLink {
+    /// Where [`store_contract`] stops so an adapter's test can check its own layout.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Point {
+        /// Record "a" holds a link of klantcontact "kc1" and one event in its outbox.
+        OutboxFull,
+        /// The outbox of "a" was cleared.
+        OutboxCleared,
+        /// "a" became a tombstone (no link).
+        Tombstone,
+    }
+
+    /// A link to zaak `zaak` of klantcontact `kc`.
+    pub fn link(zaak: &str, kc: &str) -> ZaakLink {
         ZaakLink {
             zaak: zaak.into(),
             label: "L".into(),
@@ -101,7 +115,8 @@ pub(crate) mod contract {
         }
     }
 
-    pub async fn store_contract(store: &dyn LinkStore) {
+    /// Runs the contract on an empty `store`, calling `at` at each [`Point`].
+    pub async fn store_contract(store: &dyn LinkStore, mut at: impl AsyncFnMut(Point)) {
         assert_eq!(store.get("a").await.unwrap(), None);
         let mut r = LinkRecord::absent("a");
         r.version = 1;
@@ -119,6 +134,7 @@ pub(crate) mod contract {
             vec![r.clone()]
         );
         assert!(store.linked_to_klantcontact("kc2").await.unwrap().is_empty());
+        at(Point::OutboxFull).await;
 
         let mut r2 = r.clone();
         r2.version = 2;
@@ -127,13 +143,16 @@ pub(crate) mod contract {
         store.put(&r2, 1).await.unwrap();
         assert!(store.with_pending().await.unwrap().is_empty());
         assert_eq!(store.linked().await.unwrap(), vec![r2.clone()]);
+        at(Point::OutboxCleared).await;
 
         let mut tomb = r2.clone();
         tomb.version = 3;
         tomb.link = None;
+        assert!(matches!(store.put(&tomb, 1).await, Err(StoreError::Conflict)));
         store.put(&tomb, 2).await.unwrap();
         assert_eq!(store.get("a").await.unwrap(), Some(tomb));
         assert!(store.linked_to_klantcontact("kc1").await.unwrap().is_empty());
         assert!(store.linked().await.unwrap().is_empty());
+        at(Point::Tombstone).await;
     }
 }

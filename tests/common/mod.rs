@@ -18,6 +18,8 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod faulty;
+pub mod fixtures;
 pub mod history;
 
 use std::net::TcpStream;
