@@ -131,11 +131,11 @@ mod tests {
         for (kind, fixture) in [
             (
                 EventKind::Gekoppeld,
-                include_str!("../../shared/fixtures/cloudevent-zaak-gekoppeld.json"),
+                include_str!("../tests/fixtures/cloudevent-zaak-gekoppeld.json"),
             ),
             (
                 EventKind::Ontkoppeld,
-                include_str!("../../shared/fixtures/cloudevent-zaak-ontkoppeld.json"),
+                include_str!("../tests/fixtures/cloudevent-zaak-ontkoppeld.json"),
             ),
         ] {
             let ev = outbox_event(

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-/// The host the sample files under `events/` and `../shared/fixtures` use.
+/// The host the sample files under `events/` and `tests/fixtures` use.
 pub const SAMPLE_BASE: &str = "http://127.0.0.1:8000";
 pub const API_PATH: &str = "/klantinteracties/api/v1/";
 

@@ -199,9 +199,9 @@ mod tests {
     #[test]
     fn resolve_builds_link_from_fixtures() {
         let o: Onderwerpobject =
-            serde_json::from_str(include_str!("../../shared/fixtures/onderwerpobject-zaak.json")).unwrap();
+            serde_json::from_str(include_str!("../tests/fixtures/onderwerpobject-zaak.json")).unwrap();
         let k: Klantcontact =
-            serde_json::from_str(include_str!("../../shared/fixtures/klantcontact.json")).unwrap();
+            serde_json::from_str(include_str!("../tests/fixtures/klantcontact.json")).unwrap();
         let link = resolve(&o, &k, 80).unwrap();
         assert_eq!(link.zaak, "a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5");
         assert_eq!(link.label, "Mijn Klantcontact Onderwerp");

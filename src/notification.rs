@@ -153,8 +153,8 @@ pub fn classify(n: &Notification, root: &ApiRoot) -> Result<Intent, InputError> 
 mod tests {
     use super::*;
 
-    const CREATE: &str = include_str!("../../shared/fixtures/notification-onderwerpobject-create.json");
-    const KC_DESTROY: &str = include_str!("../../shared/fixtures/notification-klantcontact-destroy.json");
+    const CREATE: &str = include_str!("../tests/fixtures/notification-onderwerpobject-create.json");
+    const KC_DESTROY: &str = include_str!("../tests/fixtures/notification-klantcontact-destroy.json");
 
     fn root() -> ApiRoot {
         ApiRoot::parse("http://open-klant.local:8000/klantinteracties/api/v1/").unwrap()

@@ -118,7 +118,7 @@ async fn record_other(
 fn fixture_cloudevent() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/cloudevent-zaak-gekoppeld.json"
+        "/tests/fixtures/cloudevent-zaak-gekoppeld.json"
     );
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap()

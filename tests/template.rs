@@ -230,22 +230,36 @@ fn schedules_sweep_always_and_resync_only_when_given() {
     assert_eq!(input, json!({"zaaklink": "resync"}));
 }
 
-/// The settings DESIGN §6 lists under "Configuration (env; flags override)".
+/// The settings docs/DESIGN.md §6 lists in its `### Configuration` table (first column).
 fn design_settings() -> BTreeSet<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/DESIGN.md");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/DESIGN.md");
     let design = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let start = design
-        .find("Configuration (env; flags override)")
-        .expect("DESIGN §6 configuration list");
-    let rest = &design[start..];
-    let end = rest.find("Secrets may").unwrap_or(rest.len());
-    rest[..end]
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
-        .map(str::to_owned)
-        .collect()
+        .find("### Configuration")
+        .expect("docs/DESIGN.md has a `### Configuration` section");
+    let names: BTreeSet<String> = design[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|row| row.split('|').nth(1))
+        .flat_map(|cell| {
+            cell.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|w| {
+            !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        })
+        .collect();
+    assert!(
+        names.len() >= 8,
+        "the configuration table of docs/DESIGN.md lists too few settings: {names:?}"
+    );
+    names
 }
 
 #[test]

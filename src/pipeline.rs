@@ -1,0 +1,438 @@
+//! The pipeline: what happens to one notification, top-down (docs/DESIGN.md §2–§5).
+//! [`Zaaklink`] holds the adapters (Open Klant, link store, event sink) and runs
+//! classify → resolve → reconcile → conditional write with outbox → publish → clear, plus the
+//! outbox sweep and the resync over everything Open Klant lists.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::cloudevent::{self, OutboxEvent};
+use crate::link::{self, Klantcontact, ZaakLink};
+use crate::notification::{self, InputError, Intent, Notification};
+use crate::openklant::{ApiRoot, OpenKlant, OpenKlantError};
+use crate::reconcile::{self, Plan};
+use crate::sink::{EventSink, SinkError};
+use crate::store::{self, LinkRecord, LinkStore, StoreError};
+
+/// Everything that can stop a notification from being handled.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    OpenKlant(#[from] OpenKlantError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("onderwerpobject {0} kept changing while it was being written ({1} attempts); the request will be retried")]
+    Contention(String, u32),
+}
+
+impl Error {
+    /// The HTTP status the webhook answers (DESIGN §6): bad input 400, Open Klant 502,
+    /// our own storage or event bus 503 — the last two make Open Notificaties retry.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::Input(_) => 400,
+            Error::OpenKlant(_) => 502,
+            Error::Store(_) | Error::Sink(_) | Error::Contention(..) => 503,
+        }
+    }
+}
+
+/// Core settings, validated by [`config`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub api_root: ApiRoot,
+    /// `Some(NOTIFICATIONS_SOURCE)` when events are emitted, `None` when only state is tracked.
+    pub emit_source: Option<String>,
+    pub label_max_chars: usize,
+    /// Bounded optimistic-lock retries per onderwerpobject.
+    pub max_attempts: u32,
+    /// How long a writer holds the outbox it wrote while it puts the events (see
+    /// [`DEFAULT_OUTBOX_LEASE`]); other deliveries wait rather than put them twice.
+    pub outbox_lease: Duration,
+}
+
+/// What handling did, for the one log line per notification.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub objects: usize,
+    pub written: usize,
+    pub emitted: usize,
+    pub ignored: Option<String>,
+}
+
+impl Outcome {
+    fn add(&mut self, o: Outcome) {
+        self.objects += o.objects;
+        self.written += o.written;
+        self.emitted += o.emitted;
+    }
+}
+
+/// Where the current link of an onderwerpobject comes from.
+enum Truth<'a> {
+    /// It is gone (destroy notification, klantcontact deleted).
+    Gone,
+    /// Ask Open Klant; the klantcontact is passed when already fetched.
+    Fetch(&'a str, Option<&'a Klantcontact>),
+}
+
+/// The pipeline, with its adapters.
+#[derive(Clone)]
+pub struct Zaaklink {
+    pub klant: Arc<dyn OpenKlant>,
+    pub store: Arc<dyn LinkStore>,
+    pub sink: Arc<dyn EventSink>,
+    pub settings: Settings,
+}
+
+impl Zaaklink {
+    /// Handle one notification: what happens to it, top-down.
+    pub async fn handle(&self, n: &Notification) -> Result<Outcome, Error> {
+        match notification::classify(n, &self.settings.api_root)? {
+            Intent::Ignore(why) => Ok(Outcome {
+                ignored: Some(why),
+                ..Default::default()
+            }),
+            Intent::Onderwerpobject {
+                uuid,
+                destroyed: true,
+                ..
+            } => self.sync(&uuid, Truth::Gone).await,
+            Intent::Onderwerpobject { uuid, url, .. } => self.sync(&uuid, Truth::Fetch(&url, None)).await,
+            Intent::Klantcontact { url, destroyed } => self.sync_klantcontact(&url, destroyed).await,
+        }
+    }
+
+    /// Reconcile every onderwerpobject of a klantcontact: those Open Klant lists and those we
+    /// hold a link for. On destroy (or 404) they are all gone: Open Klant cascades silently.
+    async fn sync_klantcontact(&self, url: &str, destroyed: bool) -> Result<Outcome, Error> {
+        let kc = if destroyed {
+            None
+        } else {
+            self.klant.klantcontact(url).await?
+        };
+        let stored = self.store.linked_to_klantcontact(url).await?;
+        let mut outcome = Outcome::default();
+        let mut first_error = None;
+        let mut targets: Vec<(String, String)> = Vec::new();
+        if let Some(kc) = &kc {
+            for r in &kc.ging_over_onderwerpobjecten {
+                let (_, uuid) = self
+                    .settings
+                    .api_root
+                    .resource_uuid(&r.url, "onderwerpobjecten")
+                    .map_err(OpenKlantError::from)?;
+                targets.push((uuid, r.url.clone()));
+            }
+        }
+        for r in &stored {
+            if !targets.iter().any(|(u, _)| *u == r.onderwerpobject) {
+                let url = r.link.as_ref().map(|l| l.link_to.clone()).unwrap_or_default();
+                targets.push((r.onderwerpobject.clone(), url));
+            }
+        }
+        for (uuid, oo_url) in &targets {
+            let truth = match &kc {
+                None => Truth::Gone,
+                Some(kc) => Truth::Fetch(oo_url, Some(kc)),
+            };
+            match self.sync(uuid, truth).await {
+                Ok(o) => outcome.add(o),
+                Err(e) => {
+                    tracing::warn!(onderwerpobject = %uuid, error = %e, "onderwerpobject of klantcontact not reconciled");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(outcome), Err)
+    }
+
+    /// Level-triggered reconcile of one onderwerpobject: read the stored record *before*
+    /// asking Open Klant, so a conditional write only succeeds with a view at least as new as
+    /// any other writer's; on a version conflict, start over (bounded, with jitter). After a
+    /// write, look at Open Klant once more: a slow delivery may have written a view that a
+    /// newer delivery (which found nothing to change) had already seen superseded.
+    async fn sync(&self, uuid: &str, truth: Truth<'_>) -> Result<Outcome, Error> {
+        let mut outcome = Outcome {
+            objects: 1,
+            ..Default::default()
+        };
+        let mut kc_cache: Option<Klantcontact> = match truth {
+            Truth::Fetch(_, kc) => kc.cloned(),
+            Truth::Gone => None,
+        };
+        for attempt in 0..self.settings.max_attempts {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
+            let mut record = self
+                .store
+                .get(uuid)
+                .await?
+                .unwrap_or_else(|| LinkRecord::absent(uuid));
+            // The outbox holds one transition at a time: finish the previous one first.
+            if !record.pending.is_empty() && self.settings.emit_source.is_some() {
+                if claim_is_live(&record) {
+                    // Its writer is putting these events right now: wait, don't put them twice.
+                    continue;
+                }
+                match self.take_over(record).await? {
+                    Some((r, n)) => {
+                        outcome.emitted += n;
+                        record = r;
+                    }
+                    None => continue,
+                }
+            }
+            let new = match truth {
+                Truth::Gone => None,
+                Truth::Fetch(url, _) => self.resolve(url, &mut kc_cache).await?,
+            };
+            let (link, events) = match reconcile::reconcile(record.link.as_ref(), new.as_ref()) {
+                Plan::Unchanged => return Ok(outcome),
+                Plan::Write { link, events } => (link, events),
+            };
+            let (next, fresh) = self.next_record(&record, link, &events);
+            match self.store.put(&next, record.version).await {
+                Ok(()) => outcome.written += 1,
+                Err(StoreError::Conflict) => {
+                    tracing::debug!(onderwerpobject = %uuid, attempt, "version conflict, reconciling again");
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let stored = next.link.clone();
+            if let Some((_, n)) = self.publish(next, Some(fresh)).await? {
+                outcome.emitted += n;
+            }
+            if let Truth::Fetch(url, _) = truth {
+                let now = self.resolve(url, &mut kc_cache).await?;
+                if reconcile::reconcile(stored.as_ref(), now.as_ref()) != Plan::Unchanged {
+                    tracing::info!(onderwerpobject = %uuid, "Open Klant changed while writing; reconciling again");
+                    continue;
+                }
+            }
+            return Ok(outcome);
+        }
+        Err(Error::Contention(uuid.to_string(), self.settings.max_attempts))
+    }
+
+    /// The link Open Klant shows now for this onderwerpobject, `None` if it links no zaak.
+    /// The klantcontact (for the label) is fetched once and kept in `kc_cache`.
+    async fn resolve(
+        &self,
+        url: &str,
+        kc_cache: &mut Option<Klantcontact>,
+    ) -> Result<Option<ZaakLink>, Error> {
+        let Some(o) = self.klant.onderwerpobject(url).await? else {
+            return Ok(None);
+        };
+        let Some(kc_ref) = o
+            .klantcontact
+            .as_ref()
+            .filter(|_| link::linked_zaak(&o).is_some())
+        else {
+            return Ok(None);
+        };
+        if kc_cache.as_ref().is_none_or(|k| k.url != kc_ref.url) {
+            match self.klant.klantcontact(&kc_ref.url).await? {
+                Some(k) => *kc_cache = Some(k),
+                // The klantcontact is gone: so is the onderwerpobject (cascade).
+                None => return Ok(None),
+            }
+        }
+        let kc = kc_cache.as_ref().expect("cached above");
+        Ok(link::resolve(&o, kc, self.settings.label_max_chars))
+    }
+
+    /// The record after a transition: new link, version + 1, its events in the outbox,
+    /// claimed by this writer for `outbox_lease`; also the events just built for it.
+    fn next_record(
+        &self,
+        old: &LinkRecord,
+        link: Option<ZaakLink>,
+        events: &[reconcile::Transition],
+    ) -> (LinkRecord, Vec<OutboxEvent>) {
+        let version = old.version + 1;
+        let now = Utc::now();
+        // Emitting, the old outbox is empty by now (put first); with emission off it is kept
+        // as it is, waiting for emission to be switched on again.
+        let mut pending = old.pending.clone();
+        let mut fresh = Vec::new();
+        if let Some(source) = &self.settings.emit_source {
+            fresh.extend(events.iter().map(|t| {
+                cloudevent::outbox_event(t.kind, &t.link, source, &old.onderwerpobject, version, now)
+            }));
+            pending.extend(fresh.iter().map(|e| (e.id.clone(), e.json.clone())));
+        }
+        let record = LinkRecord {
+            onderwerpobject: old.onderwerpobject.clone(),
+            link,
+            version,
+            updated_at: timestamp(now),
+            claimed_until: (self.settings.emit_source.is_some() && !pending.is_empty())
+                .then(|| lease_end(now, self.settings.outbox_lease)),
+            pending,
+        };
+        (record, fresh)
+    }
+
+    /// Claim an outbox someone else left (crash, failed put), then put it.
+    async fn take_over(&self, record: LinkRecord) -> Result<Option<(LinkRecord, usize)>, Error> {
+        let now = Utc::now();
+        let mut claimed = record.clone();
+        claimed.version += 1;
+        claimed.updated_at = timestamp(now);
+        claimed.claimed_until = Some(lease_end(now, self.settings.outbox_lease));
+        match self.store.put(&claimed, record.version).await {
+            Ok(()) => self.publish(claimed, None).await,
+            Err(StoreError::Conflict) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Put the (claimed) outbox on the sink, then clear it with a conditional write.
+    /// `fresh`: the events this writer just built for the outbox (saves reading them back
+    /// from their JSON); used only when they are exactly what the outbox holds.
+    /// `Ok(Some((record after clearing, events put)))`; `Ok(None)` when the record changed
+    /// meanwhile (the caller reads it again). When the sink fails, the outbox stays and the
+    /// claim is released so the next delivery or the sweep puts it at once.
+    async fn publish(
+        &self,
+        mut record: LinkRecord,
+        fresh: Option<Vec<OutboxEvent>>,
+    ) -> Result<Option<(LinkRecord, usize)>, Error> {
+        if record.pending.is_empty() {
+            return Ok(Some((record, 0)));
+        }
+        if self.settings.emit_source.is_none() {
+            tracing::warn!(onderwerpobject = %record.onderwerpobject, pending = record.pending.len(),
+                "events wait in the outbox while emission is off (ENABLE_CLOUD_EVENTS / NOTIFICATIONS_SOURCE)");
+            return Ok(Some((record, 0)));
+        }
+        let events: Vec<OutboxEvent> = match fresh {
+            Some(mut fresh)
+                if fresh.len() == record.pending.len()
+                    && fresh.iter().all(|e| record.pending.get(&e.id) == Some(&e.json)) =>
+            {
+                fresh.sort_by(store::emission_order);
+                fresh
+            }
+            _ => record.pending_events()?,
+        };
+        let expected = record.version;
+        record.version += 1;
+        record.claimed_until = None;
+        if let Err(e) = self.sink.publish(&events).await {
+            // release the claim, keep the outbox
+            if let Err(release) = self.store.put(&record, expected).await {
+                tracing::debug!(onderwerpobject = %record.onderwerpobject, error = %release, "outbox claim not released; it expires");
+            }
+            return Err(e.into());
+        }
+        record.pending.clear();
+        record.updated_at = timestamp(Utc::now());
+        match self.store.put(&record, expected).await {
+            Ok(()) => Ok(Some((record, events.len()))),
+            // Someone else wrote meanwhile (an expired claim was taken over): they put the same
+            // events with the same ids.
+            Err(StoreError::Conflict) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The outbox sweep: put every event a crash or a failed put left in the outbox. It does
+    /// not wait for live claims (a crashed writer's claim would hold it up to the lease); at
+    /// worst an event goes out twice with the same id, which consumers drop.
+    pub async fn sweep(&self) -> Result<Outcome, Error> {
+        let mut outcome = Outcome::default();
+        let mut first_error = None;
+        for record in self.store.with_pending().await? {
+            outcome.objects += 1;
+            match self.publish(record, None).await {
+                Ok(Some((_, n))) => outcome.emitted += n,
+                Ok(None) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(outcome), Err)
+    }
+
+    /// Resync: reconcile every zaak onderwerpobject Open Klant lists and every stored link,
+    /// catching changes Open Klant never notified.
+    pub async fn resync(&self) -> Result<Outcome, Error> {
+        let mut outcome = Outcome::default();
+        let mut seen = std::collections::HashSet::new();
+        let mut first_error = None;
+        let mut page: Option<String> = None;
+        loop {
+            let p = self.klant.zaak_onderwerpobjecten(page.as_deref()).await?;
+            for o in &p.results {
+                let Ok((_, uuid)) = self.settings.api_root.resource_uuid(&o.url, "onderwerpobjecten") else {
+                    tracing::warn!(url = %o.url, "resync skips an onderwerpobject outside OPEN_KLANT_API_ROOT");
+                    continue;
+                };
+                if seen.insert(uuid.clone()) {
+                    match self.sync(&uuid, Truth::Fetch(&o.url, None)).await {
+                        Ok(o) => outcome.add(o),
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+            }
+            match p.next {
+                Some(next) if !next.is_empty() => page = Some(next),
+                _ => break,
+            }
+        }
+        for r in self.store.linked().await? {
+            if seen.insert(r.onderwerpobject.clone()) {
+                let url = r.link.as_ref().map(|l| l.link_to.clone()).unwrap_or_default();
+                match self.sync(&r.onderwerpobject, Truth::Fetch(&url, None)).await {
+                    Ok(o) => outcome.add(o),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        first_error.map_or(Ok(outcome), Err)
+    }
+}
+
+/// How long a writer holds the outbox it wrote while it puts the events on the sink: longer
+/// than a put with its retries takes. A crashed writer's claim expires after it; until then
+/// deliveries for that onderwerpobject answer 503 (retried), the sweep does not wait.
+pub const DEFAULT_OUTBOX_LEASE: Duration = Duration::from_secs(15);
+
+fn timestamp(t: chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn lease_end(now: chrono::DateTime<Utc>, lease: Duration) -> String {
+    timestamp(now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(15)))
+}
+
+/// Whether another writer still holds the outbox (an unparsable claim counts as expired).
+fn claim_is_live(r: &LinkRecord) -> bool {
+    r.claimed_until
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .is_some_and(|until| until > Utc::now())
+}
+
+/// Jittered exponential backoff for optimistic-lock retries: 5 ms · 2^attempt, ± half.
+async fn backoff(attempt: u32) {
+    let base = 5u64 << attempt.min(6);
+    let jitter = rand::random_range(0..=base);
+    tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
+}
