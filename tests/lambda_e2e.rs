@@ -44,7 +44,7 @@ fn require_cargo_lambda() {
     assert!(
         ok,
         "cargo-lambda is not installed: run scripts/test (it installs cargo-lambda into .venv/) \
-         or `pip install cargo-lambda`"
+         or `pip install -c tools/requirements.txt cargo-lambda ziglang`"
     );
 }
 

@@ -1,6 +1,6 @@
 //! Structural checks of the SAM template (template.yaml). The template uses long-form
 //! intrinsics only (`Ref`, `Fn::Sub`, `Fn::GetAtt`, `Fn::If`, ...), so it is plain YAML.
-//! cfn-lint and `sam validate --lint` are run by scripts/check-template.
+//! cfn-lint (the rules `sam validate --lint` runs) is run by scripts/check-template.
 
 use serde_json::{json, Value};
 use std::collections::BTreeSet;

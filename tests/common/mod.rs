@@ -13,7 +13,7 @@
 //! ```
 //!
 //! moto_server is looked up on PATH, then in `<repo>/.venv/bin/`. `scripts/test` installs it
-//! there (`python3 -m venv .venv && .venv/bin/pip install "moto[server]"`). A missing
+//! there (`python3 -m venv .venv && .venv/bin/pip install -c tools/requirements.txt "moto[server]"`). A missing
 //! moto_server fails the test with that hint: AWS tests are never skipped silently.
 #![allow(dead_code)]
 
@@ -85,7 +85,7 @@ impl Moto {
             let ci = std::env::var("CI").is_ok_and(|v| v == "true");
             panic!(
                 "moto_server was not found on PATH nor in {}/.venv/bin{}: run scripts/test, which installs it \
-                 (or by hand: python3 -m venv .venv && .venv/bin/pip install \"moto[server]\")",
+                 (or by hand: python3 -m venv .venv && .venv/bin/pip install -c tools/requirements.txt \"moto[server]\")",
                 env!("CARGO_MANIFEST_DIR"),
                 if ci { " (CI=true: the CI script must install it)" } else { "" }
             );
