@@ -511,6 +511,7 @@ fn outbox_event(i: usize) -> OutboxEvent {
         SOURCE,
         "oo",
         i as u64 + 1,
+        i as u64 + 1,
         Utc::now(),
     )
 }
