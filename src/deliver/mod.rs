@@ -20,7 +20,9 @@ pub mod handler;
 pub mod jwt;
 pub mod log;
 pub mod openzaak;
+pub mod redrive;
 pub mod settings;
+pub mod sqs;
 
 pub use credentials::{load_credentials, ClientSecret, CredentialsSource, OpenZaakCredentials};
 pub use handler::{Deliverer, Outcome};
