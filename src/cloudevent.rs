@@ -87,6 +87,18 @@ pub const POSTED_ATTRIBUTES: [&str; 8] = [
     "data",
 ];
 
+/// The outbox JSON as it is POSTed: only the [`POSTED_ATTRIBUTES`] (zaaklink's bus-only
+/// extensions such as [`SEQUENCE_ATTRIBUTE`] removed), key order kept. Not JSON: unchanged.
+pub fn posted_json(json: &str) -> String {
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json) {
+        Ok(mut m) => {
+            m.retain(|k, _| POSTED_ATTRIBUTES.contains(&k.as_str()));
+            serde_json::to_string(&m).unwrap_or_else(|_| json.to_owned())
+        }
+        Err(_) => json.to_owned(),
+    }
+}
+
 /// Build the CloudEvent for `kind` about `link`; `seq` > 0 is added as the
 /// [`SEQUENCE_ATTRIBUTE`] extension (0: none, as before sequences existed).
 pub fn build(
@@ -198,6 +210,16 @@ mod tests {
             assert_eq!(got, want, "{kind:?}");
             assert_eq!(OutboxEvent::from_json(&ev.id, &ev.json).unwrap(), ev);
         }
+    }
+
+    #[test]
+    fn posted_json_strips_the_sequence_only() {
+        let ev = outbox_event(EventKind::Gekoppeld, &fixture_link(), "s", "u", 1, 4, Utc::now());
+        let posted: Value = serde_json::from_str(&posted_json(&ev.json)).unwrap();
+        let mut want: Value = serde_json::from_str(&ev.json).unwrap();
+        want.as_object_mut().unwrap().remove(SEQUENCE_ATTRIBUTE);
+        assert_eq!(posted, want);
+        assert!(posted_json(&ev.json).starts_with("{\"specversion\""));
     }
 
     #[test]

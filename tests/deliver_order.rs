@@ -529,3 +529,34 @@ async fn redrive_moves_the_dead_letter_queue_back() {
     assert_eq!(ns, (0..13).collect::<Vec<_>>());
     assert!(moto.receive_all(&dlq).await.is_empty());
 }
+
+/// `serve`'s sink to a real Open Zaak: ZGW JWT (the fake refuses without one), once per
+/// place even when the outbox is put twice at the same moment, in order.
+#[tokio::test]
+async fn the_open_zaak_sink_signs_and_posts_each_place_once() {
+    use zaaklink::cloudevent::OutboxEvent;
+    use zaaklink::deliver::log::EmbeddedDeliveryLog;
+    use zaaklink::deliver::sink::{open_zaak_root, OpenZaakSink};
+    use zaaklink::sink::EventSink;
+    let oz = fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedDeliveryLog::open(&dir.path().join("state.db.deliveries")).unwrap();
+    let root = open_zaak_root(&format!("{}/events", oz.base)).unwrap();
+    let sink = OpenZaakSink::new(deliverer_at(&root, log));
+    let outbox: Vec<OutboxEvent> = a_b_a("oo1")
+        .iter()
+        .map(|e| OutboxEvent::from_json(e["id"].as_str().unwrap(), &e.to_string()).unwrap())
+        .collect();
+    for step in outbox.chunks(1) {
+        let (a, b) = tokio::join!(sink.publish(step), sink.publish(step));
+        // one of two simultaneous puts may be told to retry; never twice POSTed
+        assert!(a.is_ok() || b.is_ok(), "{a:?} {b:?}");
+    }
+    assert_eq!(oz.posts().len(), 5);
+    assert!(oz.posts().iter().all(|(status, _)| *status == 202));
+    assert_eq!(relations(&oz), vec![(ZAAK_A.to_owned(), "oo1".to_owned())]);
+}
+
+fn deliverer_at<L: DeliveryLog>(root: &str, log: L) -> Deliverer<L> {
+    Deliverer::new(root, OpenZaakCredentials::new(CLIENT_ID, SECRET), log, Duration::from_secs(5)).unwrap()
+}

@@ -22,6 +22,7 @@ pub mod log;
 pub mod openzaak;
 pub mod redrive;
 pub mod settings;
+pub mod sink;
 pub mod sqs;
 
 pub use credentials::{load_credentials, ClientSecret, CredentialsSource, OpenZaakCredentials};

@@ -17,9 +17,11 @@
 use async_trait::async_trait;
 
 pub mod dynamodb;
+pub mod embedded;
 pub mod memory;
 
 pub use dynamodb::DynamoDbDeliveryLog;
+pub use embedded::EmbeddedDeliveryLog;
 pub use memory::MemoryDeliveryLog;
 
 /// A failure of the delivery log's storage (retried: the message fails).
@@ -28,7 +30,7 @@ pub use memory::MemoryDeliveryLog;
 pub struct DeliveryLogError(pub String);
 
 /// The delivery state of one object key.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ObjectState {
     /// The highest place applied (delivered or parked); 0 = none.
     pub applied: u64,
