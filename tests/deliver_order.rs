@@ -560,3 +560,59 @@ async fn the_open_zaak_sink_signs_and_posts_each_place_once() {
 fn deliverer_at<L: DeliveryLog>(root: &str, log: L) -> Deliverer<L> {
     Deliverer::new(root, OpenZaakCredentials::new(CLIENT_ID, SECRET), log, Duration::from_secs(5)).unwrap()
 }
+
+/// A 403 parks the event on the DLQ (real SQS calls on moto, retry delay set on the queue);
+/// the Applicatie is fixed; `zaaklink redrive` moves it back; deliver applies it.
+#[tokio::test]
+async fn parked_on_the_dlq_then_redriven_by_the_cli_and_applied() {
+    use zaaklink::deliver::sqs::SqsQueues;
+    let moto = common::Moto::start();
+    let cfg = moto.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&cfg);
+    let url = |name: &'static str| {
+        let sqs = sqs.clone();
+        async move { sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap() }
+    };
+    let (dlq, main) = (url("dlq").await, url("main").await);
+    let queues = SqsQueues {
+        client: sqs.clone(),
+        parked_queue_url: Some(dlq.clone()),
+    };
+    let oz = fake().await;
+    let d = deliverer(&oz, MemoryDeliveryLog::new(), Duration::from_secs(5));
+    let e = event(EventKind::Gekoppeld, ZAAK_A, "oo1", 1);
+    let early = event(EventKind::Ontkoppeld, ZAAK_A, "oo2", 2);
+    sqs.send_message().queue_url(&main).message_body("{}").send().await.unwrap();
+    let rh = sqs.receive_message().queue_url(&main).send().await.unwrap().messages.unwrap()[0]
+        .receipt_handle
+        .clone()
+        .unwrap();
+    let mut m_early = message("early", &early, 1);
+    m_early.receipt_handle = Some(rh);
+    m_early.event_source_arn = Some("arn:aws:sqs:eu-west-1:123456789012:main".into());
+    oz.fail_next(1, 403);
+    let resp = handle_batch(&d, &queues, &batch(vec![message("m1", &e, 1), m_early])).await;
+    // the early one failed (its delay set through GetQueueUrl + ChangeMessageVisibility)
+    assert_eq!(resp.batch_item_failures.len(), 1);
+    assert_eq!(resp.batch_item_failures[0].item_identifier, "early");
+    assert!(relations(&oz).is_empty());
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zaaklink"))
+        .args(["redrive", "--from", &dlq, "--to", &main])
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_REGION", common::REGION)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 messages moved"));
+    let bodies = moto.receive_all(&main).await;
+    let redriven: Vec<&Value> = bodies.iter().filter(|b| b.get("detail").is_some()).collect();
+    assert_eq!(redriven.len(), 1);
+    let mut m = message("m1-again", &redriven[0]["detail"], 1);
+    m.body = Some(redriven[0].to_string());
+    let resp = handle_batch(&d, &queues, &batch(vec![m])).await;
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(relations(&oz), vec![(ZAAK_A.to_owned(), "oo1".to_owned())]);
+}

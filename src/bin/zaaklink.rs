@@ -53,6 +53,20 @@ enum Command {
         #[command(flatten)]
         local: LocalArgs,
     },
+    /// Move every message of the delivery dead-letter queue back to the delivery queue, where
+    /// `deliver` applies the same order and once-only rules (the stack's outputs
+    /// DeliveryDeadLetterQueueUrl and DeliveryQueueUrl). AWS settings from the environment.
+    Redrive {
+        /// The dead-letter (parked) queue URL.
+        #[arg(long)]
+        from: String,
+        /// The delivery queue URL.
+        #[arg(long)]
+        to: String,
+        /// Move at most this many messages.
+        #[arg(long, default_value_t = 100_000)]
+        max: usize,
+    },
     /// Serve sample Open Klant objects (klantinteracties API v1) for local trials, e.g. for
     /// the Lambda under `cargo lambda watch`. Sample URLs name http://127.0.0.1:8000 (the
     /// default --listen); on another address they are rewritten to it.
@@ -277,6 +291,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                 ok.api_root()
             );
             let _ = tokio::signal::ctrl_c().await;
+            Ok(())
+        }
+        Command::Redrive { from, to, max } => {
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+            let client = aws_sdk_sqs::Client::new(&sdk);
+            let moved = zaaklink::deliver::redrive::redrive(&client, &from, &to, max).await?;
+            eprintln!("redrive done: {moved} messages moved from {from} to {to}");
             Ok(())
         }
         Command::Sweep { local } => {
