@@ -169,7 +169,9 @@ fn authorized(inner: &Inner, headers: &HeaderMap) -> bool {
         .unwrap_or(0);
     inner.clients.iter().any(|(id, secret)| {
         jsonwebtoken::decode::<ZgwClaims>(token, &DecodingKey::from_secret(secret.as_bytes()), &validation)
-            .is_ok_and(|d| &d.claims.client_id == id && d.claims.iat + 3600 >= now && d.claims.iat <= now + 60)
+            .is_ok_and(|d| {
+                &d.claims.client_id == id && d.claims.iat + 3600 >= now && d.claims.iat <= now + 60
+            })
     })
 }
 
@@ -194,7 +196,10 @@ async fn events(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body
     match status {
         202 => (StatusCode::ACCEPTED, "").into_response(),
         415 => answer(415, "Unsupported media type"),
-        403 => answer(403, "Authentication credentials were not provided or are invalid."),
+        403 => answer(
+            403,
+            "Authentication credentials were not provided or are invalid.",
+        ),
         400 => answer(400, "Invalid CloudEvent"),
         s => answer(s, "injected failure"),
     }
@@ -228,7 +233,12 @@ fn handle_event(s: &mut Inner, headers: &HeaderMap, body: &[u8]) -> (u16, String
     }
     let data = ev.get("data").cloned().unwrap_or(Value::Null);
     let text = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-    let (zaak, link_to, label, lot) = (text("zaak"), text("linkTo"), text("label"), text("linkObjectType"));
+    let (zaak, link_to, label, lot) = (
+        text("zaak"),
+        text("linkTo"),
+        text("label"),
+        text("linkObjectType"),
+    );
     let uuid = zaak
         .strip_prefix("urn:uuid:")
         .map(str::to_owned)
@@ -270,11 +280,7 @@ fn handle_event(s: &mut Inner, headers: &HeaderMap, body: &[u8]) -> (u16, String
     (202, id, hang)
 }
 
-async fn zaakobjecten(
-    State(inner): State<Arc<Mutex<Inner>>>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
+async fn zaakobjecten(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, uri: Uri) -> Response {
     let q: HashMap<String, String> = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
         .into_owned()
         .collect();
@@ -283,7 +289,10 @@ async fn zaakobjecten(
         return answer(503, "down");
     }
     if !authorized(&s, &headers) {
-        return answer(403, "Authentication credentials were not provided or are invalid.");
+        return answer(
+            403,
+            "Authentication credentials were not provided or are invalid.",
+        );
     }
     let results: Vec<Value> = s
         .objects

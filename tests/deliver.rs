@@ -324,7 +324,10 @@ async fn status_400_403_415_park_at_once() {
         let event = eventbridge_event(&fixture_cloudevent());
         match d.deliver_eventbridge(&event).await.unwrap() {
             Outcome::Parked { reason } => {
-                assert!(reason.contains(&status.to_string()) && reason.contains("nope"), "{reason}");
+                assert!(
+                    reason.contains(&status.to_string()) && reason.contains("nope"),
+                    "{reason}"
+                );
                 assert!(!reason.contains(SECRET));
             }
             other => panic!("{status}: expected Parked, got {other:?}"),

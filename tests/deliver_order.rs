@@ -14,7 +14,9 @@ use serde_json::Value;
 use zaaklink::cloudevent::outbox_event;
 use zaaklink::deliver::log::DynamoDbDeliveryLog;
 use zaaklink::deliver::sqs::{handle_batch, retry_delay, Queues, MAX_RECEIVE_COUNT};
-use zaaklink::deliver::{DeliverError, Deliverer, DeliveryLog, MemoryDeliveryLog, OpenZaakCredentials, Outcome};
+use zaaklink::deliver::{
+    DeliverError, Deliverer, DeliveryLog, MemoryDeliveryLog, OpenZaakCredentials, Outcome,
+};
 use zaaklink::fake_openzaak::FakeOpenZaak;
 use zaaklink::link::ZaakLink;
 use zaaklink::reconcile::EventKind;
@@ -56,7 +58,13 @@ async fn fake() -> FakeOpenZaak {
 }
 
 fn deliverer<L: DeliveryLog>(oz: &FakeOpenZaak, log: L, timeout: Duration) -> Deliverer<L> {
-    Deliverer::new(&oz.base, OpenZaakCredentials::new(CLIENT_ID, SECRET), log, timeout).unwrap()
+    Deliverer::new(
+        &oz.base,
+        OpenZaakCredentials::new(CLIENT_ID, SECRET),
+        log,
+        timeout,
+    )
+    .unwrap()
 }
 
 /// (zaak uuid, onderwerpobject) pairs of Open Zaak's ZaakObjects, sorted.
@@ -92,14 +100,20 @@ async fn two_at_once<L: DeliveryLog>(d: &Deliverer<L>, oz: &FakeOpenZaak) {
 #[tokio::test]
 async fn two_invocations_of_one_event_at_the_same_moment_post_once_memory() {
     let oz = fake().await;
-    two_at_once(&deliverer(&oz, MemoryDeliveryLog::new(), Duration::from_secs(5)), &oz).await;
+    two_at_once(
+        &deliverer(&oz, MemoryDeliveryLog::new(), Duration::from_secs(5)),
+        &oz,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn two_invocations_of_one_event_at_the_same_moment_post_once_dynamodb() {
     let moto = common::Moto::start();
     let client = moto.dynamodb().await;
-    zaaklink::deliver::log::dynamodb::create_table(&client, "deliveries").await.unwrap();
+    zaaklink::deliver::log::dynamodb::create_table(&client, "deliveries")
+        .await
+        .unwrap();
     let oz = fake().await;
     let log = DynamoDbDeliveryLog::new(client, "deliveries");
     two_at_once(&deliverer(&oz, log, Duration::from_secs(5)), &oz).await;
@@ -109,21 +123,29 @@ async fn two_invocations_of_one_event_at_the_same_moment_post_once_dynamodb() {
 async fn delivery_log_contract_on_dynamodb() {
     let moto = common::Moto::start();
     let client = moto.dynamodb().await;
-    zaaklink::deliver::log::dynamodb::create_table(&client, "deliveries").await.unwrap();
+    zaaklink::deliver::log::dynamodb::create_table(&client, "deliveries")
+        .await
+        .unwrap();
     let log = DynamoDbDeliveryLog::new(client.clone(), "deliveries");
     zaaklink::deliver::log::contract::delivery_log_contract(&log).await;
     // object items never expire (no TTL attribute)
     let item = client
         .get_item()
         .table_name("deliveries")
-        .key("id", aws_sdk_dynamodb::types::AttributeValue::S("object:http://ok/oo/1".into()))
+        .key(
+            "id",
+            aws_sdk_dynamodb::types::AttributeValue::S("object:http://ok/oo/1".into()),
+        )
         .send()
         .await
         .unwrap()
         .item
         .unwrap();
     assert!(!item.contains_key("expiresAt"));
-    assert_eq!(item["applied"], aws_sdk_dynamodb::types::AttributeValue::N("2".into()));
+    assert_eq!(
+        item["applied"],
+        aws_sdk_dynamodb::types::AttributeValue::N("2".into())
+    );
 }
 
 /// Deliver until every event is done, in the given (bad) order, like redeliveries would.
@@ -154,13 +176,29 @@ async fn early_events_wait_and_a_b_a_ends_with_one_zaakobject_for_a() {
     let evs = a_b_a("oo1");
     // place 2 before 1: it waits, nothing is sent
     let err = d.deliver(&evs[1]).await.unwrap_err();
-    assert!(matches!(err, DeliverError::Early { seq: 2, applied: 0, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            DeliverError::Early {
+                seq: 2,
+                applied: 0,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(oz.posts().is_empty());
     // the worst order: last first, and repeats
     let order = [4, 2, 0, 3, 1, 4, 0, 2];
     let outcomes = until_done(&d, &order.map(|i| evs[i].clone())).await;
     assert_eq!(oz.posts().len(), 5, "each place once");
-    assert_eq!(outcomes.iter().filter(|o| **o == Outcome::AlreadyDelivered).count(), 3);
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == Outcome::AlreadyDelivered)
+            .count(),
+        3
+    );
     assert_eq!(relations(&oz), vec![(ZAAK_A.to_owned(), "oo1".to_owned())]);
 }
 
@@ -170,7 +208,9 @@ async fn a_4xx_parks_and_does_not_block_later_events() {
     let d = deliverer(&oz, MemoryDeliveryLog::new(), Duration::from_secs(5));
     let evs = a_b_a("oo1");
     oz.fail_next(1, 403);
-    assert!(matches!(d.deliver(&evs[0]).await.unwrap(), Outcome::Parked { reason } if reason.contains("403")));
+    assert!(
+        matches!(d.deliver(&evs[0]).await.unwrap(), Outcome::Parked { reason } if reason.contains("403"))
+    );
     until_done(&d, &evs[1..]).await;
     // 1 parked (403), 2 deletes nothing, 3..5 applied: A remains
     assert_eq!(relations(&oz), vec![(ZAAK_A.to_owned(), "oo1".to_owned())]);
@@ -205,12 +245,18 @@ async fn silent_drops_are_parked_without_a_post() {
     let mut bad_zaak = event(EventKind::Gekoppeld, ZAAK_A, "oo3", 1);
     bad_zaak["data"]["zaak"] = Value::String(ZAAK_A.into());
     for e in [long, no_type, bad_zaak] {
-        assert!(matches!(d.deliver(&e).await.unwrap(), Outcome::Parked { .. }), "{e}");
+        assert!(
+            matches!(d.deliver(&e).await.unwrap(), Outcome::Parked { .. }),
+            "{e}"
+        );
     }
     assert!(oz.posts().is_empty());
     // and the next place of such an object goes on
     let next = event(EventKind::Ontkoppeld, ZAAK_A, "oo1", 2);
-    assert!(matches!(d.deliver(&next).await.unwrap(), Outcome::Delivered { .. }));
+    assert!(matches!(
+        d.deliver(&next).await.unwrap(),
+        Outcome::Delivered { .. }
+    ));
 }
 
 #[tokio::test]
@@ -227,46 +273,140 @@ async fn the_fake_open_zaak_drops_what_deliver_refuses_and_checks_jwt_and_conten
             .send()
     };
     let status = |r: reqwest::Response| r.status().as_u16();
-    assert_eq!(status(post("application/json", jwt.clone(), body.clone()).await.unwrap()), 415);
     assert_eq!(
-        status(post("application/cloudevents+json; charset=utf-8", jwt.clone(), body.clone()).await.unwrap()),
+        status(post("application/json", jwt.clone(), body.clone()).await.unwrap()),
         415
     );
-    let wrong = zaaklink::deliver::sign_jwt(&OpenZaakCredentials::new(CLIENT_ID, "another-secret"), now()).unwrap();
-    assert_eq!(status(post("application/cloudevents+json", wrong, body.clone()).await.unwrap()), 403);
+    assert_eq!(
+        status(
+            post(
+                "application/cloudevents+json; charset=utf-8",
+                jwt.clone(),
+                body.clone()
+            )
+            .await
+            .unwrap()
+        ),
+        415
+    );
+    let wrong =
+        zaaklink::deliver::sign_jwt(&OpenZaakCredentials::new(CLIENT_ID, "another-secret"), now()).unwrap();
+    assert_eq!(
+        status(
+            post("application/cloudevents+json", wrong, body.clone())
+                .await
+                .unwrap()
+        ),
+        403
+    );
     let unknown = zaaklink::deliver::sign_jwt(&OpenZaakCredentials::new("other", SECRET), now()).unwrap();
-    assert_eq!(status(post("application/cloudevents+json", unknown, body.clone()).await.unwrap()), 403);
-    let old = zaaklink::deliver::sign_jwt(&OpenZaakCredentials::new(CLIENT_ID, SECRET), now() - 3700).unwrap();
-    assert_eq!(status(post("application/cloudevents+json", old, body.clone()).await.unwrap()), 403);
-    assert_eq!(status(post("application/cloudevents+json", jwt.clone(), b"{".to_vec()).await.unwrap()), 400);
+    assert_eq!(
+        status(
+            post("application/cloudevents+json", unknown, body.clone())
+                .await
+                .unwrap()
+        ),
+        403
+    );
+    let old =
+        zaaklink::deliver::sign_jwt(&OpenZaakCredentials::new(CLIENT_ID, SECRET), now() - 3700).unwrap();
+    assert_eq!(
+        status(
+            post("application/cloudevents+json", old, body.clone())
+                .await
+                .unwrap()
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            post("application/cloudevents+json", jwt.clone(), b"{".to_vec())
+                .await
+                .unwrap()
+        ),
+        400
+    );
     assert!(oz.objects().is_empty());
     // a repeat creates a second ZaakObject (as Open Zaak does)
-    assert_eq!(status(post("application/cloudevents+json", jwt.clone(), body.clone()).await.unwrap()), 202);
-    assert_eq!(status(post("application/cloudevents+json", jwt.clone(), body.clone()).await.unwrap()), 202);
+    assert_eq!(
+        status(
+            post("application/cloudevents+json", jwt.clone(), body.clone())
+                .await
+                .unwrap()
+        ),
+        202
+    );
+    assert_eq!(
+        status(
+            post("application/cloudevents+json", jwt.clone(), body.clone())
+                .await
+                .unwrap()
+        ),
+        202
+    );
     assert_eq!(oz.objects().len(), 2);
     let o = &oz.objects()[0];
-    assert_eq!((o.object_type_overige.as_str(), o.relatieomschrijving.as_str()), ("Onderwerpobject", "Mijn Klantcontact Onderwerp"));
+    assert_eq!(
+        (o.object_type_overige.as_str(), o.relatieomschrijving.as_str()),
+        ("Onderwerpobject", "Mijn Klantcontact Onderwerp")
+    );
     // ontkoppeld deletes every ZaakObject of the zaak with that object
     let un = serde_json::to_vec(&event(EventKind::Ontkoppeld, ZAAK_A, "oo1", 2)).unwrap();
-    assert_eq!(status(post("application/cloudevents+json", jwt.clone(), un).await.unwrap()), 202);
+    assert_eq!(
+        status(
+            post("application/cloudevents+json", jwt.clone(), un)
+                .await
+                .unwrap()
+        ),
+        202
+    );
     assert!(oz.objects().is_empty());
     // silent drops: 202 and nothing changes
     oz.set_zaken(&[ZAAK_B]);
-    assert_eq!(status(post("application/cloudevents+json", jwt.clone(), body.clone()).await.unwrap()), 202);
+    assert_eq!(
+        status(
+            post("application/cloudevents+json", jwt.clone(), body.clone())
+                .await
+                .unwrap()
+        ),
+        202
+    );
     oz.set_zaken(&[ZAAK_A]);
     oz.set_link_to_unreachable(true);
-    assert_eq!(status(post("application/cloudevents+json", jwt.clone(), body.clone()).await.unwrap()), 202);
+    assert_eq!(
+        status(
+            post("application/cloudevents+json", jwt.clone(), body.clone())
+                .await
+                .unwrap()
+        ),
+        202
+    );
     oz.set_link_to_unreachable(false);
     let mut long = event(EventKind::Gekoppeld, ZAAK_A, "oo1", 1);
     long["data"]["label"] = Value::String("x".repeat(81));
     assert_eq!(
-        status(post("application/cloudevents+json", jwt.clone(), serde_json::to_vec(&long).unwrap()).await.unwrap()),
+        status(
+            post(
+                "application/cloudevents+json",
+                jwt.clone(),
+                serde_json::to_vec(&long).unwrap()
+            )
+            .await
+            .unwrap()
+        ),
         202
     );
     assert!(oz.objects().is_empty());
     assert_eq!(oz.dropped().len(), 3);
     // read-back
-    assert_eq!(status(post("application/cloudevents+json", jwt.clone(), body.clone()).await.unwrap()), 202);
+    assert_eq!(
+        status(
+            post("application/cloudevents+json", jwt.clone(), body.clone())
+                .await
+                .unwrap()
+        ),
+        202
+    );
     let list: Value = http
         .get(format!("{}/zaken/api/v1/zaakobjecten", oz.base))
         .query(&[("zaak", oz.zaak_url(ZAAK_A))])
@@ -296,11 +436,20 @@ async fn five_xx_and_timeouts_are_retried_and_the_read_check_prevents_a_duplicat
         .with_lease(Duration::from_millis(100));
     let e = event(EventKind::Gekoppeld, ZAAK_A, "oo1", 1);
     oz.fail_next(2, 503);
-    assert!(matches!(d.deliver(&e).await.unwrap_err(), DeliverError::Rejected { status: 503, .. }));
-    assert!(matches!(d.deliver(&e).await.unwrap_err(), DeliverError::Rejected { status: 503, .. }));
+    assert!(matches!(
+        d.deliver(&e).await.unwrap_err(),
+        DeliverError::Rejected { status: 503, .. }
+    ));
+    assert!(matches!(
+        d.deliver(&e).await.unwrap_err(),
+        DeliverError::Rejected { status: 503, .. }
+    ));
     // applied, then no answer: the outcome is unknown
     oz.hang_after_apply(1);
-    assert!(matches!(d.deliver(&e).await.unwrap_err(), DeliverError::Request { .. }));
+    assert!(matches!(
+        d.deliver(&e).await.unwrap_err(),
+        DeliverError::Request { .. }
+    ));
     assert_eq!(oz.objects().len(), 1);
     // the retry sees the earlier attempt, reads zaakobjecten and does not POST again
     let posts = oz.posts().len();
@@ -333,7 +482,8 @@ fn message(id: &str, cloudevent: &Value, receive_count: u32) -> SqsMessage {
     m.message_id = Some(id.into());
     m.receipt_handle = Some(format!("rh-{id}"));
     m.event_source_arn = Some("arn:aws:sqs:eu-west-1:123456789012:deliveries".into());
-    m.attributes.insert("ApproximateReceiveCount".into(), receive_count.to_string());
+    m.attributes
+        .insert("ApproximateReceiveCount".into(), receive_count.to_string());
     let envelope = serde_json::json!({"version": "0", "id": id, "detail-type": cloudevent["type"],
         "source": cloudevent["source"], "detail": cloudevent});
     m.body = Some(envelope.to_string());
@@ -357,7 +507,12 @@ async fn an_outage_longer_than_lambda_async_retries_loses_nothing() {
     let mut evs = a_b_a("oo1");
     evs.push(event(EventKind::Gekoppeld, ZAAK_B, "oo2", 1));
     oz.outage_for(Duration::from_secs(3600));
-    let mut pending: Vec<(String, Value)> = evs.iter().enumerate().rev().map(|(i, e)| (format!("m{i}"), e.clone())).collect();
+    let mut pending: Vec<(String, Value)> = evs
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, e)| (format!("m{i}"), e.clone()))
+        .collect();
     let mut simulated = Duration::ZERO;
     let mut count = 1;
     while !pending.is_empty() {
@@ -365,8 +520,17 @@ async fn an_outage_longer_than_lambda_async_retries_loses_nothing() {
         if simulated > Duration::from_secs(6 * 3600) {
             oz.outage_for(Duration::ZERO); // Open Zaak is back after 6 simulated hours
         }
-        let resp = handle_batch(&d, &q, &batch(pending.iter().map(|(id, e)| message(id, e, count)).collect())).await;
-        let failed: Vec<String> = resp.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+        let resp = handle_batch(
+            &d,
+            &q,
+            &batch(pending.iter().map(|(id, e)| message(id, e, count)).collect()),
+        )
+        .await;
+        let failed: Vec<String> = resp
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
         pending.retain(|(id, _)| failed.contains(id));
         simulated += retry_delay(count);
         count += 1;
@@ -375,7 +539,10 @@ async fn an_outage_longer_than_lambda_async_retries_loses_nothing() {
     assert!(q.parked.lock().unwrap().is_empty());
     assert_eq!(
         relations(&oz),
-        vec![(ZAAK_A.to_owned(), "oo1".to_owned()), (ZAAK_B.to_owned(), "oo2".to_owned())]
+        vec![
+            (ZAAK_A.to_owned(), "oo1".to_owned()),
+            (ZAAK_B.to_owned(), "oo2".to_owned())
+        ]
     );
 }
 
@@ -387,17 +554,35 @@ async fn a_batch_is_delivered_in_sequence_order_and_parks_what_cannot_be_deliver
     let evs = a_b_a("oo1");
     let mut refused = event(EventKind::Gekoppeld, ZAAK_A, "oo9", 1);
     refused["data"]["label"] = Value::String("x".repeat(81));
-    let mut messages: Vec<SqsMessage> = evs.iter().enumerate().rev().map(|(i, e)| message(&format!("m{i}"), e, 1)).collect();
+    let mut messages: Vec<SqsMessage> = evs
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, e)| message(&format!("m{i}"), e, 1))
+        .collect();
     messages.push(message("refused", &refused, 1));
     let mut not_json = message("garbage", &Value::Null, 1);
     not_json.body = Some("not json".into());
     messages.push(not_json);
     let resp = handle_batch(&d, &q, &batch(messages)).await;
-    assert!(resp.batch_item_failures.is_empty(), "{:?}", resp.batch_item_failures);
+    assert!(
+        resp.batch_item_failures.is_empty(),
+        "{:?}",
+        resp.batch_item_failures
+    );
     assert_eq!(q.parked.lock().unwrap().len(), 2);
     assert_eq!(relations(&oz), vec![(ZAAK_A.to_owned(), "oo1".to_owned())]);
     // a gap: place 3 of oo2 without 1 and 2 fails, with the first retry delay
-    let resp = handle_batch(&d, &q, &batch(vec![message("gap", &event(EventKind::Gekoppeld, ZAAK_A, "oo2", 3), 1)])).await;
+    let resp = handle_batch(
+        &d,
+        &q,
+        &batch(vec![message(
+            "gap",
+            &event(EventKind::Gekoppeld, ZAAK_A, "oo2", 3),
+            1,
+        )]),
+    )
+    .await;
     assert_eq!(resp.batch_item_failures.len(), 1);
     assert_eq!(*q.delays.lock().unwrap(), vec![Duration::from_secs(30)]);
 }
@@ -410,7 +595,9 @@ async fn rule_to_sqs_to_concurrent_handlers_ends_with_the_expected_zaakobjecten(
     let moto = common::Moto::start();
     let cfg = moto.sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&cfg);
-    zaaklink::deliver::log::dynamodb::create_table(&ddb, "deliveries").await.unwrap();
+    zaaklink::deliver::log::dynamodb::create_table(&ddb, "deliveries")
+        .await
+        .unwrap();
     let queue = moto.create_bus_rule_queue("bus", SOURCE).await;
     let sqs = aws_sdk_sqs::Client::new(&cfg);
     let arn = "arn:aws:sqs:eu-west-1:123456789012:bus-events";
@@ -450,7 +637,11 @@ async fn rule_to_sqs_to_concurrent_handlers_ends_with_the_expected_zaakobjecten(
     }
 
     let oz = fake().await;
-    let d = Arc::new(deliverer(&oz, DynamoDbDeliveryLog::new(ddb, "deliveries"), Duration::from_secs(5)));
+    let d = Arc::new(deliverer(
+        &oz,
+        DynamoDbDeliveryLog::new(ddb, "deliveries"),
+        Duration::from_secs(5),
+    ));
     let q = Arc::new(RecordingQueues::default());
     let mut workers = Vec::new();
     for _ in 0..3 {
@@ -515,13 +706,28 @@ async fn redrive_moves_the_dead_letter_queue_back() {
     let sqs = moto.sqs().await;
     let mk = |name: &'static str| {
         let sqs = sqs.clone();
-        async move { sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap() }
+        async move {
+            sqs.create_queue()
+                .queue_name(name)
+                .send()
+                .await
+                .unwrap()
+                .queue_url
+                .unwrap()
+        }
     };
     let (dlq, main) = (mk("dlq").await, mk("main").await);
     for i in 0..13 {
-        sqs.send_message().queue_url(&dlq).message_body(format!("{{\"n\":{i}}}")).send().await.unwrap();
+        sqs.send_message()
+            .queue_url(&dlq)
+            .message_body(format!("{{\"n\":{i}}}"))
+            .send()
+            .await
+            .unwrap();
     }
-    let moved = zaaklink::deliver::redrive::redrive(&sqs, &dlq, &main, 1000).await.unwrap();
+    let moved = zaaklink::deliver::redrive::redrive(&sqs, &dlq, &main, 1000)
+        .await
+        .unwrap();
     assert_eq!(moved, 13);
     let bodies = moto.receive_all(&main).await;
     let mut ns: Vec<i64> = bodies.iter().map(|b| b["n"].as_i64().unwrap()).collect();
@@ -558,7 +764,13 @@ async fn the_open_zaak_sink_signs_and_posts_each_place_once() {
 }
 
 fn deliverer_at<L: DeliveryLog>(root: &str, log: L) -> Deliverer<L> {
-    Deliverer::new(root, OpenZaakCredentials::new(CLIENT_ID, SECRET), log, Duration::from_secs(5)).unwrap()
+    Deliverer::new(
+        root,
+        OpenZaakCredentials::new(CLIENT_ID, SECRET),
+        log,
+        Duration::from_secs(5),
+    )
+    .unwrap()
 }
 
 /// A 403 parks the event on the DLQ (real SQS calls on moto, retry delay set on the queue);
@@ -571,7 +783,15 @@ async fn parked_on_the_dlq_then_redriven_by_the_cli_and_applied() {
     let sqs = aws_sdk_sqs::Client::new(&cfg);
     let url = |name: &'static str| {
         let sqs = sqs.clone();
-        async move { sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap() }
+        async move {
+            sqs.create_queue()
+                .queue_name(name)
+                .send()
+                .await
+                .unwrap()
+                .queue_url
+                .unwrap()
+        }
     };
     let (dlq, main) = (url("dlq").await, url("main").await);
     let queues = SqsQueues {
@@ -582,8 +802,20 @@ async fn parked_on_the_dlq_then_redriven_by_the_cli_and_applied() {
     let d = deliverer(&oz, MemoryDeliveryLog::new(), Duration::from_secs(5));
     let e = event(EventKind::Gekoppeld, ZAAK_A, "oo1", 1);
     let early = event(EventKind::Ontkoppeld, ZAAK_A, "oo2", 2);
-    sqs.send_message().queue_url(&main).message_body("{}").send().await.unwrap();
-    let rh = sqs.receive_message().queue_url(&main).send().await.unwrap().messages.unwrap()[0]
+    sqs.send_message()
+        .queue_url(&main)
+        .message_body("{}")
+        .send()
+        .await
+        .unwrap();
+    let rh = sqs
+        .receive_message()
+        .queue_url(&main)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap()[0]
         .receipt_handle
         .clone()
         .unwrap();

@@ -573,7 +573,10 @@ async fn serve_feeds_open_zaak_with_a_zgw_jwt_once_per_event() {
         &ok,
         &dir.path().join("zaaklink.db"),
         &format!("{}/events", oz.base),
-        &[("OPEN_ZAAK_CLIENT_ID", "zaaklink-serve"), ("OPEN_ZAAK_SECRET", secret)],
+        &[
+            ("OPEN_ZAAK_CLIENT_ID", "zaaklink-serve"),
+            ("OPEN_ZAAK_SECRET", secret),
+        ],
     );
     ok.put(KLANTCONTACT);
     ok.put(ZAAK_A);

@@ -455,8 +455,14 @@ fn delivery_policy_is_least_privilege() {
         json!({"Ref": "OpenZaakCredentialsSecretName"})
     );
     assert_eq!(vars["DELIVERIES_TABLE"], json!({"Ref": "DeliveriesTable"}));
-    assert_eq!(vars["PARKED_QUEUE_URL"], json!({"Ref": "DeliveryDeadLetterQueue"}));
-    assert_eq!(vars["OPEN_ZAAK_ZAKEN_API_READ"], json!({"Ref": "OpenZaakZakenApiRead"}));
+    assert_eq!(
+        vars["PARKED_QUEUE_URL"],
+        json!({"Ref": "DeliveryDeadLetterQueue"})
+    );
+    assert_eq!(
+        vars["OPEN_ZAAK_ZAKEN_API_READ"],
+        json!({"Ref": "OpenZaakZakenApiRead"})
+    );
     // no SAM events: SAM's SQS event would attach a managed policy on Resource "*"
     assert!(props(&t, "DeliveryFunction").get("Events").is_none());
 }
@@ -486,8 +492,16 @@ fn delivery_queue_rides_out_a_day_long_outage_with_partial_batch_failures() {
     let p = &props(&t, "DeliveryQueuePolicy")["PolicyDocument"]["Statement"][0];
     assert_eq!(p["Principal"]["Service"], "events.amazonaws.com");
     assert_eq!(p["Action"], "sqs:SendMessage");
-    assert_eq!(p["Condition"]["ArnEquals"]["aws:SourceArn"], get_att("DeliveryRule", "Arn"));
-    for r in ["DeliveryQueue", "DeliveryQueuePolicy", "DeliveryQueueMapping", "DeliveryQueueAgeAlarm"] {
+    assert_eq!(
+        p["Condition"]["ArnEquals"]["aws:SourceArn"],
+        get_att("DeliveryRule", "Arn")
+    );
+    for r in [
+        "DeliveryQueue",
+        "DeliveryQueuePolicy",
+        "DeliveryQueueMapping",
+        "DeliveryQueueAgeAlarm",
+    ] {
         assert_eq!(resource(&t, r)["Condition"], "UseDeliveryFunction", "{r}");
     }
 }
@@ -502,13 +516,19 @@ fn delivery_alarms_reach_a_topic_the_stack_creates() {
     }
     let age = props(&t, "DeliveryQueueAgeAlarm");
     assert_eq!(age["MetricName"], "ApproximateAgeOfOldestMessage");
-    assert_eq!(age["Dimensions"][0]["Value"], get_att("DeliveryQueue", "QueueName"));
+    assert_eq!(
+        age["Dimensions"][0]["Value"],
+        get_att("DeliveryQueue", "QueueName")
+    );
     assert_eq!(age["Threshold"], json!({"Ref": "DeliveryMaxAgeAlarmSeconds"}));
     let sub = resource(&t, "DeliveryAlarmEmail");
     assert_eq!(sub["Condition"], "HasAlarmEmail");
     assert_eq!(sub["Properties"]["Protocol"], "email");
     assert_eq!(sub["Properties"]["Endpoint"], json!({"Ref": "AlarmEmail"}));
-    assert_eq!(sub["Properties"]["TopicArn"], json!({"Ref": "DeliveryAlarmTopic"}));
+    assert_eq!(
+        sub["Properties"]["TopicArn"],
+        json!({"Ref": "DeliveryAlarmTopic"})
+    );
     assert_eq!(t["Parameters"]["AlarmEmail"]["Default"], "");
 }
 

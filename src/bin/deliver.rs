@@ -48,7 +48,10 @@ async fn init() -> Result<(Deliverer<DynamoDbDeliveryLog>, SqsQueues), Error> {
     let settings = DeliverSettings::from_env()?;
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
     let credentials = load_credentials(&settings.credentials, &sdk).await?;
-    let log = DynamoDbDeliveryLog::new(aws_sdk_dynamodb::Client::new(&sdk), settings.deliveries_table.clone());
+    let log = DynamoDbDeliveryLog::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        settings.deliveries_table.clone(),
+    );
     let deliverer = Deliverer::new(&settings.open_zaak_root, credentials, log, settings.timeout)?
         .with_zaken_api_read(settings.zaken_api_read);
     let queues = SqsQueues {

@@ -54,7 +54,11 @@ pub fn parse(cloudevent: &Value) -> Result<DeliveryEvent, String> {
     if !matches!(object.get("specversion"), Some(Value::String(_))) {
         return Err(format!("event {id}: missing \"specversion\""));
     }
-    let event_type = object.get("type").and_then(Value::as_str).unwrap_or("").to_owned();
+    let event_type = object
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
     let data = object.get("data").and_then(Value::as_object);
     let text = |name: &str| {
         data.and_then(|d| d.get(name))
@@ -62,20 +66,32 @@ pub fn parse(cloudevent: &Value) -> Result<DeliveryEvent, String> {
             .unwrap_or("")
             .to_owned()
     };
-    let (zaak, link_to, label, link_object_type) =
-        (text("zaak"), text("linkTo"), text("label"), text("linkObjectType"));
+    let (zaak, link_to, label, link_object_type) = (
+        text("zaak"),
+        text("linkTo"),
+        text("label"),
+        text("linkObjectType"),
+    );
 
     let seq = match object.get(SEQUENCE_ATTRIBUTE) {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.trim().parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(
-            || format!("event {id}: \"sequence\" {s:?} is not a positive integer"),
-        )?),
+        Some(Value::String(s)) => Some(
+            s.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("event {id}: \"sequence\" {s:?} is not a positive integer"))?,
+        ),
         Some(Value::Number(n)) => Some(
             n.as_u64()
                 .filter(|n| *n > 0)
                 .ok_or_else(|| format!("event {id}: \"sequence\" {n} is not a positive integer"))?,
         ),
-        Some(other) => return Err(format!("event {id}: \"sequence\" {other} is not a positive integer")),
+        Some(other) => {
+            return Err(format!(
+                "event {id}: \"sequence\" {other} is not a positive integer"
+            ))
+        }
     };
     let place = match seq {
         Some(seq) if !link_to.is_empty() => Place {
@@ -235,13 +251,34 @@ mod tests {
         let ok80 = "é".repeat(80);
         let cases: Vec<(Value, bool)> = vec![
             (good_data(), false),
-            (json!({"zaak": "https://oz/zaken/api/v1/zaken/1", "linkTo": "http://ok/oo/1", "label": ok80, "linkObjectType": "x"}), false),
-            (json!({"zaak": "urn:uuid:a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5", "linkTo": "http://ok/oo/1", "label": long, "linkObjectType": "x"}), true),
-            (json!({"zaak": "a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5", "linkTo": "http://ok/oo/1", "label": "L", "linkObjectType": "x"}), true),
-            (json!({"zaak": "urn:uuid:nope", "linkTo": "http://ok/oo/1", "label": "L", "linkObjectType": "x"}), true),
-            (json!({"zaak": "urn:uuid:a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5", "linkTo": "http://ok/oo/1", "label": "L"}), true),
-            (json!({"zaak": "urn:uuid:a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5", "linkTo": "http://ok/oo/1", "label": "L", "linkObjectType": " "}), true),
-            (json!({"zaak": "urn:uuid:a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5", "linkTo": "oo/1", "label": "L", "linkObjectType": "x"}), true),
+            (
+                json!({"zaak": "https://oz/zaken/api/v1/zaken/1", "linkTo": "http://ok/oo/1", "label": ok80, "linkObjectType": "x"}),
+                false,
+            ),
+            (
+                json!({"zaak": "urn:uuid:a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5", "linkTo": "http://ok/oo/1", "label": long, "linkObjectType": "x"}),
+                true,
+            ),
+            (
+                json!({"zaak": "a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5", "linkTo": "http://ok/oo/1", "label": "L", "linkObjectType": "x"}),
+                true,
+            ),
+            (
+                json!({"zaak": "urn:uuid:nope", "linkTo": "http://ok/oo/1", "label": "L", "linkObjectType": "x"}),
+                true,
+            ),
+            (
+                json!({"zaak": "urn:uuid:a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5", "linkTo": "http://ok/oo/1", "label": "L"}),
+                true,
+            ),
+            (
+                json!({"zaak": "urn:uuid:a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5", "linkTo": "http://ok/oo/1", "label": "L", "linkObjectType": " "}),
+                true,
+            ),
+            (
+                json!({"zaak": "urn:uuid:a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5", "linkTo": "oo/1", "label": "L", "linkObjectType": "x"}),
+                true,
+            ),
         ];
         for (data, refused) in cases {
             let e = parse(&event(Some(json!("1")), data.clone())).unwrap();

@@ -87,7 +87,10 @@ impl<L: DeliveryLog> Deliverer<L> {
     }
 
     /// Delivers the CloudEvent carried in an EventBridge event's `detail`.
-    pub async fn deliver_eventbridge(&self, event: &EventBridgeEvent<Value>) -> Result<Outcome, DeliverError> {
+    pub async fn deliver_eventbridge(
+        &self,
+        event: &EventBridgeEvent<Value>,
+    ) -> Result<Outcome, DeliverError> {
         tracing::debug!(
             eventbridge_id = event.id.as_deref().unwrap_or(""),
             detail_type = %event.detail_type,
@@ -154,13 +157,20 @@ impl<L: DeliveryLog> Deliverer<L> {
     }
 
     /// The place is ours: refuse, check, POST, record.
-    async fn claimed(&self, ev: &DeliveryEvent, owner: &str, earlier_attempt: bool) -> Result<Outcome, DeliverError> {
+    async fn claimed(
+        &self,
+        ev: &DeliveryEvent,
+        owner: &str,
+        earlier_attempt: bool,
+    ) -> Result<Outcome, DeliverError> {
         let (key, n) = (ev.place.key.as_str(), ev.place.seq);
         if let Some(reason) = &ev.refusal {
             tracing::error!(event_id = %ev.id, key, seq = n, reason = %reason,
                 alarm = "parked", "refused before POST: Open Zaak would accept it with 202 and drop it; parked");
             self.finish(key, n, owner, Completion::Parked).await?;
-            return Ok(Outcome::Parked { reason: reason.clone() });
+            return Ok(Outcome::Parked {
+                reason: reason.clone(),
+            });
         }
         if earlier_attempt && self.zaken_api_read && ev.kind == Some(EventKind::Gekoppeld) {
             match self.client.zaakobject_exists(&ev.zaak, &ev.link_to).await {

@@ -59,7 +59,11 @@ pub enum DeliverError {
         body: String,
     },
     #[error("event {event_id} (place {seq}) is early: its onderwerpobject's events are applied up to {applied}; it waits and is retried")]
-    Early { event_id: String, seq: u64, applied: u64 },
+    Early {
+        event_id: String,
+        seq: u64,
+        applied: u64,
+    },
     #[error("event {event_id}'s onderwerpobject is being delivered by another invocation right now; retried later")]
     InFlight { event_id: String },
     #[error("delivery log: {0}; retried later")]

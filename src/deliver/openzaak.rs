@@ -79,7 +79,10 @@ pub fn classify(status: u16) -> AnswerClass {
 /// How one POST ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PostResult {
-    Answered { status: u16, body: String },
+    Answered {
+        status: u16,
+        body: String,
+    },
     /// The request never left (connection refused, DNS): Open Zaak saw nothing.
     NotSent(String),
     /// Sent, but no answer (timeout, connection dropped): Open Zaak may have applied it.
@@ -141,7 +144,12 @@ impl OpenZaakClient {
         let status = response.status().as_u16();
         let body = match response.bytes().await {
             Ok(b) => truncate(&String::from_utf8_lossy(&b), MAX_LOGGED_BODY),
-            Err(e) => return Ok(PostResult::Unknown(format!("answer {status} cut off: {}", describe(&e)))),
+            Err(e) => {
+                return Ok(PostResult::Unknown(format!(
+                    "answer {status} cut off: {}",
+                    describe(&e)
+                )))
+            }
         };
         Ok(PostResult::Answered { status, body })
     }
@@ -236,7 +244,10 @@ mod tests {
         for (root, want) in [
             ("https://zaken.example.nl", "https://zaken.example.nl/events"),
             ("https://zaken.example.nl/", "https://zaken.example.nl/events"),
-            ("https://example.nl/open-zaak/", "https://example.nl/open-zaak/events"),
+            (
+                "https://example.nl/open-zaak/",
+                "https://example.nl/open-zaak/events",
+            ),
             ("http://127.0.0.1:8000", "http://127.0.0.1:8000/events"),
         ] {
             assert_eq!(events_url(root).unwrap().as_str(), want, "{root}");

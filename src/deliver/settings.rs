@@ -118,7 +118,9 @@ mod tests {
     fn settings_name_the_missing_variable() {
         let err = settings(&[]).unwrap_err().to_string();
         assert!(err.contains("OPEN_ZAAK_ROOT"), "{err}");
-        let err = settings(&[("OPEN_ZAAK_ROOT", "https://oz")]).unwrap_err().to_string();
+        let err = settings(&[("OPEN_ZAAK_ROOT", "https://oz")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("OPEN_ZAAK_CREDENTIALS_SECRET_ID"), "{err}");
         let err = settings(&[("OPEN_ZAAK_ROOT", "https://oz"), ("OPEN_ZAAK_CLIENT_ID", "a")])
             .unwrap_err()
@@ -137,7 +139,10 @@ mod tests {
             ("DELIVERIES_TABLE", "t"),
         ])
         .unwrap();
-        assert_eq!(s.credentials, CredentialsSource::SecretsManager("zaaklink/open-zaak".into()));
+        assert_eq!(
+            s.credentials,
+            CredentialsSource::SecretsManager("zaaklink/open-zaak".into())
+        );
         assert_eq!(s.timeout, DEFAULT_TIMEOUT);
         assert!(!s.zaken_api_read);
         assert_eq!(s.parked_queue_url, None);
@@ -151,7 +156,10 @@ mod tests {
             ("PARKED_QUEUE_URL", "https://sqs/q"),
         ])
         .unwrap();
-        assert_eq!(s.credentials, CredentialsSource::Env(OpenZaakCredentials::new("a", "b")));
+        assert_eq!(
+            s.credentials,
+            CredentialsSource::Env(OpenZaakCredentials::new("a", "b"))
+        );
         assert_eq!(s.timeout, Duration::from_secs(3));
         assert!(s.zaken_api_read);
         assert_eq!(s.parked_queue_url.as_deref(), Some("https://sqs/q"));

@@ -49,7 +49,10 @@ pub struct SqsQueues {
 impl Queues for SqsQueues {
     async fn park(&self, body: &str) -> Result<(), String> {
         let Some(url) = &self.parked_queue_url else {
-            tracing::error!(alarm = "parked", "PARKED_QUEUE_URL is not set: the parked event is only in this log");
+            tracing::error!(
+                alarm = "parked",
+                "PARKED_QUEUE_URL is not set: the parked event is only in this log"
+            );
             return Ok(());
         };
         self.client
@@ -59,7 +62,12 @@ impl Queues for SqsQueues {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| format!("SendMessage to the parked queue {url}: {}", aws_sdk_sqs::error::DisplayErrorContext(&e)))
+            .map_err(|e| {
+                format!(
+                    "SendMessage to the parked queue {url}: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(&e)
+                )
+            })
     }
 
     async fn delay(&self, queue_arn: &str, receipt_handle: &str, delay: Duration) -> Result<(), String> {
@@ -75,7 +83,12 @@ impl Queues for SqsQueues {
             .queue_owner_aws_account_id(*account)
             .send()
             .await
-            .map_err(|e| format!("GetQueueUrl {name}: {}", aws_sdk_sqs::error::DisplayErrorContext(&e)))?
+            .map_err(|e| {
+                format!(
+                    "GetQueueUrl {name}: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(&e)
+                )
+            })?
             .queue_url
             .unwrap_or_default();
         self.client
@@ -86,7 +99,12 @@ impl Queues for SqsQueues {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| format!("ChangeMessageVisibility: {}", aws_sdk_sqs::error::DisplayErrorContext(&e)))
+            .map_err(|e| {
+                format!(
+                    "ChangeMessageVisibility: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(&e)
+                )
+            })
     }
 }
 
@@ -107,7 +125,11 @@ struct Item<'a> {
 }
 
 /// Delivers one SQS batch; the answer lists the messages to retry.
-pub async fn handle_batch<L: DeliveryLog>(d: &Deliverer<L>, queues: &dyn Queues, batch: &SqsEvent) -> SqsBatchResponse {
+pub async fn handle_batch<L: DeliveryLog>(
+    d: &Deliverer<L>,
+    queues: &dyn Queues,
+    batch: &SqsEvent,
+) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     let mut items: Vec<Item> = Vec::new();
     for m in &batch.records {
@@ -149,7 +171,11 @@ pub async fn handle_batch<L: DeliveryLog>(d: &Deliverer<L>, queues: &dyn Queues,
             Ok(_) => {}
             Err(e) if !e.retryable() => {
                 tracing::error!(message_id = %id, error = %e, alarm = "parked", "parked");
-                if queues.park(item.message.body.as_deref().unwrap_or("")).await.is_err() {
+                if queues
+                    .park(item.message.body.as_deref().unwrap_or(""))
+                    .await
+                    .is_err()
+                {
                     fail(queues, &mut response, item.message).await;
                 }
             }
@@ -194,7 +220,16 @@ mod tests {
 
     #[test]
     fn retry_delays_grow_then_cover_a_day() {
-        let table = [(1, 30), (2, 60), (3, 120), (4, 240), (5, 480), (6, 900), (7, 900), (100, 900)];
+        let table = [
+            (1, 30),
+            (2, 60),
+            (3, 120),
+            (4, 240),
+            (5, 480),
+            (6, 900),
+            (7, 900),
+            (100, 900),
+        ];
         for (count, secs) in table {
             assert_eq!(retry_delay(count), Duration::from_secs(secs), "{count}");
         }

@@ -67,10 +67,7 @@ fn decode(item: &HashMap<String, AttributeValue>) -> ObjectState {
     ObjectState {
         applied: num(item, "applied").unwrap_or(0),
         claim_seq: num(item, "claimSeq"),
-        claim_owner: item
-            .get("claimOwner")
-            .and_then(|v| v.as_s().ok())
-            .cloned(),
+        claim_owner: item.get("claimOwner").and_then(|v| v.as_s().ok()).cloned(),
         claim_until_ms: num(item, "claimUntil"),
         parked_seq: num(item, "parkedSeq"),
     }
@@ -148,8 +145,8 @@ impl DeliveryLog for DynamoDbDeliveryLog {
             }
             Err(e) if condition_failed(&e) => {
                 let st = self.state(key).await?;
-                let moved = st.applied != expect_applied
-                    || (expect_applied == seq && st.parked_seq != Some(seq));
+                let moved =
+                    st.applied != expect_applied || (expect_applied == seq && st.parked_seq != Some(seq));
                 Ok(if moved {
                     ClaimOutcome::Moved
                 } else {
@@ -243,7 +240,12 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
             .table_name(table)
             .send()
             .await
-            .map_err(|e| format!("DynamoDB DescribeTable {table} failed: {}", DisplayErrorContext(&e)))?;
+            .map_err(|e| {
+                format!(
+                    "DynamoDB DescribeTable {table} failed: {}",
+                    DisplayErrorContext(&e)
+                )
+            })?;
         if d.table()
             .and_then(|t| t.table_status())
             .is_some_and(|s| *s == TableStatus::Active)

@@ -27,7 +27,8 @@ fn err(e: impl std::fmt::Display) -> DeliveryLogError {
 impl EmbeddedDeliveryLog {
     pub fn open(path: &Path) -> Result<Self, String> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create the folder of {}: {e}", path.display()))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create the folder of {}: {e}", path.display()))?;
         }
         let db = Database::create(path).map_err(|e| {
             format!(
@@ -95,11 +96,19 @@ impl DeliveryLog for EmbeddedDeliveryLog {
         until_ms: u64,
     ) -> Result<ClaimOutcome, DeliveryLogError> {
         let owner = owner.to_owned();
-        self.update(key, move |s| claim_in(s, seq, expect_applied, &owner, now_ms, until_ms))
-            .await
+        self.update(key, move |s| {
+            claim_in(s, seq, expect_applied, &owner, now_ms, until_ms)
+        })
+        .await
     }
 
-    async fn complete(&self, key: &str, seq: u64, owner: &str, how: Completion) -> Result<bool, DeliveryLogError> {
+    async fn complete(
+        &self,
+        key: &str,
+        seq: u64,
+        owner: &str,
+        how: Completion,
+    ) -> Result<bool, DeliveryLogError> {
         let owner = owner.to_owned();
         self.update(key, move |s| complete_in(s, seq, &owner, how)).await
     }
