@@ -848,3 +848,31 @@ async fn parked_on_the_dlq_then_redriven_by_the_cli_and_applied() {
     assert!(resp.batch_item_failures.is_empty());
     assert_eq!(relations(&oz), vec![(ZAAK_A.to_owned(), "oo1".to_owned())]);
 }
+
+/// Open Zaak answers 202 but cannot GET linkTo: with read access, deliver notices and parks
+/// (alarmed) instead of counting it delivered; without, it is invisible (documented).
+#[tokio::test]
+async fn accepted_but_not_applied_is_parked_with_read_access() {
+    let oz = fake().await;
+    oz.set_link_to_unreachable(true);
+    let e = event(EventKind::Gekoppeld, ZAAK_A, "oo1", 1);
+    let blind = deliverer(&oz, MemoryDeliveryLog::new(), Duration::from_secs(5));
+    assert!(matches!(
+        blind.deliver(&e).await.unwrap(),
+        Outcome::Delivered { status: 202, .. }
+    ));
+    let d = deliverer(&oz, MemoryDeliveryLog::new(), Duration::from_secs(5)).with_zaken_api_read(true);
+    match d.deliver(&e).await.unwrap() {
+        Outcome::Parked { reason } => assert!(reason.contains("Service"), "{reason}"),
+        other => panic!("expected Parked, got {other:?}"),
+    }
+    assert!(oz.objects().is_empty());
+    // fixed in Open Zaak: the redrive of the (still latest) parked event applies it
+    oz.set_link_to_unreachable(false);
+    assert!(matches!(d.deliver(&e).await.unwrap(), Outcome::Delivered { .. }));
+    assert_eq!(relations(&oz), vec![(ZAAK_A.to_owned(), "oo1".to_owned())]);
+    // an ontkoppeld that did remove it is fine
+    let un = event(EventKind::Ontkoppeld, ZAAK_A, "oo1", 2);
+    assert!(matches!(d.deliver(&un).await.unwrap(), Outcome::Delivered { .. }));
+    assert!(oz.objects().is_empty());
+}

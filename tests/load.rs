@@ -638,8 +638,17 @@ async fn a_thousand_notifications_with_faults_lose_nothing() {
     let (fig, mut problems) = check_history(&committed, &received, &finals);
     let delivery_started = Instant::now();
     let at_open_zaak = through_deliver(&moto, &received, &finals, seed).await;
-    eprintln!("delivered to the fake Open Zaak in {:?}: {at_open_zaak}", delivery_started.elapsed());
-    for key in ["missing", "duplicated", "stale_resurrections", "parked", "dead_lettered"] {
+    eprintln!(
+        "delivered to the fake Open Zaak in {:?}: {at_open_zaak}",
+        delivery_started.elapsed()
+    );
+    for key in [
+        "missing",
+        "duplicated",
+        "stale_resurrections",
+        "parked",
+        "dead_lettered",
+    ] {
         if at_open_zaak[key] != 0 {
             problems.push(format!("at Open Zaak: {key} = {}", at_open_zaak[key]));
         }
@@ -711,7 +720,12 @@ async fn a_thousand_notifications_with_faults_lose_nothing() {
 
 /// Delivers `events` (as read from the queue) with concurrent workers and redeliveries, then
 /// compares the fake Open Zaak's ZaakObjects with `finals`.
-async fn through_deliver(moto: &Moto, events: &[Value], finals: &HashMap<String, Option<ZaakLink>>, seed: u64) -> Value {
+async fn through_deliver(
+    moto: &Moto,
+    events: &[Value],
+    finals: &HashMap<String, Option<ZaakLink>>,
+    seed: u64,
+) -> Value {
     use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
     use std::collections::VecDeque;
     use zaaklink::deliver::log::{dynamodb::create_table, DynamoDbDeliveryLog};
@@ -760,8 +774,14 @@ async fn through_deliver(moto: &Moto, events: &[Value], finals: &HashMap<String,
     let receives = Arc::new(AtomicUsize::new(0));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..8 {
-        let (d, queue, in_flight, parking, dead, receives) =
-            (d.clone(), queue.clone(), in_flight.clone(), parking.clone(), dead.clone(), receives.clone());
+        let (d, queue, in_flight, parking, dead, receives) = (
+            d.clone(),
+            queue.clone(),
+            in_flight.clone(),
+            parking.clone(),
+            dead.clone(),
+            receives.clone(),
+        );
         workers.spawn(async move {
             loop {
                 let taken: Vec<(usize, Value, u32)> = {
@@ -786,14 +806,20 @@ async fn through_deliver(moto: &Moto, events: &[Value], finals: &HashMap<String,
                     .map(|(i, e, count)| {
                         let mut m = SqsMessage::default();
                         m.message_id = Some(format!("{i}-{count}"));
-                        m.body = Some(json!({"detail-type": e["type"], "source": SOURCE, "detail": e}).to_string());
-                        m.attributes.insert("ApproximateReceiveCount".into(), count.to_string());
+                        m.body = Some(
+                            json!({"detail-type": e["type"], "source": SOURCE, "detail": e}).to_string(),
+                        );
+                        m.attributes
+                            .insert("ApproximateReceiveCount".into(), count.to_string());
                         m
                     })
                     .collect();
                 let resp = handle_batch(&*d, &*parking, &batch).await;
-                let failed: HashSet<String> =
-                    resp.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+                let failed: HashSet<String> = resp
+                    .batch_item_failures
+                    .iter()
+                    .map(|f| f.item_identifier.clone())
+                    .collect();
                 {
                     let mut q = queue.lock().unwrap();
                     for (i, e, count) in taken {

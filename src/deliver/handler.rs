@@ -65,8 +65,8 @@ impl<L: DeliveryLog> Deliverer<L> {
         })
     }
 
-    /// Check `zaakobjecten` before re-POSTing a `gekoppeld` an earlier attempt may have
-    /// delivered (`OPEN_ZAAK_ZAKEN_API_READ`).
+    /// Read `zaakobjecten` (`OPEN_ZAAK_ZAKEN_API_READ`): before re-POSTing a `gekoppeld` an
+    /// earlier attempt may have delivered, and after each 2xx to verify it was applied.
     pub fn with_zaken_api_read(mut self, on: bool) -> Self {
         self.zaken_api_read = on;
         self
@@ -202,6 +202,12 @@ impl<L: DeliveryLog> Deliverer<L> {
                 AnswerClass::Success => {
                     tracing::info!(event_id = %ev.id, event_type = %ev.event_type, key, seq = n,
                         status, body = %body, "delivered to Open Zaak");
+                    if let Some(reason) = self.not_applied(ev).await {
+                        tracing::error!(event_id = %ev.id, key, seq = n, status, reason = %reason,
+                            alarm = "accepted_not_applied", "Open Zaak accepted the event but did not apply it; parked");
+                        self.finish(key, n, owner, Completion::Parked).await?;
+                        return Ok(Outcome::Parked { reason });
+                    }
                     self.finish(key, n, owner, Completion::Applied).await?;
                     Ok(Outcome::Delivered { status, body })
                 }
@@ -233,6 +239,35 @@ impl<L: DeliveryLog> Deliverer<L> {
                     url: self.client.events_url().to_string(),
                     reason,
                 })
+            }
+        }
+    }
+
+    /// With read access (`OPEN_ZAAK_ZAKEN_API_READ`): after a 2xx, whether the ZaakObject is
+    /// there (`gekoppeld`) or gone (`ontkoppeld`). `Some(why)` when Open Zaak said yes and did
+    /// nothing — typically it could not GET `linkTo` (no Service with Open Klant's token).
+    /// A failing read is logged and not held against the event.
+    async fn not_applied(&self, ev: &DeliveryEvent) -> Option<String> {
+        if !self.zaken_api_read {
+            return None;
+        }
+        let want = match ev.kind? {
+            EventKind::Gekoppeld => true,
+            EventKind::Ontkoppeld => false,
+        };
+        match self.client.zaakobject_exists(&ev.zaak, &ev.link_to).await {
+            Ok(found) if found == want => None,
+            Ok(_) => Some(format!(
+                "Open Zaak answered 2xx to {} but the ZaakObject of zaak {} for {} is {}: it dropped the event \
+                 (can Open Zaak GET linkTo? configure a Service with Open Klant's API root and token in Open Zaak)",
+                ev.event_type,
+                ev.zaak,
+                ev.link_to,
+                if want { "missing" } else { "still there" }
+            )),
+            Err(e) => {
+                tracing::warn!(event_id = %ev.id, error = %e, "could not verify the event was applied");
+                None
             }
         }
     }

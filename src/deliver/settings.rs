@@ -17,7 +17,8 @@ pub struct DeliverSettings {
     pub timeout: Duration,
     /// `OPEN_ZAAK_ZAKEN_API_READ=true`: the Applicatie may also read zaakobjecten
     /// (`zaken.lezen`): before re-POSTing a `gekoppeld` whose earlier attempt may have
-    /// reached Open Zaak, check whether the ZaakObject already exists.
+    /// reached Open Zaak, check whether the ZaakObject already exists; after each 2xx, check
+    /// that it exists (`gekoppeld`) or is gone (`ontkoppeld`), else park the event.
     pub zaken_api_read: bool,
     /// `PARKED_QUEUE_URL`: where parked events go (the stack's dead-letter queue), so they
     /// are alarmed and can be redriven. Unset: parked events are only logged.
