@@ -487,8 +487,9 @@ fn delivery_queue_rides_out_a_day_long_outage_with_partial_batch_failures() {
     assert_eq!(m["EventSourceArn"], get_att("DeliveryQueue", "Arn"));
     assert_eq!(m["FunctionName"], json!({"Ref": "DeliveryFunction"}));
     assert_eq!(m["FunctionResponseTypes"], json!(["ReportBatchItemFailures"]));
-    // a batch fits the function timeout with Open Zaak's timeout per event (10 s default)
-    assert!(m["BatchSize"].as_u64().unwrap() * 10 < timeout);
+    // a batch fits the function timeout: per event up to 3 requests (read check, POST,
+    // verification) of Open Zaak's timeout (10 s default)
+    assert!(m["BatchSize"].as_u64().unwrap() * 3 * 10 < timeout);
     let p = &props(&t, "DeliveryQueuePolicy")["PolicyDocument"]["Statement"][0];
     assert_eq!(p["Principal"]["Service"], "events.amazonaws.com");
     assert_eq!(p["Action"], "sqs:SendMessage");
