@@ -59,8 +59,9 @@ impl<L: DeliveryLog> Deliverer<L> {
         Ok(Deliverer {
             client: OpenZaakClient::new(open_zaak_root, credentials, timeout)?,
             log,
-            // the claim outlives one POST with its timeout, with a margin
-            lease: timeout * 2 + Duration::from_secs(10),
+            // the claim outlives the read check, the POST and the verification with their
+            // timeouts, with a margin
+            lease: timeout * 3 + Duration::from_secs(10),
             zaken_api_read: false,
         })
     }
