@@ -112,7 +112,7 @@ fn bench_pure(c: &mut Criterion) {
                 unreachable!("a create links a zaak")
             };
             let t = &events[0];
-            let e = cloudevent::outbox_event(t.kind, &t.link, SOURCE, &oo.uuid, 1, Utc::now());
+            let e = cloudevent::outbox_event(t.kind, &t.link, SOURCE, &oo.uuid, 1, 1, Utc::now());
             black_box((intent, e))
         })
     });

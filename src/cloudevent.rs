@@ -69,15 +69,53 @@ impl OutboxEvent {
     }
 }
 
-/// Build the CloudEvent for `kind` about `link`.
-pub fn build(kind: EventKind, link: &ZaakLink, source: &str, id: &str, observed: DateTime<Utc>) -> Event {
+/// The CloudEvents extension attribute (CloudEvents "sequence" extension) that carries an
+/// event's place in its onderwerpobject's gap-free sequence of transitions (1, 2, 3, …), as
+/// the string of the integer. It rides on the bus only: `deliver` strips it before the POST
+/// (see [`POSTED_ATTRIBUTES`]).
+pub const SEQUENCE_ATTRIBUTE: &str = "sequence";
+
+/// The attributes of the documented CloudEvent shape: exactly these reach Open Zaak.
+pub const POSTED_ATTRIBUTES: [&str; 8] = [
+    "specversion",
+    "type",
+    "source",
+    "subject",
+    "id",
+    "time",
+    "datacontenttype",
+    "data",
+];
+
+/// The outbox JSON as it is POSTed: only the [`POSTED_ATTRIBUTES`] (zaaklink's bus-only
+/// extensions such as [`SEQUENCE_ATTRIBUTE`] removed), key order kept. Not JSON: unchanged.
+pub fn posted_json(json: &str) -> String {
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json) {
+        Ok(mut m) => {
+            m.retain(|k, _| POSTED_ATTRIBUTES.contains(&k.as_str()));
+            serde_json::to_string(&m).unwrap_or_else(|_| json.to_owned())
+        }
+        Err(_) => json.to_owned(),
+    }
+}
+
+/// Build the CloudEvent for `kind` about `link`; `seq` > 0 is added as the
+/// [`SEQUENCE_ATTRIBUTE`] extension (0: none, as before sequences existed).
+pub fn build(
+    kind: EventKind,
+    link: &ZaakLink,
+    source: &str,
+    id: &str,
+    observed: DateTime<Utc>,
+    seq: u64,
+) -> Event {
     let data = Payload {
         zaak: format!("urn:uuid:{}", link.zaak),
         link_to: &link.link_to,
         label: &link.label,
         link_object_type: "Onderwerpobject",
     };
-    EventBuilderV10::new()
+    let mut builder = EventBuilderV10::new()
         .id(id)
         .ty(kind.event_type())
         .source(source)
@@ -86,22 +124,28 @@ pub fn build(kind: EventKind, link: &ZaakLink, source: &str, id: &str, observed:
         .data(
             "application/json",
             serde_json::to_value(data).expect("payload of strings serialises"),
-        )
+        );
+    if seq > 0 {
+        builder = builder.extension(SEQUENCE_ATTRIBUTE, seq.to_string());
+    }
+    builder
         .build()
         .expect("id, type and source are set and non-empty")
 }
 
-/// Build the outbox entry (id + structured-mode JSON) for one transition.
+/// Build the outbox entry (id + structured-mode JSON) for one transition; `seq` is its place
+/// in the onderwerpobject's sequence of events ([`SEQUENCE_ATTRIBUTE`]).
 pub fn outbox_event(
     kind: EventKind,
     link: &ZaakLink,
     source: &str,
     onderwerpobject: &str,
     version: u64,
+    seq: u64,
     observed: DateTime<Utc>,
 ) -> OutboxEvent {
     let id = event_id(onderwerpobject, version, kind);
-    let event = build(kind, link, source, &id, observed);
+    let event = build(kind, link, source, &id, observed, seq);
     OutboxEvent {
         id,
         kind,
@@ -144,10 +188,20 @@ mod tests {
                 "urn:nld:oin:01823288444:openklant",
                 "5fee9673-216c-41e7-91d2-69a8d1526b9f",
                 1,
+                7,
                 t,
             );
             let mut got: Value = serde_json::from_str(&ev.json).unwrap();
             let mut want: Value = serde_json::from_str(fixture).unwrap();
+            // the sequence extension rides along on the bus, as a string
+            assert_eq!(got[SEQUENCE_ATTRIBUTE], "7");
+            got.as_object_mut().unwrap().remove(SEQUENCE_ATTRIBUTE);
+            // what remains is exactly the documented shape
+            let mut keys: Vec<&str> = got.as_object().unwrap().keys().map(String::as_str).collect();
+            keys.sort();
+            let mut posted = POSTED_ATTRIBUTES.to_vec();
+            posted.sort();
+            assert_eq!(keys, posted);
             assert_eq!(got["id"], Value::String(ev.id.clone()));
             // time is UTC, whole seconds, `Z`
             assert_eq!(got["time"], "2025-10-10T00:00:00Z");
@@ -156,6 +210,23 @@ mod tests {
             assert_eq!(got, want, "{kind:?}");
             assert_eq!(OutboxEvent::from_json(&ev.id, &ev.json).unwrap(), ev);
         }
+    }
+
+    #[test]
+    fn posted_json_strips_the_sequence_only() {
+        let ev = outbox_event(EventKind::Gekoppeld, &fixture_link(), "s", "u", 1, 4, Utc::now());
+        let posted: Value = serde_json::from_str(&posted_json(&ev.json)).unwrap();
+        let mut want: Value = serde_json::from_str(&ev.json).unwrap();
+        want.as_object_mut().unwrap().remove(SEQUENCE_ATTRIBUTE);
+        assert_eq!(posted, want);
+        assert!(posted_json(&ev.json).starts_with("{\"specversion\""));
+    }
+
+    #[test]
+    fn seq_zero_adds_no_extension() {
+        let ev = outbox_event(EventKind::Gekoppeld, &fixture_link(), "s", "u", 1, 0, Utc::now());
+        let got: Value = serde_json::from_str(&ev.json).unwrap();
+        assert!(got.get(SEQUENCE_ATTRIBUTE).is_none(), "{got}");
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod config;
 pub mod deliver;
 pub mod demo;
 pub mod fake_openklant;
+pub mod fake_openzaak;
 pub mod lambda;
 pub mod link;
 pub mod logging;

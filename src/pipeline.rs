@@ -266,8 +266,9 @@ impl Zaaklink {
         let mut pending = old.pending.clone();
         let mut fresh = Vec::new();
         if let Some(source) = &self.settings.emit_source {
-            fresh.extend(events.iter().map(|t| {
-                cloudevent::outbox_event(t.kind, &t.link, source, &old.onderwerpobject, version, now)
+            // each event gets the next place in the onderwerpobject's sequence
+            fresh.extend(events.iter().zip(old.seq + 1..).map(|(t, seq)| {
+                cloudevent::outbox_event(t.kind, &t.link, source, &old.onderwerpobject, version, seq, now)
             }));
             pending.extend(fresh.iter().map(|e| (e.id.clone(), e.json.clone())));
         }
@@ -275,6 +276,7 @@ impl Zaaklink {
             onderwerpobject: old.onderwerpobject.clone(),
             link,
             version,
+            seq: old.seq + fresh.len() as u64,
             updated_at: timestamp(now),
             claimed_until: (self.settings.emit_source.is_some() && !pending.is_empty())
                 .then(|| lease_end(now, self.settings.outbox_lease)),

@@ -165,8 +165,15 @@ fn assert_item(item: &HashMap<String, AttributeValue>, link: Option<&ZaakLink>, 
     chrono::DateTime::parse_from_rfc3339(&updated).expect("updatedAt is RFC 3339");
 }
 
-/// The CloudEvent is exactly the one for this transition: every field, the time format.
-fn assert_event(got: &Value, kind: EventKind, link: &ZaakLink, version: u64, since: chrono::DateTime<Utc>) {
+/// The CloudEvent is exactly the one for this transition: every field, the time format, and
+/// its place `seq` in the onderwerpobject's sequence (the bus-only `sequence` extension).
+fn assert_event(
+    got: &Value,
+    kind: EventKind,
+    link: &ZaakLink,
+    (version, seq): (u64, u64),
+    since: chrono::DateTime<Utc>,
+) {
     let time = got["time"].as_str().unwrap_or_else(|| panic!("no time: {got}"));
     let t = NaiveDateTime::parse_from_str(time, "%Y-%m-%dT%H:%M:%SZ")
         .unwrap_or_else(|e| panic!("time {time} is not %Y-%m-%dT%H:%M:%SZ: {e}"))
@@ -189,6 +196,7 @@ fn assert_event(got: &Value, kind: EventKind, link: &ZaakLink, version: u64, sin
             "label": link.label,
             "linkObjectType": "Onderwerpobject",
         },
+        "sequence": seq.to_string(),
     });
     assert_eq!(got, &want);
 }
@@ -305,7 +313,7 @@ async fn life_cycle_on_dynamodb_and_eventbridge() {
     assert_eq!(w.post(app, samples::CREATE).await.status, 204);
     let ev = w.events().await;
     assert_eq!(ev.len(), 1, "{ev:?}");
-    assert_event(&ev[0], EventKind::Gekoppeld, &a, 1, since);
+    assert_event(&ev[0], EventKind::Gekoppeld, &a, (1, 1), since);
     // linkTo is byte-identical to the url Open Klant returned.
     let served: Value = serde_json::from_str(&w.ok.rewrite(samples::ZAAK_A)).unwrap();
     assert_eq!(ev[0]["data"]["linkTo"], served["url"]);
@@ -321,8 +329,8 @@ async fn life_cycle_on_dynamodb_and_eventbridge() {
     assert_eq!(w.post(app, samples::UPDATE).await.status, 204);
     let ev = w.events().await;
     assert_eq!(ev.len(), 2, "{ev:?}");
-    assert_event(&ev[0], EventKind::Ontkoppeld, &a, 3, since);
-    assert_event(&ev[1], EventKind::Gekoppeld, &b, 3, since);
+    assert_event(&ev[0], EventKind::Ontkoppeld, &a, (3, 2), since);
+    assert_event(&ev[1], EventKind::Gekoppeld, &b, (3, 3), since);
     assert_item(&w.item(OO_UUID).await, Some(&b), 4);
 
     // 4. changed to a besluit: ontkoppeld(B); the item becomes a tombstone.
@@ -330,7 +338,7 @@ async fn life_cycle_on_dynamodb_and_eventbridge() {
     assert_eq!(w.post(app, samples::PARTIAL_UPDATE).await.status, 204);
     let ev = w.events().await;
     assert_eq!(ev.len(), 1, "{ev:?}");
-    assert_event(&ev[0], EventKind::Ontkoppeld, &b, 5, since);
+    assert_event(&ev[0], EventKind::Ontkoppeld, &b, (5, 4), since);
     assert_item(&w.item(OO_UUID).await, None, 6);
 
     // 5. back to zaak A: gekoppeld(A) with a new id (version 7).
@@ -338,7 +346,7 @@ async fn life_cycle_on_dynamodb_and_eventbridge() {
     assert_eq!(w.post(app, samples::UPDATE).await.status, 204);
     let ev = w.events().await;
     assert_eq!(ev.len(), 1, "{ev:?}");
-    assert_event(&ev[0], EventKind::Gekoppeld, &a, 7, since);
+    assert_event(&ev[0], EventKind::Gekoppeld, &a, (7, 5), since);
     assert_ne!(ev[0]["id"], event_id(OO_UUID, 1, EventKind::Gekoppeld));
     assert_item(&w.item(OO_UUID).await, Some(&a), 8);
 
@@ -349,7 +357,7 @@ async fn life_cycle_on_dynamodb_and_eventbridge() {
     assert_eq!(w.post(app, samples::KC_DESTROY).await.status, 204);
     let ev = w.events().await;
     assert_eq!(ev.len(), 1, "{ev:?}");
-    assert_event(&ev[0], EventKind::Ontkoppeld, &a, 9, since);
+    assert_event(&ev[0], EventKind::Ontkoppeld, &a, (9, 6), since);
     assert_item(&w.item(OO_UUID).await, None, 10);
 
     // Nothing left in any outbox.
@@ -511,6 +519,7 @@ fn outbox_event(i: usize) -> OutboxEvent {
         SOURCE,
         "oo",
         i as u64 + 1,
+        i as u64 + 1,
         Utc::now(),
     )
 }
@@ -650,7 +659,7 @@ async fn a_sink_that_keeps_failing_leaves_the_outbox_and_the_sweep_puts_it_with_
     assert_eq!((swept.objects, swept.emitted), (1, 1));
     let ev = w.events().await;
     assert_eq!(ev.len(), 1, "{ev:?}");
-    assert_event(&ev[0], EventKind::Gekoppeld, &w.link(ZAAK_A), 1, since);
+    assert_event(&ev[0], EventKind::Gekoppeld, &w.link(ZAAK_A), (1, 1), since);
     assert_eq!(ev[0]["id"], id.as_str());
     let stored: Value = serde_json::from_str(pending[&id].as_s().unwrap()).unwrap();
     assert_eq!(ev[0], stored, "the bus got exactly the stored CloudEvent");
@@ -661,8 +670,8 @@ async fn a_sink_that_keeps_failing_leaves_the_outbox_and_the_sweep_puts_it_with_
     assert_eq!(w.post(&w.app, samples::UPDATE).await.status, 204);
     let ev = w.events().await;
     assert_eq!(ev.len(), 2, "{ev:?}");
-    assert_event(&ev[0], EventKind::Ontkoppeld, &w.link(ZAAK_A), 6, since);
-    assert_event(&ev[1], EventKind::Gekoppeld, &w.link(ZAAK_B), 6, since);
+    assert_event(&ev[0], EventKind::Ontkoppeld, &w.link(ZAAK_A), (6, 2), since);
+    assert_event(&ev[1], EventKind::Gekoppeld, &w.link(ZAAK_B), (6, 3), since);
     assert_item(&w.item(OO_UUID).await, Some(&w.link(ZAAK_B)), 7);
 }
 

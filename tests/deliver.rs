@@ -23,6 +23,9 @@ use zaaklink::deliver::{
 const CLIENT_ID: &str = "zaaklink-test";
 const SECRET: &str = "een-geheim-van-minstens-32-tekens-lang!";
 const ANSWER_BODY: &str = r#"{"detail":"accepted"}"#;
+/// The fixture has no `sequence` (as events from before the upgrade): it is delivered once
+/// per id, under this key.
+const LEGACY_KEY: &str = "event:f347fd1f-dac1-4870-9dd0-f6c00edf4bf7";
 
 #[derive(Debug, Clone)]
 struct Recorded {
@@ -220,11 +223,7 @@ async fn posts_the_cloudevent_structured_with_exact_content_type_and_fresh_jwt()
     let text = std::str::from_utf8(&req.body).unwrap();
     assert!(text.starts_with(r#"{"specversion":"1.0","type":"nl.overheid.zaken.zaak-gekoppeld""#));
 
-    assert!(d
-        .log()
-        .already_delivered("f347fd1f-dac1-4870-9dd0-f6c00edf4bf7")
-        .await
-        .unwrap());
+    assert_eq!(d.log().state(LEGACY_KEY).await.unwrap().applied, 1);
 }
 
 #[tokio::test]
@@ -296,12 +295,10 @@ async fn rejected_then_retried(status: u16) {
     let token = assert_valid_jwt(&oz.requests()[0].headers);
     assert!(!message.contains(&token), "{message}");
 
-    // Not marked delivered: the retry POSTs again and succeeds.
-    assert!(!d
-        .log()
-        .already_delivered("f347fd1f-dac1-4870-9dd0-f6c00edf4bf7")
-        .await
-        .unwrap());
+    // Not applied and the claim released: the retry POSTs again and succeeds.
+    let state = d.log().state(LEGACY_KEY).await.unwrap();
+    assert_eq!(state.applied, 0);
+    assert!(state.claim_owner.is_none());
     oz.set_status(202);
     assert!(matches!(
         d.deliver_eventbridge(&event).await.unwrap(),
@@ -312,12 +309,37 @@ async fn rejected_then_retried(status: u16) {
 }
 
 #[tokio::test]
-async fn status_400_is_an_error_and_a_retry_delivers() {
-    rejected_then_retried(400).await;
+async fn status_408_and_429_are_retried() {
+    rejected_then_retried(408).await;
+    rejected_then_retried(429).await;
+}
+
+/// Any other 4xx is a configuration error: parked at once with Open Zaak's answer, applied
+/// moves past it, and a repeat is not POSTed again.
+#[tokio::test]
+async fn status_400_403_415_park_at_once() {
+    for status in [400u16, 403, 415] {
+        let oz = FakeOpenZaak::start(status).await;
+        let d = deliverer(&oz.root);
+        let event = eventbridge_event(&fixture_cloudevent());
+        match d.deliver_eventbridge(&event).await.unwrap() {
+            Outcome::Parked { reason } => {
+                assert!(
+                    reason.contains(&status.to_string()) && reason.contains("nope"),
+                    "{reason}"
+                );
+                assert!(!reason.contains(SECRET));
+            }
+            other => panic!("{status}: expected Parked, got {other:?}"),
+        }
+        let state = d.log().state(LEGACY_KEY).await.unwrap();
+        assert_eq!((state.applied, state.parked_seq), (1, Some(1)));
+        assert_eq!(oz.requests().len(), 1);
+    }
 }
 
 #[tokio::test]
-async fn status_500_is_an_error_and_a_retry_delivers() {
+async fn status_500_is_retried_and_a_retry_delivers() {
     rejected_then_retried(500).await;
 }
 
@@ -337,11 +359,7 @@ async fn a_slow_open_zaak_times_out() {
         matches!(&err, DeliverError::Request { reason, .. } if reason == "timed out"),
         "{err:?}"
     );
-    assert!(!d
-        .log()
-        .already_delivered("f347fd1f-dac1-4870-9dd0-f6c00edf4bf7")
-        .await
-        .unwrap());
+    assert_eq!(d.log().state(LEGACY_KEY).await.unwrap().applied, 0);
 }
 
 #[tokio::test]
@@ -386,145 +404,4 @@ async fn a_default_built_eventbridge_event_works_too() {
         oz.requests()[0].body.as_ref(),
         serde_json::to_vec(&cloudevent).unwrap()
     );
-}
-
-// ---------------------------------------------------------------------------------------
-// The DynamoDB delivery log, against a fake DynamoDB (JSON 1.0 protocol) on 127.0.0.1.
-
-#[derive(Default)]
-struct FakeDynamo {
-    /// (X-Amz-Target, request JSON)
-    calls: Mutex<Vec<(String, Value)>>,
-    items: Mutex<std::collections::HashMap<String, Value>>,
-}
-
-async fn dynamo(
-    State(state): State<Arc<FakeDynamo>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, [(&'static str, &'static str); 1], String) {
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let req: Value = serde_json::from_slice(&body).unwrap();
-    state.calls.lock().unwrap().push((target.clone(), req.clone()));
-    let ct = [("content-type", "application/x-amz-json-1.0")];
-    match target.as_str() {
-        "DynamoDB_20120810.GetItem" => {
-            let id = req["Key"]["id"]["S"].as_str().unwrap_or("").to_owned();
-            match state.items.lock().unwrap().get(&id) {
-                Some(item) => (
-                    StatusCode::OK,
-                    ct,
-                    serde_json::json!({ "Item": item }).to_string(),
-                ),
-                None => (StatusCode::OK, ct, "{}".into()),
-            }
-        }
-        "DynamoDB_20120810.PutItem" => {
-            let id = req["Item"]["id"]["S"].as_str().unwrap_or("").to_owned();
-            let mut items = state.items.lock().unwrap();
-            if items.contains_key(&id) {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    ct,
-                    serde_json::json!({
-                        "__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
-                        "message": "The conditional request failed"
-                    })
-                    .to_string(),
-                );
-            }
-            items.insert(id, req["Item"].clone());
-            (StatusCode::OK, ct, "{}".into())
-        }
-        _ => (
-            StatusCode::BAD_REQUEST,
-            ct,
-            serde_json::json!({"__type": "UnknownOperationException"}).to_string(),
-        ),
-    }
-}
-
-async fn fake_dynamo() -> (
-    Arc<FakeDynamo>,
-    aws_sdk_dynamodb::Client,
-    tokio::task::JoinHandle<()>,
-) {
-    let state = Arc::new(FakeDynamo::default());
-    let app = axum::Router::new()
-        .fallback(post(dynamo))
-        .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "AKIDTEST", "test", None, None, "test",
-        ))
-        .endpoint_url(format!("http://{addr}"))
-        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
-        .build();
-    (state, aws_sdk_dynamodb::Client::from_conf(config), task)
-}
-
-#[tokio::test]
-async fn dynamodb_log_records_ids_with_ttl_and_tolerates_a_concurrent_mark() {
-    use zaaklink::deliver::DynamoDbDeliveryLog;
-    let (state, client, task) = fake_dynamo().await;
-    let log = DynamoDbDeliveryLog::new(client, "deliveries");
-
-    assert!(!log.already_delivered("e1").await.unwrap());
-    log.mark_delivered("e1").await.unwrap();
-    assert!(log.already_delivered("e1").await.unwrap());
-    // A second mark (another invocation got there first) hits the condition: still Ok.
-    log.mark_delivered("e1").await.unwrap();
-
-    let calls = state.calls.lock().unwrap().clone();
-    let (target, get) = &calls[0];
-    assert_eq!(target, "DynamoDB_20120810.GetItem");
-    assert_eq!(get["TableName"], "deliveries");
-    assert_eq!(get["Key"]["id"]["S"], "e1");
-    assert_eq!(get["ConsistentRead"], true);
-    let (target, put) = &calls[1];
-    assert_eq!(target, "DynamoDB_20120810.PutItem");
-    assert_eq!(put["TableName"], "deliveries");
-    assert_eq!(put["ConditionExpression"], "attribute_not_exists(id)");
-    assert_eq!(put["Item"]["id"]["S"], "e1");
-    assert!(put["Item"]["deliveredAt"]["S"].as_str().unwrap().ends_with('Z'));
-    let expires: u64 = put["Item"]["expiresAt"]["N"].as_str().unwrap().parse().unwrap();
-    let thirty_days = 30 * 24 * 3600;
-    assert!(expires >= now() + thirty_days - 60 && expires <= now() + thirty_days + 60);
-    task.abort();
-}
-
-#[tokio::test]
-async fn with_the_dynamodb_log_a_repeat_is_posted_once() {
-    use zaaklink::deliver::DynamoDbDeliveryLog;
-    let oz = FakeOpenZaak::start(202).await;
-    let (_state, client, task) = fake_dynamo().await;
-    let d = Deliverer::new(
-        &oz.root,
-        credentials(),
-        DynamoDbDeliveryLog::new(client, "deliveries"),
-        Duration::from_secs(5),
-    )
-    .unwrap();
-    let event = eventbridge_event(&fixture_cloudevent());
-    assert!(matches!(
-        d.deliver_eventbridge(&event).await.unwrap(),
-        Outcome::Delivered { .. }
-    ));
-    assert_eq!(
-        d.deliver_eventbridge(&event).await.unwrap(),
-        Outcome::AlreadyDelivered
-    );
-    assert_eq!(oz.requests().len(), 1);
-    task.abort();
 }

@@ -28,6 +28,14 @@
 //! event; per object the distinct events, in version order, form a valid history (no
 //! ontkoppeld without an open gekoppeld of that zaak, each gekoppeld closed at most once, the
 //! ontkoppeld repeats its gekoppeld's payload, the open link at the end is the final state).
+//!
+//! Then on through the delivery path: the events read back from the queue (repeats and stale
+//! replays included) are shuffled and handed to 8 concurrent `deliver` workers in SQS-like
+//! batches of 5 (`deliver::sqs::handle_batch`, the DynamoDB delivery log on moto); failed
+//! messages go back to the end of the queue (redelivery, reordered). The fake Open Zaak answers
+//! 503 now and then and sometimes applies an event and never answers (timeout), with the
+//! zaakobjecten read check on. At the end Open Zaak's ZaakObjects are compared with Open Klant's
+//! final links: expected, present, missing (0), duplicated (0), stale resurrections (0), parked.
 //! The figures go, as one JSON line, to the file named by `ZAAKLINK_RELIABILITY_OUT`.
 
 mod common;
@@ -628,6 +636,23 @@ async fn a_thousand_notifications_with_faults_lose_nothing() {
     );
     let committed = committed.lock().unwrap().clone();
     let (fig, mut problems) = check_history(&committed, &received, &finals);
+    let delivery_started = Instant::now();
+    let at_open_zaak = through_deliver(&moto, &received, &finals, seed).await;
+    eprintln!(
+        "delivered to the fake Open Zaak in {:?}: {at_open_zaak}",
+        delivery_started.elapsed()
+    );
+    for key in [
+        "missing",
+        "duplicated",
+        "stale_resurrections",
+        "parked",
+        "dead_lettered",
+    ] {
+        if at_open_zaak[key] != 0 {
+            problems.push(format!("at Open Zaak: {key} = {}", at_open_zaak[key]));
+        }
+    }
     problems.extend(wrong_state);
     for r in &pending {
         problems.push(format!(
@@ -663,6 +688,7 @@ async fn a_thousand_notifications_with_faults_lose_nothing() {
         "events_published_incl_repeats": faults.published.load(Ordering::SeqCst),
         "pending_left": pending.len(),
         "diverged_before_final": diverged,
+        "open_zaak": at_open_zaak,
         "open_klant_requests": ok_503,
         "max_in_flight": stats.max_in_flight.load(Ordering::SeqCst),
         "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
@@ -686,4 +712,157 @@ async fn a_thousand_notifications_with_faults_lose_nothing() {
         fig.expected
     );
     let _ = HashSet::<u8>::new();
+}
+
+// ---------------------------------------------------------------------------------------------
+// On through the delivery path to a fake Open Zaak
+// ---------------------------------------------------------------------------------------------
+
+/// Delivers `events` (as read from the queue) with concurrent workers and redeliveries, then
+/// compares the fake Open Zaak's ZaakObjects with `finals`.
+async fn through_deliver(
+    moto: &Moto,
+    events: &[Value],
+    finals: &HashMap<String, Option<ZaakLink>>,
+    seed: u64,
+) -> Value {
+    use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+    use std::collections::VecDeque;
+    use zaaklink::deliver::log::{dynamodb::create_table, DynamoDbDeliveryLog};
+    use zaaklink::deliver::sqs::{handle_batch, Queues};
+    use zaaklink::deliver::{Deliverer, OpenZaakCredentials};
+    use zaaklink::fake_openzaak::FakeOpenZaak;
+
+    struct Parking(AtomicUsize);
+    #[async_trait::async_trait]
+    impl Queues for Parking {
+        async fn park(&self, _body: &str) -> Result<(), String> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        async fn delay(&self, _arn: &str, _handle: &str, _delay: Duration) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    const SECRET: &str = "load-run-open-zaak-secret-of-32-chars!";
+    let oz = FakeOpenZaak::start("zaaklink-load", SECRET).await.unwrap();
+    let ddb = moto.dynamodb().await;
+    create_table(&ddb, "zaaklink-load-deliveries").await.unwrap();
+    let d = Arc::new(
+        Deliverer::new(
+            &oz.base,
+            OpenZaakCredentials::new("zaaklink-load", SECRET),
+            DynamoDbDeliveryLog::new(ddb, "zaaklink-load-deliveries"),
+            Duration::from_millis(500),
+        )
+        .unwrap()
+        .with_zaken_api_read(true)
+        .with_lease(Duration::from_secs(3)),
+    );
+    // faults at Open Zaak: a burst of 503s, and a few events applied but never answered
+    oz.fail_next(25, 503);
+    oz.hang_after_apply(4);
+    let mut rng = StdRng::seed_from_u64(seed ^ 3);
+    let mut pool: Vec<(usize, Value)> = events.iter().cloned().enumerate().collect();
+    pool.shuffle(&mut rng);
+    let queue: Arc<Mutex<VecDeque<(usize, Value, u32)>>> =
+        Arc::new(Mutex::new(pool.into_iter().map(|(i, e)| (i, e, 1)).collect()));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let parking = Arc::new(Parking(AtomicUsize::new(0)));
+    let dead = Arc::new(AtomicUsize::new(0));
+    let receives = Arc::new(AtomicUsize::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (d, queue, in_flight, parking, dead, receives) = (
+            d.clone(),
+            queue.clone(),
+            in_flight.clone(),
+            parking.clone(),
+            dead.clone(),
+            receives.clone(),
+        );
+        workers.spawn(async move {
+            loop {
+                let taken: Vec<(usize, Value, u32)> = {
+                    let mut q = queue.lock().unwrap();
+                    let n = q.len().min(5);
+                    if n > 0 {
+                        in_flight.fetch_add(1, Ordering::SeqCst);
+                    }
+                    q.drain(..n).collect()
+                };
+                if taken.is_empty() {
+                    if in_flight.load(Ordering::SeqCst) == 0 {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+                receives.fetch_add(taken.len(), Ordering::SeqCst);
+                let mut batch = SqsEvent::default();
+                batch.records = taken
+                    .iter()
+                    .map(|(i, e, count)| {
+                        let mut m = SqsMessage::default();
+                        m.message_id = Some(format!("{i}-{count}"));
+                        m.body = Some(
+                            json!({"detail-type": e["type"], "source": SOURCE, "detail": e}).to_string(),
+                        );
+                        m.attributes
+                            .insert("ApproximateReceiveCount".into(), count.to_string());
+                        m
+                    })
+                    .collect();
+                let resp = handle_batch(&*d, &*parking, &batch).await;
+                let failed: HashSet<String> = resp
+                    .batch_item_failures
+                    .iter()
+                    .map(|f| f.item_identifier.clone())
+                    .collect();
+                {
+                    let mut q = queue.lock().unwrap();
+                    for (i, e, count) in taken {
+                        if failed.contains(&format!("{i}-{count}")) {
+                            if count >= zaaklink::deliver::sqs::MAX_RECEIVE_COUNT * 20 {
+                                dead.fetch_add(1, Ordering::SeqCst);
+                            } else {
+                                q.push_back((i, e, count + 1));
+                            }
+                        }
+                    }
+                }
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+            }
+        });
+    }
+    while let Some(w) = workers.join_next().await {
+        w.unwrap();
+    }
+
+    let expected: HashSet<(String, String)> = finals
+        .values()
+        .flatten()
+        .map(|l| (oz.zaak_url(&l.zaak), l.link_to.clone()))
+        .collect();
+    let mut present: HashMap<(String, String), usize> = HashMap::new();
+    for o in oz.objects() {
+        *present.entry((o.zaak, o.object)).or_default() += 1;
+    }
+    let missing = expected.iter().filter(|k| !present.contains_key(*k)).count();
+    let duplicated: usize = present.values().map(|n| n - 1).sum();
+    let stale = present.keys().filter(|k| !expected.contains(*k)).count();
+    json!({
+        "events_from_queue": events.len(),
+        "deliver_receives": receives.load(Ordering::SeqCst),
+        "posts": oz.posts().len(),
+        "relations_expected": expected.len(),
+        "present": present.values().sum::<usize>(),
+        "missing": missing,
+        "duplicated": duplicated,
+        "stale_resurrections": stale,
+        "parked": parking.0.load(Ordering::SeqCst),
+        "dead_lettered": dead.load(Ordering::SeqCst),
+        "silently_dropped_by_open_zaak": oz.dropped().len(),
+    })
 }

@@ -558,3 +558,41 @@ fn demo_runs_end_to_end() {
         ]
     );
 }
+
+/// `serve --sink <Open Zaak>/events` with OPEN_ZAAK_CLIENT_ID / OPEN_ZAAK_SECRET feeds an
+/// Open Zaak that requires a ZGW JWT (the fake answers 403 without one) — once per event.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_feeds_open_zaak_with_a_zgw_jwt_once_per_event() {
+    let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
+    let secret = "een-geheim-van-minstens-32-tekens-lang!";
+    let oz = zaaklink::fake_openzaak::FakeOpenZaak::start("zaaklink-serve", secret)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let serve = start_serve(
+        &ok,
+        &dir.path().join("zaaklink.db"),
+        &format!("{}/events", oz.base),
+        &[
+            ("OPEN_ZAAK_CLIENT_ID", "zaaklink-serve"),
+            ("OPEN_ZAAK_SECRET", secret),
+        ],
+    );
+    ok.put(KLANTCONTACT);
+    ok.put(ZAAK_A);
+    assert_eq!(serve.post(&ok.rewrite(CREATE), Some(AUTH)).await.0, 204);
+    assert_eq!(serve.post(&ok.rewrite(CREATE), Some(AUTH)).await.0, 204);
+    assert_eq!(oz.posts(), vec![(202, oz.posts()[0].1.clone())]);
+    let objects = oz.objects();
+    assert_eq!(objects.len(), 1);
+    assert_eq!(objects[0].zaak, oz.zaak_url(ZAAK_A_ID));
+    assert!(dir.path().join("zaaklink.db.deliveries").is_file());
+    // the secret is in no log line
+    drop(serve);
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "log") {
+            assert!(!std::fs::read_to_string(&p).unwrap().contains(secret));
+        }
+    }
+}

@@ -98,7 +98,12 @@ fn resources_have_the_expected_types() {
         ("ResyncSchedulePermission", "AWS::Lambda::Permission"),
         ("DeliveryRule", "AWS::Events::Rule"),
         ("DeliveryFunction", "AWS::Serverless::Function"),
-        ("DeliveryFunctionPermission", "AWS::Lambda::Permission"),
+        ("DeliveryQueue", "AWS::SQS::Queue"),
+        ("DeliveryQueuePolicy", "AWS::SQS::QueuePolicy"),
+        ("DeliveryQueueMapping", "AWS::Lambda::EventSourceMapping"),
+        ("DeliveryQueueAgeAlarm", "AWS::CloudWatch::Alarm"),
+        ("DeliveryAlarmTopic", "AWS::SNS::Topic"),
+        ("DeliveryAlarmEmail", "AWS::SNS::Subscription"),
         ("DeliveriesTable", "AWS::DynamoDB::Table"),
         ("DeliveryDeadLetterQueue", "AWS::SQS::Queue"),
         ("DeliveryDeadLetterQueuePolicy", "AWS::SQS::QueuePolicy"),
@@ -425,8 +430,23 @@ fn delivery_policy_is_least_privilege() {
         assert_no_wildcard_resource(&s, "DeliveryFunction");
         let acts = actions(&s);
         if acts[0].starts_with("dynamodb:") {
-            assert_eq!(acts, vec!["dynamodb:GetItem", "dynamodb:PutItem"]);
+            assert_eq!(acts, vec!["dynamodb:GetItem", "dynamodb:UpdateItem"]);
             assert_eq!(resources_of(&s), vec![get_att("DeliveriesTable", "Arn")]);
+        } else if s["Sid"] == "DeliveryQueue" {
+            assert_eq!(
+                acts,
+                vec![
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:GetQueueUrl",
+                    "sqs:ReceiveMessage"
+                ]
+            );
+            assert_eq!(resources_of(&s), vec![get_att("DeliveryQueue", "Arn")]);
+        } else if s["Sid"] == "ParkedQueue" {
+            assert_eq!(acts, vec!["sqs:SendMessage"]);
+            assert_eq!(resources_of(&s), vec![get_att("DeliveryDeadLetterQueue", "Arn")]);
         } else {
             assert_eq!(acts, vec!["secretsmanager:GetSecretValue"]);
             assert_eq!(condition.as_deref(), Some("HasOpenZaakCredentialsSecret"));
@@ -439,6 +459,82 @@ fn delivery_policy_is_least_privilege() {
         json!({"Ref": "OpenZaakCredentialsSecretName"})
     );
     assert_eq!(vars["DELIVERIES_TABLE"], json!({"Ref": "DeliveriesTable"}));
+    assert_eq!(
+        vars["PARKED_QUEUE_URL"],
+        json!({"Ref": "DeliveryDeadLetterQueue"})
+    );
+    assert_eq!(
+        vars["OPEN_ZAAK_ZAKEN_API_READ"],
+        json!({"Ref": "OpenZaakZakenApiRead"})
+    );
+    // no SAM events: SAM's SQS event would attach a managed policy on Resource "*"
+    assert!(props(&t, "DeliveryFunction").get("Events").is_none());
+}
+
+#[test]
+fn delivery_queue_rides_out_a_day_long_outage_with_partial_batch_failures() {
+    let t = template();
+    let q = props(&t, "DeliveryQueue");
+    assert_eq!(q["MessageRetentionPeriod"], 1_209_600, "14 days");
+    assert_eq!(
+        q["RedrivePolicy"]["deadLetterTargetArn"],
+        get_att("DeliveryDeadLetterQueue", "Arn")
+    );
+    // the receive budget matches the retry delays deliver sets (> 24 h, unit-tested there)
+    assert_eq!(
+        q["RedrivePolicy"]["maxReceiveCount"],
+        zaaklink::deliver::sqs::MAX_RECEIVE_COUNT
+    );
+    let timeout = props(&t, "DeliveryFunction")["Timeout"].as_u64().unwrap();
+    assert!(q["VisibilityTimeout"].as_u64().unwrap() >= 6 * timeout);
+    let m = props(&t, "DeliveryQueueMapping");
+    assert_eq!(m["EventSourceArn"], get_att("DeliveryQueue", "Arn"));
+    assert_eq!(m["FunctionName"], json!({"Ref": "DeliveryFunction"}));
+    assert_eq!(m["FunctionResponseTypes"], json!(["ReportBatchItemFailures"]));
+    // a batch fits the function timeout: per event up to 3 requests (read check, POST,
+    // verification) of Open Zaak's timeout (10 s default)
+    assert!(m["BatchSize"].as_u64().unwrap() * 3 * 10 < timeout);
+    let p = &props(&t, "DeliveryQueuePolicy")["PolicyDocument"]["Statement"][0];
+    assert_eq!(p["Principal"]["Service"], "events.amazonaws.com");
+    assert_eq!(p["Action"], "sqs:SendMessage");
+    assert_eq!(
+        p["Condition"]["ArnEquals"]["aws:SourceArn"],
+        get_att("DeliveryRule", "Arn")
+    );
+    for r in [
+        "DeliveryQueue",
+        "DeliveryQueuePolicy",
+        "DeliveryQueueMapping",
+        "DeliveryQueueAgeAlarm",
+    ] {
+        assert_eq!(resource(&t, r)["Condition"], "UseDeliveryFunction", "{r}");
+    }
+}
+
+#[test]
+fn delivery_alarms_reach_a_topic_the_stack_creates() {
+    let t = template();
+    for alarm in ["DeliveryDeadLetterAlarm", "DeliveryQueueAgeAlarm"] {
+        let actions = props(&t, alarm)["AlarmActions"].as_array().unwrap().clone();
+        assert_eq!(actions[0], json!({"Ref": "DeliveryAlarmTopic"}), "{alarm}");
+        assert_eq!(actions[1]["Fn::If"][0], "HasAlarmTopic", "{alarm}");
+    }
+    let age = props(&t, "DeliveryQueueAgeAlarm");
+    assert_eq!(age["MetricName"], "ApproximateAgeOfOldestMessage");
+    assert_eq!(
+        age["Dimensions"][0]["Value"],
+        get_att("DeliveryQueue", "QueueName")
+    );
+    assert_eq!(age["Threshold"], json!({"Ref": "DeliveryMaxAgeAlarmSeconds"}));
+    let sub = resource(&t, "DeliveryAlarmEmail");
+    assert_eq!(sub["Condition"], "HasAlarmEmail");
+    assert_eq!(sub["Properties"]["Protocol"], "email");
+    assert_eq!(sub["Properties"]["Endpoint"], json!({"Ref": "AlarmEmail"}));
+    assert_eq!(
+        sub["Properties"]["TopicArn"],
+        json!({"Ref": "DeliveryAlarmTopic"})
+    );
+    assert_eq!(t["Parameters"]["AlarmEmail"]["Default"], "");
 }
 
 #[test]
@@ -463,7 +559,7 @@ fn rule_routes_both_event_types_to_exactly_one_target_with_the_dlq() {
     let choice = targets[0]["Fn::If"].as_array().expect("Fn::If on DeliveryMode");
     assert_eq!(choice[0], "UseDeliveryFunction");
     let (function, api) = (&choice[1], &choice[2]);
-    assert_eq!(function["Arn"], get_att("DeliveryFunction", "Arn"));
+    assert_eq!(function["Arn"], get_att("DeliveryQueue", "Arn"));
     assert_eq!(api["Arn"], get_att("OpenZaakApiDestination", "Arn"));
     for target in [function, api] {
         assert_eq!(
@@ -486,11 +582,7 @@ fn rule_routes_both_event_types_to_exactly_one_target_with_the_dlq() {
         json!(["function", "api-destination"])
     );
     assert_eq!(t["Parameters"]["DeliveryMode"]["Default"], "function");
-    for r in [
-        "DeliveryFunction",
-        "DeliveryFunctionPermission",
-        "DeliveriesTable",
-    ] {
+    for r in ["DeliveryFunction", "DeliveriesTable"] {
         assert_eq!(resource(&t, r)["Condition"], "UseDeliveryFunction", "{r}");
     }
     for r in [
@@ -500,15 +592,8 @@ fn rule_routes_both_event_types_to_exactly_one_target_with_the_dlq() {
     ] {
         assert_eq!(resource(&t, r)["Condition"], "UseApiDestination", "{r}");
     }
-    assert_eq!(
-        props(&t, "DeliveryFunctionPermission")["SourceArn"],
-        get_att("DeliveryRule", "Arn")
-    );
-    // Function failures (non-2xx from Open Zaak) end in the same DLQ.
-    assert_eq!(
-        props(&t, "DeliveryFunction")["EventInvokeConfig"]["DestinationConfig"]["OnFailure"],
-        json!({"Type": "SQS", "Destination": get_att("DeliveryDeadLetterQueue", "Arn")})
-    );
+    // deliver is no longer invoked asynchronously: no async retry config
+    assert!(props(&t, "DeliveryFunction").get("EventInvokeConfig").is_none());
 }
 
 #[test]
@@ -562,6 +647,8 @@ fn outputs_are_present() {
         "EventBusName",
         "LinksTableName",
         "DeliveryDeadLetterQueueUrl",
+        "DeliveryQueueUrl",
+        "DeliveryAlarmTopicArn",
     ] {
         assert!(outputs.contains_key(o), "output {o}");
     }

@@ -1,22 +1,23 @@
-//! The `deliver` Lambda: target of the EventBridge rule for zaaklink's CloudEvents.
-//! Each invocation POSTs the CloudEvent in the EventBridge event's `detail` to
-//! `{OPEN_ZAAK_ROOT}/events` (see `zaaklink::deliver`). An error fails the invocation, so
-//! Lambda's asynchronous retries try again and, after the last, the event lands in the
-//! delivery dead-letter queue.
+//! The `deliver` Lambda: fed by the delivery SQS queue (event source mapping with
+//! `ReportBatchItemFailures`), whose messages are the EventBridge events of zaaklink's
+//! CloudEvents. See `zaaklink::deliver` (the rules) and `zaaklink::deliver::sqs` (batches,
+//! retry delays, parking).
 //!
 //! Settings (env), read once at cold start:
 //! - `OPEN_ZAAK_ROOT` (required): Open Zaak's base URL.
 //! - `OPEN_ZAAK_CREDENTIALS_SECRET_ID`: Secrets Manager secret (name or ARN) holding
 //!   `{"client_id": "...", "secret": "..."}`; or `OPEN_ZAAK_CLIENT_ID` + `OPEN_ZAAK_SECRET`.
-//! - `DELIVERIES_TABLE` (required): DynamoDB table of delivered event ids.
-//! - `OPEN_ZAAK_TIMEOUT_SECONDS` (optional, default 10), `RUST_LOG` (default `info`).
+//! - `DELIVERIES_TABLE` (required): DynamoDB table of the per-object delivery state.
+//! - `PARKED_QUEUE_URL` (optional): the queue parked events go to (the stack's DLQ).
+//! - `OPEN_ZAAK_ZAKEN_API_READ` (optional, default false), `OPEN_ZAAK_TIMEOUT_SECONDS`
+//!   (optional, default 10), `RUST_LOG` (default `info`).
 
 use aws_config::BehaviorVersion;
-use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use serde_json::Value;
 use tracing_subscriber::EnvFilter;
-use zaaklink::deliver::{load_credentials, DeliverSettings, Deliverer, DynamoDbDeliveryLog, Outcome};
+use zaaklink::deliver::sqs::{handle_batch, SqsQueues};
+use zaaklink::deliver::{load_credentials, DeliverSettings, Deliverer, DynamoDbDeliveryLog};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -29,34 +30,21 @@ async fn main() -> Result<(), Error> {
         .with_target(false)
         .init();
 
-    let deliverer = match init().await {
+    let (deliverer, queues) = match init().await {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(error = %e, "deliver: startup failed");
             return Err(e);
         }
     };
-    let deliverer = &deliverer;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<EventBridgeEvent<Value>>| async move {
-            match deliverer.deliver_eventbridge(&event.payload).await {
-                Ok(Outcome::Delivered { status, .. }) => {
-                    Ok(serde_json::json!({"delivered": true, "status": status}))
-                }
-                Ok(Outcome::AlreadyDelivered) => {
-                    Ok(serde_json::json!({"delivered": false, "duplicate": true}))
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "delivery failed; the invocation will be retried");
-                    Err(Error::from(e))
-                }
-            }
-        },
-    ))
+    let (deliverer, queues) = (&deliverer, &queues);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<SqsBatchResponse, Error>(handle_batch(deliverer, queues, &event.payload).await)
+    }))
     .await
 }
 
-async fn init() -> Result<Deliverer<DynamoDbDeliveryLog>, Error> {
+async fn init() -> Result<(Deliverer<DynamoDbDeliveryLog>, SqsQueues), Error> {
     let settings = DeliverSettings::from_env()?;
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
     let credentials = load_credentials(&settings.credentials, &sdk).await?;
@@ -64,11 +52,18 @@ async fn init() -> Result<Deliverer<DynamoDbDeliveryLog>, Error> {
         aws_sdk_dynamodb::Client::new(&sdk),
         settings.deliveries_table.clone(),
     );
-    let deliverer = Deliverer::new(&settings.open_zaak_root, credentials, log, settings.timeout)?;
+    let deliverer = Deliverer::new(&settings.open_zaak_root, credentials, log, settings.timeout)?
+        .with_zaken_api_read(settings.zaken_api_read);
+    let queues = SqsQueues {
+        client: aws_sdk_sqs::Client::new(&sdk),
+        parked_queue_url: settings.parked_queue_url.clone(),
+    };
     tracing::info!(
         events_url = %deliverer.events_url(),
         deliveries_table = %settings.deliveries_table,
+        zaken_api_read = settings.zaken_api_read,
+        parked_queue = settings.parked_queue_url.as_deref().unwrap_or("(none)"),
         "deliver: ready"
     );
-    Ok(deliverer)
+    Ok((deliverer, queues))
 }

@@ -53,6 +53,20 @@ enum Command {
         #[command(flatten)]
         local: LocalArgs,
     },
+    /// Move every message of the delivery dead-letter queue back to the delivery queue, where
+    /// `deliver` applies the same order and once-only rules (the stack's outputs
+    /// DeliveryDeadLetterQueueUrl and DeliveryQueueUrl). AWS settings from the environment.
+    Redrive {
+        /// The dead-letter (parked) queue URL.
+        #[arg(long)]
+        from: String,
+        /// The delivery queue URL.
+        #[arg(long)]
+        to: String,
+        /// Move at most this many messages.
+        #[arg(long, default_value_t = 100_000)]
+        max: usize,
+    },
     /// Serve sample Open Klant objects (klantinteracties API v1) for local trials, e.g. for
     /// the Lambda under `cargo lambda watch`. Sample URLs name http://127.0.0.1:8000 (the
     /// default --listen); on another address they are rewritten to it.
@@ -77,11 +91,38 @@ struct LocalArgs {
     /// CloudEvents structured mode).
     #[arg(long, env = "ZAAKLINK_SINK", default_value = "stdout")]
     sink: String,
+    /// With an http(s) --sink: the Open Zaak Applicatie's client id. With --open-zaak-secret
+    /// the sink is Open Zaak itself: each event is POSTed to `{root}/events` with a fresh ZGW
+    /// JWT, in order per onderwerpobject and once (delivery log next to --state).
+    #[arg(long, env = "OPEN_ZAAK_CLIENT_ID")]
+    open_zaak_client_id: Option<String>,
+    /// The Applicatie's secret (prefer the env variable: a flag is visible in `ps`).
+    #[arg(long, env = "OPEN_ZAAK_SECRET", hide_env_values = true)]
+    open_zaak_secret: Option<String>,
     #[command(flatten)]
     core: CoreArgs,
 }
 
 impl LocalArgs {
+    /// The sink that is Open Zaak itself: same rules as the `deliver` Lambda, delivery log
+    /// in `<state>.deliveries`.
+    fn open_zaak_sink(&self, url: &str, id: &str, secret: &str) -> Result<Arc<dyn EventSink>, String> {
+        use zaaklink::deliver::{log::EmbeddedDeliveryLog, sink, Deliverer, OpenZaakCredentials};
+        let root = sink::open_zaak_root(url).map_err(|e| format!("configuration error: {e}"))?;
+        let mut log_path = self.state.clone().into_os_string();
+        log_path.push(".deliveries");
+        let log = EmbeddedDeliveryLog::open(std::path::Path::new(&log_path))?;
+        let deliverer = Deliverer::new(
+            &root,
+            OpenZaakCredentials::new(id, secret),
+            log,
+            zaaklink::deliver::DEFAULT_TIMEOUT,
+        )
+        .map_err(|e| format!("configuration error: {e}"))?;
+        tracing::info!(events_url = %deliverer.events_url(), client_id = id, "events go to Open Zaak with a ZGW JWT");
+        Ok(Arc::new(sink::OpenZaakSink::new(deliverer)))
+    }
+
     fn build(&self) -> Result<(Zaaklink, CoreConfig), String> {
         let cfg = self.core.validate().map_err(|e| e.to_string())?;
         let sink: Arc<dyn EventSink> = match self.sink.as_str() {
@@ -91,7 +132,18 @@ impl LocalArgs {
                     .ok()
                     .filter(|u| matches!(u.scheme(), "http" | "https"))
                     .ok_or_else(|| format!("configuration error: --sink / ZAAKLINK_SINK is {url:?}; use `stdout` or an http(s) URL"))?;
-                Arc::new(HttpSink::new(u, Duration::from_secs(10)))
+                match (&self.open_zaak_client_id, &self.open_zaak_secret) {
+                    (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
+                        self.open_zaak_sink(url, id, secret)?
+                    }
+                    (None, None) => {
+                        tracing::warn!(sink = %url, "the HTTP sink sends no JWT: a real Open Zaak answers 403; set OPEN_ZAAK_CLIENT_ID and OPEN_ZAAK_SECRET to feed Open Zaak");
+                        Arc::new(HttpSink::new(u, Duration::from_secs(10)))
+                    }
+                    _ => {
+                        return Err("configuration error: set both OPEN_ZAAK_CLIENT_ID (--open-zaak-client-id) and OPEN_ZAAK_SECRET (--open-zaak-secret), or neither".into())
+                    }
+                }
             }
         };
         let store = EmbeddedStore::open(&self.state)
@@ -239,6 +291,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                 ok.api_root()
             );
             let _ = tokio::signal::ctrl_c().await;
+            Ok(())
+        }
+        Command::Redrive { from, to, max } => {
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .load()
+                .await;
+            let client = aws_sdk_sqs::Client::new(&sdk);
+            let moved = zaaklink::deliver::redrive::redrive(&client, &from, &to, max).await?;
+            eprintln!("redrive done: {moved} messages moved from {from} to {to}");
             Ok(())
         }
         Command::Sweep { local } => {

@@ -1,5 +1,7 @@
 //! POST each event to a URL in CloudEvents structured mode
-//! (`Content-Type: application/cloudevents+json`, nothing appended).
+//! (`Content-Type: application/cloudevents+json`, nothing appended), in exactly the
+//! documented shape (zaaklink's bus-only `sequence` extension removed). It sends no JWT:
+//! to feed Open Zaak itself, `serve` uses `deliver::sink::OpenZaakSink` instead.
 
 use std::time::Duration;
 
@@ -39,7 +41,7 @@ impl EventSink for HttpSink {
                 .client
                 .post(self.url.clone())
                 .header(reqwest::header::CONTENT_TYPE, CLOUDEVENTS_JSON)
-                .body(e.json.clone())
+                .body(crate::cloudevent::posted_json(&e.json))
                 .send()
                 .await
                 .map_err(|err| fail(format!("POST {}: {err}", self.url)))?;

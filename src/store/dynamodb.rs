@@ -6,6 +6,8 @@
 //! - `zaak`, `label`, `linkTo`, `klantcontact` (S): the current link, only while there is
 //!   one — a tombstone omits them, so the GSI [`BY_KLANTCONTACT`] on `klantcontact` is sparse;
 //! - `version` (N): +1 per write, the optimistic lock;
+//! - `seq` (N): the gap-free event counter of this onderwerpobject (the `sequence` of its
+//!   last event; absent = 0 in items written before it existed);
 //! - `updatedAt` (S): RFC 3339 time of the last write;
 //! - `pending` (M of S): outbox, event id -> CloudEvent JSON, omitted when empty;
 //! - `outbox` (S, always `"pending"`): present only while `pending` is non-empty, so the
@@ -54,6 +56,8 @@ struct Item {
     klantcontact: Option<String>,
     version: u64,
     #[serde(default)]
+    seq: u64,
+    #[serde(default)]
     updated_at: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pending: BTreeMap<String, String>,
@@ -73,6 +77,7 @@ impl From<&LinkRecord> for Item {
             link_to: l.map(|l| l.link_to.clone()),
             klantcontact: l.map(|l| l.klantcontact.clone()),
             version: r.version,
+            seq: r.seq,
             updated_at: r.updated_at.clone(),
             pending: r.pending.clone(),
             outbox: (!r.pending.is_empty()).then(|| OUTBOX_PENDING.to_string()),
@@ -104,6 +109,7 @@ impl TryFrom<Item> for LinkRecord {
             onderwerpobject: i.onderwerpobject,
             link,
             version: i.version,
+            seq: i.seq,
             updated_at: i.updated_at,
             pending: i.pending,
             claimed_until: i.claimed_until,
@@ -408,6 +414,7 @@ mod tests {
                 klantcontact: "http://ok/kc/1".into(),
             }),
             version: 7,
+            seq: 3,
             updated_at: "2025-10-10T00:00:00.000Z".into(),
             claimed_until: None,
             pending: if pending {
@@ -432,6 +439,7 @@ mod tests {
                 pending.then(|| AttributeValue::S("pending".into())).as_ref()
             );
             assert_eq!(item["version"], AttributeValue::N("7".into()));
+            assert_eq!(item["seq"], AttributeValue::N("3".into()));
             assert_eq!(item["updatedAt"], AttributeValue::S(r.updated_at.clone()));
             assert_eq!(decode(item).unwrap(), r);
         }

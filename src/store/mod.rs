@@ -21,6 +21,12 @@ pub struct LinkRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<ZaakLink>,
     pub version: u64,
+    /// Gap-free counter of the events emitted for this onderwerpobject: each event built
+    /// gets the next number (its CloudEvent `sequence`), so `deliver` can apply them in
+    /// order. Kept by tombstones; unchanged while emission is off; 0 for records written
+    /// before sequences existed (DESIGN §5).
+    #[serde(default)]
+    pub seq: u64,
     #[serde(default)]
     pub updated_at: String,
     /// Outbox: event id -> CloudEvent JSON, written with the state it belongs to.

@@ -88,7 +88,9 @@ pub fn check_history(
     for (id, e) in &by_id {
         if let Some(c) = committed.get(id) {
             let stored: Value = serde_json::from_str(&c.json).unwrap();
-            if &stored != e {
+            // an HTTP sink posts the documented shape: the bus-only `sequence` stripped
+            let posted: Value = serde_json::from_str(&zaaklink::cloudevent::posted_json(&c.json)).unwrap();
+            if &stored != e && &posted != e {
                 problems.push(format!("event {id} on the bus differs from its outbox entry"));
             }
             per_object

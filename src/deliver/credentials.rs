@@ -1,0 +1,118 @@
+//! The Open Zaak Applicatie's credentials (client id + secret) and where they come from.
+
+use std::fmt;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// The secret of an Open Zaak Applicatie. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    pub fn new(s: impl Into<String>) -> Self {
+        ClientSecret(s.into())
+    }
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret(<redacted>)")
+    }
+}
+
+/// Client id and secret of the Open Zaak Applicatie (autorisatie `cloudevents.bezorgen`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenZaakCredentials {
+    pub client_id: String,
+    pub secret: ClientSecret,
+}
+
+impl OpenZaakCredentials {
+    pub fn new(client_id: impl Into<String>, secret: impl Into<String>) -> Self {
+        OpenZaakCredentials {
+            client_id: client_id.into(),
+            secret: ClientSecret::new(secret),
+        }
+    }
+
+    /// Parses the Secrets Manager secret: `{"client_id": "...", "secret": "..."}`.
+    pub fn from_secret_json(json: &str) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        struct Stored {
+            client_id: String,
+            secret: String,
+        }
+        // The serde error could quote the value: keep only its position.
+        let stored: Stored = serde_json::from_str(json).map_err(|e| {
+            format!(
+                "expected JSON {{\"client_id\": \"...\", \"secret\": \"...\"}} (error at line {} column {})",
+                e.line(),
+                e.column()
+            )
+        })?;
+        if stored.client_id.is_empty() || stored.secret.is_empty() {
+            return Err("client_id and secret must both be non-empty".into());
+        }
+        Ok(Self::new(stored.client_id, stored.secret))
+    }
+}
+
+/// Where the Open Zaak credentials come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialsSource {
+    /// `OPEN_ZAAK_CLIENT_ID` + `OPEN_ZAAK_SECRET`.
+    Env(OpenZaakCredentials),
+    /// `OPEN_ZAAK_CREDENTIALS_SECRET_ID`: a Secrets Manager secret (name or ARN).
+    SecretsManager(String),
+}
+
+/// Resolves the credentials, fetching the Secrets Manager secret if needed.
+pub async fn load_credentials(
+    source: &CredentialsSource,
+    sdk: &aws_config::SdkConfig,
+) -> Result<OpenZaakCredentials, ConfigError> {
+    match source {
+        CredentialsSource::Env(c) => Ok(c.clone()),
+        CredentialsSource::SecretsManager(secret_id) => {
+            let client = aws_sdk_secretsmanager::Client::new(sdk);
+            let out = client
+                .get_secret_value()
+                .secret_id(secret_id)
+                .send()
+                .await
+                .map_err(|e| ConfigError::Secret {
+                    secret_id: secret_id.clone(),
+                    reason: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+                })?;
+            let text = out.secret_string().ok_or_else(|| ConfigError::Secret {
+                secret_id: secret_id.clone(),
+                reason: "the secret has no SecretString".into(),
+            })?;
+            OpenZaakCredentials::from_secret_json(text).map_err(|reason| ConfigError::Secret {
+                secret_id: secret_id.clone(),
+                reason,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_json_parses_and_never_echoes() {
+        let c = OpenZaakCredentials::from_secret_json(r#"{"client_id":"zl","secret":"s3"}"#).unwrap();
+        assert_eq!(c.client_id, "zl");
+        assert!(!format!("{c:?}").contains("s3"));
+        let err =
+            OpenZaakCredentials::from_secret_json(r#"{"client_id":7,"secret":"topsecret"}"#).unwrap_err();
+        assert!(!err.contains("topsecret"), "{err}");
+        assert!(OpenZaakCredentials::from_secret_json(r#"{"client_id":"","secret":"x"}"#).is_err());
+    }
+}

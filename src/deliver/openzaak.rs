@@ -1,0 +1,302 @@
+//! The HTTP calls to Open Zaak: `POST {root}/events` (structured-mode CloudEvent, fresh ZGW
+//! JWT) and, when read access is configured, `GET {root}/zaken/api/v1/zaakobjecten?zaak=`.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use serde_json::Value;
+use url::Url;
+
+use super::jwt::bearer;
+use super::{ConfigError, DeliverError, OpenZaakCredentials};
+
+/// The exact media type Open Zaak accepts for a structured-mode CloudEvent.
+pub const CLOUDEVENTS_CONTENT_TYPE: &str = "application/cloudevents+json";
+
+/// At most this much of Open Zaak's answer body is logged or put into an error.
+pub const MAX_LOGGED_BODY: usize = 2048;
+
+/// At most this many pages of zaakobjecten are read for one check.
+const MAX_PAGES: usize = 20;
+
+/// `{root}/events`, with or without a trailing slash on the root.
+pub fn events_url(root: &str) -> Result<Url, ConfigError> {
+    root_path(root, "events")
+}
+
+/// `{root}/zaken/api/v1/<rest>`.
+fn zaken_api(root: &Url, rest: &str) -> Url {
+    let mut url = root.clone();
+    let path = format!("{}/zaken/api/v1/{rest}", url.path().trim_end_matches('/'));
+    url.set_path(&path);
+    url
+}
+
+fn root_path(root: &str, rest: &str) -> Result<Url, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: "OPEN_ZAAK_ROOT",
+        reason,
+    };
+    let trimmed = root.trim();
+    if trimmed.is_empty() {
+        return Err(ConfigError::Missing {
+            name: "OPEN_ZAAK_ROOT",
+            fix: "set it to Open Zaak's base URL, e.g. https://zaken.example.nl (events go to {root}/events)",
+        });
+    }
+    let mut url = Url::parse(trimmed).map_err(|e| invalid(format!("{trimmed:?}: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(format!("{trimmed:?}: must be an http(s) URL")));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(format!("{trimmed:?}: must not have a query or fragment")));
+    }
+    let path = format!("{}/{rest}", url.path().trim_end_matches('/'));
+    url.set_path(&path);
+    Ok(url)
+}
+
+/// What Open Zaak's answer means for delivery (DESIGN §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerClass {
+    /// 2xx: accepted.
+    Success,
+    /// 5xx, 408, 429: Open Zaak is down or busy; retried with backoff.
+    Retry,
+    /// Any other answer (4xx: bad JWT 403, content type 415, unparsable 400, ...): a
+    /// configuration error that no retry fixes; parked at once and alarmed.
+    Park,
+}
+
+pub fn classify(status: u16) -> AnswerClass {
+    match status {
+        200..=299 => AnswerClass::Success,
+        408 | 429 | 500..=599 => AnswerClass::Retry,
+        _ => AnswerClass::Park,
+    }
+}
+
+/// How one POST ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostResult {
+    Answered {
+        status: u16,
+        body: String,
+    },
+    /// The request never left (connection refused, DNS): Open Zaak saw nothing.
+    NotSent(String),
+    /// Sent, but no answer (timeout, connection dropped): Open Zaak may have applied it.
+    Unknown(String),
+}
+
+/// Open Zaak's endpoints with the Applicatie's credentials.
+pub struct OpenZaakClient {
+    http: reqwest::Client,
+    root: Url,
+    events_url: Url,
+    credentials: OpenZaakCredentials,
+}
+
+impl OpenZaakClient {
+    pub fn new(root: &str, credentials: OpenZaakCredentials, timeout: Duration) -> Result<Self, ConfigError> {
+        let events_url = events_url(root)?;
+        let root = Url::parse(root.trim()).map_err(|e| ConfigError::Invalid {
+            name: "OPEN_ZAAK_ROOT",
+            reason: e.to_string(),
+        })?;
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("zaaklink-deliver/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ConfigError::Invalid {
+                name: "HTTP client",
+                reason: e.to_string(),
+            })?;
+        Ok(OpenZaakClient {
+            http,
+            root,
+            events_url,
+            credentials,
+        })
+    }
+
+    pub fn events_url(&self) -> &Url {
+        &self.events_url
+    }
+
+    /// POST one structured-mode CloudEvent.
+    pub async fn post_event(&self, body: Vec<u8>) -> Result<PostResult, DeliverError> {
+        let auth = bearer(&self.credentials)?;
+        let sent = self
+            .http
+            .post(self.events_url.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static(CLOUDEVENTS_CONTENT_TYPE))
+            .header(AUTHORIZATION, auth)
+            .body(body)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => return Ok(PostResult::NotSent(describe(&e))),
+            Err(e) => return Ok(PostResult::Unknown(describe(&e))),
+        };
+        let status = response.status().as_u16();
+        let body = match response.bytes().await {
+            Ok(b) => truncate(&String::from_utf8_lossy(&b), MAX_LOGGED_BODY),
+            Err(e) => {
+                return Ok(PostResult::Unknown(format!(
+                    "answer {status} cut off: {}",
+                    describe(&e)
+                )))
+            }
+        };
+        Ok(PostResult::Answered { status, body })
+    }
+
+    /// The zaak URL of `data.zaak`: a URL as is, `urn:uuid:<u>` as `{root}/zaken/api/v1/zaken/<u>`.
+    pub fn zaak_url(&self, zaak: &str) -> String {
+        match zaak.strip_prefix("urn:uuid:") {
+            Some(u) => zaken_api(&self.root, &format!("zaken/{u}")).to_string(),
+            None => zaak.to_owned(),
+        }
+    }
+
+    /// Whether Open Zaak holds a ZaakObject of `zaak` whose `object` is `link_to`
+    /// (`GET {root}/zaken/api/v1/zaakobjecten?zaak=<zaak url>`, every page).
+    pub async fn zaakobject_exists(&self, zaak: &str, link_to: &str) -> Result<bool, String> {
+        let mut url = zaken_api(&self.root, "zaakobjecten");
+        url.query_pairs_mut().append_pair("zaak", &self.zaak_url(zaak));
+        let mut next = Some(url.to_string());
+        for _ in 0..MAX_PAGES {
+            let Some(page_url) = next.take() else {
+                return Ok(false);
+            };
+            let auth = bearer(&self.credentials).map_err(|e| e.to_string())?;
+            let resp = self
+                .http
+                .get(&page_url)
+                .header(AUTHORIZATION, auth)
+                .header(ACCEPT, "application/json")
+                .header("Accept-Crs", "EPSG:4326")
+                .send()
+                .await
+                .map_err(|e| format!("GET zaakobjecten: {}", describe(&e)))?;
+            let status = resp.status();
+            let body: Value = resp
+                .json()
+                .await
+                .map_err(|e| format!("GET zaakobjecten answered {status}, no JSON: {}", describe(&e)))?;
+            if !status.is_success() {
+                return Err(format!(
+                    "GET zaakobjecten answered {status}: {}; check that the Applicatie has zaken.lezen on this zaaktype",
+                    truncate(&body.to_string(), 500)
+                ));
+            }
+            let results = body
+                .get("results")
+                .and_then(Value::as_array)
+                .or_else(|| body.as_array())
+                .cloned()
+                .unwrap_or_default();
+            if results
+                .iter()
+                .any(|z| z.get("object").and_then(Value::as_str) == Some(link_to))
+            {
+                return Ok(true);
+            }
+            next = body.get("next").and_then(Value::as_str).map(str::to_owned);
+        }
+        Err(format!("GET zaakobjecten: more than {MAX_PAGES} pages"))
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".to_owned()
+    } else {
+        // without the URL and without any header
+        let mut s = e.to_string();
+        if let Some(url) = e.url() {
+            s = s.replace(url.as_str(), "");
+        }
+        s
+    }
+}
+
+pub(crate) fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_url_handles_trailing_slash_and_paths() {
+        for (root, want) in [
+            ("https://zaken.example.nl", "https://zaken.example.nl/events"),
+            ("https://zaken.example.nl/", "https://zaken.example.nl/events"),
+            (
+                "https://example.nl/open-zaak/",
+                "https://example.nl/open-zaak/events",
+            ),
+            ("http://127.0.0.1:8000", "http://127.0.0.1:8000/events"),
+        ] {
+            assert_eq!(events_url(root).unwrap().as_str(), want, "{root}");
+        }
+        assert!(events_url("").is_err());
+        assert!(events_url("ftp://x").is_err());
+        assert!(events_url("https://x/?a=b").is_err());
+    }
+
+    #[test]
+    fn answers_are_classified() {
+        for (status, want) in [
+            (200, AnswerClass::Success),
+            (202, AnswerClass::Success),
+            (204, AnswerClass::Success),
+            (408, AnswerClass::Retry),
+            (429, AnswerClass::Retry),
+            (500, AnswerClass::Retry),
+            (502, AnswerClass::Retry),
+            (503, AnswerClass::Retry),
+            (400, AnswerClass::Park),
+            (401, AnswerClass::Park),
+            (403, AnswerClass::Park),
+            (404, AnswerClass::Park),
+            (415, AnswerClass::Park),
+            (301, AnswerClass::Park),
+        ] {
+            assert_eq!(classify(status), want, "{status}");
+        }
+    }
+
+    #[test]
+    fn zaak_urls() {
+        let c = OpenZaakClient::new(
+            "https://oz.example/base/",
+            OpenZaakCredentials::new("a", "b"),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        assert_eq!(
+            c.zaak_url("urn:uuid:1234"),
+            "https://oz.example/base/zaken/api/v1/zaken/1234"
+        );
+        assert_eq!(c.zaak_url("https://x/zaken/1"), "https://x/zaken/1");
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate("abc", 5), "abc");
+        assert_eq!(truncate("ééé", 3), "é…");
+    }
+}

@@ -1,0 +1,178 @@
+//! The `deliver` Lambda's settings (env), read once at cold start.
+
+use std::time::Duration;
+
+use super::credentials::{CredentialsSource, OpenZaakCredentials};
+use super::openzaak::events_url;
+use super::ConfigError;
+
+/// Default timeout for the whole request to Open Zaak.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct DeliverSettings {
+    pub open_zaak_root: String,
+    pub credentials: CredentialsSource,
+    pub deliveries_table: String,
+    pub timeout: Duration,
+    /// `OPEN_ZAAK_ZAKEN_API_READ=true`: the Applicatie may also read zaakobjecten
+    /// (`zaken.lezen`): before re-POSTing a `gekoppeld` whose earlier attempt may have
+    /// reached Open Zaak, check whether the ZaakObject already exists; after each 2xx, check
+    /// that it exists (`gekoppeld`) or is gone (`ontkoppeld`), else park the event.
+    pub zaken_api_read: bool,
+    /// `PARKED_QUEUE_URL`: where parked events go (the stack's dead-letter queue), so they
+    /// are alarmed and can be redriven. Unset: parked events are only logged.
+    pub parked_queue_url: Option<String>,
+}
+
+fn flag(name: &'static str, v: Option<String>) -> Result<bool, ConfigError> {
+    match v.as_deref().map(str::trim) {
+        None => Ok(false),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(other) => Err(ConfigError::Invalid {
+            name,
+            reason: format!("{other:?}: expected true or false"),
+        }),
+    }
+}
+
+impl DeliverSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup` (env-like; empty values count as unset).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let open_zaak_root = get("OPEN_ZAAK_ROOT").unwrap_or_default();
+        events_url(&open_zaak_root)?;
+
+        let credentials = match (
+            get("OPEN_ZAAK_CLIENT_ID"),
+            get("OPEN_ZAAK_SECRET"),
+            get("OPEN_ZAAK_CREDENTIALS_SECRET_ID"),
+        ) {
+            (Some(id), Some(secret), _) => CredentialsSource::Env(OpenZaakCredentials::new(id, secret)),
+            (Some(_), None, None) => {
+                return Err(ConfigError::Missing {
+                    name: "OPEN_ZAAK_SECRET",
+                    fix: "set it to the Open Zaak Applicatie's secret (with OPEN_ZAAK_CLIENT_ID), or set OPEN_ZAAK_CREDENTIALS_SECRET_ID instead",
+                })
+            }
+            (None, Some(_), None) => {
+                return Err(ConfigError::Missing {
+                    name: "OPEN_ZAAK_CLIENT_ID",
+                    fix: "set it to the Open Zaak Applicatie's client id (with OPEN_ZAAK_SECRET), or set OPEN_ZAAK_CREDENTIALS_SECRET_ID instead",
+                })
+            }
+            (_, _, Some(secret_id)) => CredentialsSource::SecretsManager(secret_id),
+            (None, None, None) => {
+                return Err(ConfigError::Missing {
+                    name: "OPEN_ZAAK_CREDENTIALS_SECRET_ID",
+                    fix: "set it to the name or ARN of a Secrets Manager secret holding {\"client_id\": \"...\", \"secret\": \"...\"} (or set OPEN_ZAAK_CLIENT_ID and OPEN_ZAAK_SECRET)",
+                })
+            }
+        };
+
+        let deliveries_table = get("DELIVERIES_TABLE").ok_or(ConfigError::Missing {
+            name: "DELIVERIES_TABLE",
+            fix: "set it to the DynamoDB table (partition key `id`) that records per onderwerpobject which events were applied: the SAM stack's DeliveriesTable",
+        })?;
+
+        let timeout = match get("OPEN_ZAAK_TIMEOUT_SECONDS") {
+            None => DEFAULT_TIMEOUT,
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if (1..=60).contains(&n) => Duration::from_secs(n),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "OPEN_ZAAK_TIMEOUT_SECONDS",
+                        reason: format!("{v:?}: expected whole seconds from 1 to 60"),
+                    })
+                }
+            },
+        };
+
+        Ok(DeliverSettings {
+            open_zaak_root,
+            credentials,
+            deliveries_table,
+            timeout,
+            zaken_api_read: flag("OPEN_ZAAK_ZAKEN_API_READ", get("OPEN_ZAAK_ZAKEN_API_READ"))?,
+            parked_queue_url: get("PARKED_QUEUE_URL"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<DeliverSettings, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        DeliverSettings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn settings_name_the_missing_variable() {
+        let err = settings(&[]).unwrap_err().to_string();
+        assert!(err.contains("OPEN_ZAAK_ROOT"), "{err}");
+        let err = settings(&[("OPEN_ZAAK_ROOT", "https://oz")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("OPEN_ZAAK_CREDENTIALS_SECRET_ID"), "{err}");
+        let err = settings(&[("OPEN_ZAAK_ROOT", "https://oz"), ("OPEN_ZAAK_CLIENT_ID", "a")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("OPEN_ZAAK_SECRET"), "{err}");
+        let err = settings(&[
+            ("OPEN_ZAAK_ROOT", "https://oz"),
+            ("OPEN_ZAAK_CREDENTIALS_SECRET_ID", "zaaklink/open-zaak"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("DELIVERIES_TABLE"), "{err}");
+        let s = settings(&[
+            ("OPEN_ZAAK_ROOT", "https://oz"),
+            ("OPEN_ZAAK_CREDENTIALS_SECRET_ID", "zaaklink/open-zaak"),
+            ("DELIVERIES_TABLE", "t"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.credentials,
+            CredentialsSource::SecretsManager("zaaklink/open-zaak".into())
+        );
+        assert_eq!(s.timeout, DEFAULT_TIMEOUT);
+        assert!(!s.zaken_api_read);
+        assert_eq!(s.parked_queue_url, None);
+        let s = settings(&[
+            ("OPEN_ZAAK_ROOT", "https://oz"),
+            ("OPEN_ZAAK_CLIENT_ID", "a"),
+            ("OPEN_ZAAK_SECRET", "b"),
+            ("DELIVERIES_TABLE", "t"),
+            ("OPEN_ZAAK_TIMEOUT_SECONDS", "3"),
+            ("OPEN_ZAAK_ZAKEN_API_READ", "true"),
+            ("PARKED_QUEUE_URL", "https://sqs/q"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.credentials,
+            CredentialsSource::Env(OpenZaakCredentials::new("a", "b"))
+        );
+        assert_eq!(s.timeout, Duration::from_secs(3));
+        assert!(s.zaken_api_read);
+        assert_eq!(s.parked_queue_url.as_deref(), Some("https://sqs/q"));
+        let err = settings(&[
+            ("OPEN_ZAAK_ROOT", "https://oz"),
+            ("OPEN_ZAAK_CLIENT_ID", "a"),
+            ("OPEN_ZAAK_SECRET", "b"),
+            ("DELIVERIES_TABLE", "t"),
+            ("OPEN_ZAAK_ZAKEN_API_READ", "ja"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("OPEN_ZAAK_ZAKEN_API_READ"), "{err}");
+    }
+}
