@@ -635,6 +635,9 @@ async fn dynamodb_conflicts_and_true_concurrency_lose_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn dynamodb_throttling_answers_503_then_ok() {
     let mut w = World::new().await;
+    // A write whose answer was lost leaves its outbox claimed: a short lease, so the
+    // redeliveries below wait it out in well under a second instead of 15 s each.
+    w.app.settings.outbox_lease = Duration::from_millis(300);
     w.set(0, Some(0));
     w.inject.get_unavailable.store(2, Ordering::SeqCst);
     let a = w.notify(0, "create", 503).await;
