@@ -166,6 +166,9 @@ fn links_table_key_indexes_and_protection() {
 fn deliveries_table_has_ttl_pitr_and_sse() {
     let t = template();
     let p = props(&t, "DeliveriesTable");
+    // kept with the links table: the two belong together (docs/DESIGN.md §5)
+    assert_eq!(resource(&t, "DeliveriesTable")["DeletionPolicy"], "Retain");
+    assert_eq!(resource(&t, "DeliveriesTable")["UpdateReplacePolicy"], "Retain");
     assert_eq!(p["BillingMode"], "PAY_PER_REQUEST");
     assert_eq!(
         p["KeySchema"],

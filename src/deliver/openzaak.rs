@@ -179,6 +179,7 @@ impl OpenZaakClient {
                 .header(AUTHORIZATION, auth)
                 .header(ACCEPT, "application/json")
                 .header("Accept-Crs", "EPSG:4326")
+                .header("Content-Crs", "EPSG:4326")
                 .send()
                 .await
                 .map_err(|e| format!("GET zaakobjecten: {}", describe(&e)))?;
