@@ -60,12 +60,10 @@ impl OpenKlant for MemOpenKlant {
 
     async fn zaak_onderwerpobjecten(
         &self,
-        _page: Option<&str>,
-    ) -> Result<Page<Onderwerpobject>, OpenKlantError> {
-        Ok(Page {
-            next: None,
-            results: vec![],
-        })
+        _page: u32,
+        _page_size: u32,
+    ) -> Result<Option<Page<Onderwerpobject>>, OpenKlantError> {
+        Ok(None)
     }
 }
 

@@ -141,10 +141,11 @@ impl<T: OpenKlant> OpenKlant for CountingOpenKlant<T> {
 
     async fn zaak_onderwerpobjecten(
         &self,
-        page: Option<&str>,
-    ) -> Result<Page<Onderwerpobject>, OpenKlantError> {
+        page: u32,
+        page_size: u32,
+    ) -> Result<Option<Page<Onderwerpobject>>, OpenKlantError> {
         self.counter.record(OPEN_KLANT, "GET onderwerpobjecten");
-        self.inner.zaak_onderwerpobjecten(page).await
+        self.inner.zaak_onderwerpobjecten(page, page_size).await
     }
 }
 
@@ -166,12 +167,10 @@ mod tests {
         }
         async fn zaak_onderwerpobjecten(
             &self,
-            _: Option<&str>,
-        ) -> Result<Page<Onderwerpobject>, OpenKlantError> {
-            Ok(Page {
-                next: None,
-                results: vec![],
-            })
+            _: u32,
+            _: u32,
+        ) -> Result<Option<Page<Onderwerpobject>>, OpenKlantError> {
+            Ok(None)
         }
     }
 

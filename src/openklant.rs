@@ -143,6 +143,9 @@ pub enum OpenKlantError {
 /// One page of a paginated list (`{count, next, previous, results}`).
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct Page<T> {
+    /// How many objects the whole list holds now (Open Klant counts on every page).
+    #[serde(default)]
+    pub count: u64,
     #[serde(default)]
     pub next: Option<String>,
     #[serde(default = "Vec::new")]
@@ -154,13 +157,23 @@ pub struct Page<T> {
 pub trait OpenKlant: Send + Sync {
     async fn onderwerpobject(&self, url: &str) -> Result<Option<Onderwerpobject>, OpenKlantError>;
     async fn klantcontact(&self, url: &str) -> Result<Option<Klantcontact>, OpenKlantError>;
-    /// A page of onderwerpobjecten with `codeObjecttype=zaak`; `page` is a `next` URL or None
-    /// for the first page.
+    /// Page `page` (1-based) of the onderwerpobjecten that name a zaak by uuid
+    /// ([`ZAAK_LIST_QUERY`]), `page_size` a page (Open Klant caps it at 500), newest first.
+    /// `Ok(None)` past the last page (Open Klant answers 404 there).
     async fn zaak_onderwerpobjecten(
         &self,
-        page: Option<&str>,
-    ) -> Result<Page<Onderwerpobject>, OpenKlantError>;
+        page: u32,
+        page_size: u32,
+    ) -> Result<Option<Page<Onderwerpobject>>, OpenKlantError>;
 }
+
+/// The filters of the zaak list: only documented ones (Open Klant answers 400 to any other
+/// query parameter).
+pub const ZAAK_LIST_QUERY: &str =
+    "onderwerpobjectidentificatorCodeObjecttype=zaak&onderwerpobjectidentificatorCodeSoortObjectId=uuid";
+
+/// The largest page Open Klant serves.
+pub const MAX_PAGE_SIZE: u32 = 500;
 
 /// The klantinteracties API over HTTP (rustls), `Authorization: Token …`, with timeouts.
 pub struct HttpOpenKlant {
@@ -252,16 +265,15 @@ impl OpenKlant for HttpOpenKlant {
 
     async fn zaak_onderwerpobjecten(
         &self,
-        page: Option<&str>,
-    ) -> Result<Page<Onderwerpobject>, OpenKlantError> {
-        let first = self
-            .root
-            .join("onderwerpobjecten?onderwerpobjectidentificatorCodeObjecttype=zaak");
-        let url = page.map(str::to_string).unwrap_or_else(|| first.to_string());
-        Ok(self.get(&url).await?.unwrap_or(Page {
-            next: None,
-            results: vec![],
-        }))
+        page: u32,
+        page_size: u32,
+    ) -> Result<Option<Page<Onderwerpobject>>, OpenKlantError> {
+        let url = self.root.join(&format!(
+            "onderwerpobjecten?{ZAAK_LIST_QUERY}&pageSize={}&page={}",
+            page_size.clamp(1, MAX_PAGE_SIZE),
+            page.max(1)
+        ));
+        self.get(url.as_str()).await
     }
 }
 

@@ -872,9 +872,10 @@ impl OpenKlant for GatedKlant {
 
     async fn zaak_onderwerpobjecten(
         &self,
-        page: Option<&str>,
-    ) -> Result<Page<Onderwerpobject>, OpenKlantError> {
-        self.inner.zaak_onderwerpobjecten(page).await
+        page: u32,
+        page_size: u32,
+    ) -> Result<Option<Page<Onderwerpobject>>, OpenKlantError> {
+        self.inner.zaak_onderwerpobjecten(page, page_size).await
     }
 }
 

@@ -84,16 +84,11 @@ impl OpenKlant for RecordingKlant {
     }
     async fn zaak_onderwerpobjecten(
         &self,
-        page: Option<&str>,
-    ) -> Result<Page<Onderwerpobject>, OpenKlantError> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push(page.unwrap_or("list").to_string());
-        Ok(Page {
-            next: None,
-            results: vec![],
-        })
+        page: u32,
+        _page_size: u32,
+    ) -> Result<Option<Page<Onderwerpobject>>, OpenKlantError> {
+        self.calls.lock().unwrap().push(format!("list page {page}"));
+        Ok(None)
     }
 }
 
