@@ -29,7 +29,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
 use crate::link::{Klantcontact, Onderwerpobject};
-use crate::openklant::{OpenKlant, OpenKlantError, Page};
+use crate::openklant::{ExpandedKlantcontact, OpenKlant, OpenKlantError, Page};
 
 /// The service name [`CountingOpenKlant`] counts under.
 pub const OPEN_KLANT: &str = "OpenKlant";
@@ -139,6 +139,11 @@ impl<T: OpenKlant> OpenKlant for CountingOpenKlant<T> {
         self.inner.klantcontact(url).await
     }
 
+    async fn klantcontact_expanded(&self, url: &str) -> Result<Option<ExpandedKlantcontact>, OpenKlantError> {
+        self.counter.record(OPEN_KLANT, "GET klantcontact expanded");
+        self.inner.klantcontact_expanded(url).await
+    }
+
     async fn zaak_onderwerpobjecten(
         &self,
         page: u32,
@@ -163,6 +168,9 @@ mod tests {
             Ok(None)
         }
         async fn klantcontact(&self, _: &str) -> Result<Option<Klantcontact>, OpenKlantError> {
+            Ok(None)
+        }
+        async fn klantcontact_expanded(&self, _: &str) -> Result<Option<ExpandedKlantcontact>, OpenKlantError> {
             Ok(None)
         }
         async fn zaak_onderwerpobjecten(

@@ -152,11 +152,49 @@ pub struct Page<T> {
     pub results: Vec<T>,
 }
 
+/// A klantcontact read with `expand=gingOverOnderwerpobjecten`: its onderwerpobjecten in the
+/// same answer (under `_expand`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ExpandedKlantcontact {
+    #[serde(flatten)]
+    pub klantcontact: Klantcontact,
+    #[serde(rename = "_expand", default)]
+    expand: Expand,
+    #[serde(skip)]
+    pub objects: Vec<Onderwerpobject>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Expand {
+    #[serde(default)]
+    ging_over_onderwerpobjecten: Option<Vec<Onderwerpobject>>,
+}
+
+impl ExpandedKlantcontact {
+    /// Build from a klantcontact and its objects (fakes, tests).
+    pub fn new(klantcontact: Klantcontact, objects: Vec<Onderwerpobject>) -> Self {
+        ExpandedKlantcontact {
+            klantcontact,
+            expand: Expand::default(),
+            objects,
+        }
+    }
+
+    fn settle(mut self) -> Self {
+        self.objects = self.expand.ging_over_onderwerpobjecten.take().unwrap_or_default();
+        self
+    }
+}
+
 /// What zaaklink reads from Open Klant. `Ok(None)` means the object is gone (404/410).
 #[async_trait]
 pub trait OpenKlant: Send + Sync {
     async fn onderwerpobject(&self, url: &str) -> Result<Option<Onderwerpobject>, OpenKlantError>;
     async fn klantcontact(&self, url: &str) -> Result<Option<Klantcontact>, OpenKlantError>;
+    /// The klantcontact with its onderwerpobjecten, in one request
+    /// (`?expand=gingOverOnderwerpobjecten`).
+    async fn klantcontact_expanded(&self, url: &str) -> Result<Option<ExpandedKlantcontact>, OpenKlantError>;
     /// Page `page` (1-based) of the onderwerpobjecten that name a zaak by uuid
     /// ([`ZAAK_LIST_QUERY`]), `page_size` a page (Open Klant caps it at 500), newest first.
     /// `Ok(None)` past the last page (Open Klant answers 404 there).
@@ -261,6 +299,15 @@ impl OpenKlant for HttpOpenKlant {
 
     async fn klantcontact(&self, url: &str) -> Result<Option<Klantcontact>, OpenKlantError> {
         self.get(url).await
+    }
+
+    async fn klantcontact_expanded(&self, url: &str) -> Result<Option<ExpandedKlantcontact>, OpenKlantError> {
+        let mut target = self.root.check(url)?;
+        target.set_query(Some("expand=gingOverOnderwerpobjecten"));
+        Ok(self
+            .get::<ExpandedKlantcontact>(target.as_str())
+            .await?
+            .map(ExpandedKlantcontact::settle))
     }
 
     async fn zaak_onderwerpobjecten(

@@ -870,6 +870,13 @@ impl OpenKlant for GatedKlant {
         self.inner.klantcontact(url).await
     }
 
+    async fn klantcontact_expanded(
+        &self,
+        url: &str,
+    ) -> Result<Option<zaaklink::openklant::ExpandedKlantcontact>, OpenKlantError> {
+        self.inner.klantcontact_expanded(url).await
+    }
+
     async fn zaak_onderwerpobjecten(
         &self,
         page: u32,

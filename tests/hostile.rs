@@ -82,6 +82,14 @@ impl OpenKlant for RecordingKlant {
         self.calls.lock().unwrap().push(url.to_string());
         Ok(None)
     }
+    async fn klantcontact_expanded(
+        &self,
+        url: &str,
+    ) -> Result<Option<zaaklink::openklant::ExpandedKlantcontact>, OpenKlantError> {
+        self.calls.lock().unwrap().push(url.to_string());
+        Ok(None)
+    }
+
     async fn zaak_onderwerpobjecten(
         &self,
         page: u32,
