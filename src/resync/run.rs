@@ -352,6 +352,12 @@ impl Resync {
             if let Err(e) = self.checkpoints.drop_seen(&h.cp.pass, h.cp.chunks).await {
                 tracing::warn!(error = %e, "seen chunks of the finished pass not dropped; the next pass drops them");
             }
+            // An interrupted write can leave an outbox on a record no page holds any more (a
+            // link just dropped): the pass ends with the sweep, so it leaves none behind.
+            match self.app.sweep().await {
+                Ok(o) => h.run.emitted += o.emitted as u64,
+                Err(e) => tracing::warn!(error = %e, "sweep after the pass failed; the scheduled sweep retries"),
+            }
         }
         Ok(Stop::PassDone)
     }
