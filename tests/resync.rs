@@ -500,3 +500,252 @@ async fn a_pass_interrupted_anywhere_ends_like_an_uninterrupted_one() {
         assert_eq!((r.run.written, r.run.emitted), (0, 0), "after call {k} ({mode:?}): {r:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_stops_at_its_deadline_and_overlapping_runs_never_work_the_same_pass() {
+    let w = world(4).await;
+    let (want, links) = silent_changes(&w).await;
+    // Out of time before the first page: the pass is started and saved, nothing worked.
+    let r = w.resync.run(Some(std::time::Instant::now()), true).await.unwrap();
+    assert_eq!(r.stop, Stop::Deadline);
+    assert_eq!(r.run.pages, 0);
+    assert!(w.sink.take().is_empty());
+    // Two runs at once continue it: one works the pass, the other finds it held.
+    let (a, b) = tokio::join!(w.resync.run(None, false), w.resync.run(None, false));
+    let mut stops = [a.unwrap().stop, b.unwrap().stop].map(|s| format!("{s:?}"));
+    stops.sort();
+    assert_eq!(stops, ["Busy", "PassDone"]);
+    let events = w.sink.take();
+    assert_eq!(events.len(), want.len(), "every change emitted once, none twice");
+    assert_eq!(distinct(&events), want);
+    assert_links(&w, &links).await;
+    // The pass is complete and the interval (1 h) has not passed: the next run is idle.
+    let r = w.resync.run(None, false).await.unwrap();
+    assert!(matches!(r.stop, Stop::Idle { .. }), "{r:?}");
+}
+
+/// Open Klant whose list shifts under the pass: after each page is first read, 3 objects on
+/// it (already seen) are deleted — pulling later objects forward across the page boundary —
+/// and 2 new ones are created (at the front: newest first).
+struct Shifting {
+    inner: Arc<dyn zaaklink::openklant::OpenKlant>,
+    ok: Arc<FakeOpenKlant>,
+    state: std::sync::Mutex<ShiftState>,
+}
+
+#[derive(Default)]
+struct ShiftState {
+    on: bool,
+    pages_done: BTreeSet<u32>,
+    deleted: BTreeSet<usize>,
+    created: BTreeSet<usize>,
+    next: usize,
+}
+
+#[async_trait::async_trait]
+impl zaaklink::openklant::OpenKlant for Shifting {
+    async fn onderwerpobject(
+        &self,
+        url: &str,
+    ) -> Result<Option<zaaklink::link::Onderwerpobject>, zaaklink::openklant::OpenKlantError> {
+        self.inner.onderwerpobject(url).await
+    }
+    async fn klantcontact(
+        &self,
+        url: &str,
+    ) -> Result<Option<zaaklink::link::Klantcontact>, zaaklink::openklant::OpenKlantError> {
+        self.inner.klantcontact(url).await
+    }
+    async fn klantcontact_expanded(
+        &self,
+        url: &str,
+    ) -> Result<Option<zaaklink::openklant::ExpandedKlantcontact>, zaaklink::openklant::OpenKlantError> {
+        self.inner.klantcontact_expanded(url).await
+    }
+    async fn zaak_onderwerpobjecten(
+        &self,
+        page: u32,
+        size: u32,
+    ) -> Result<Option<zaaklink::openklant::Page<zaaklink::link::Onderwerpobject>>, zaaklink::openklant::OpenKlantError>
+    {
+        let got = self.inner.zaak_onderwerpobjecten(page, size).await?;
+        let mut s = self.state.lock().unwrap();
+        if s.on && s.pages_done.insert(page) {
+            if let Some(p) = &got {
+                for o in p.results.iter().take(3) {
+                    let i = (0..1000).find(|i| id("oo", *i) == o.uuid).unwrap();
+                    self.ok.remove(&o.url);
+                    s.deleted.insert(i);
+                }
+            }
+            for _ in 0..2 {
+                let i = s.next;
+                s.next += 1;
+                put_kc(&self.ok, i, &[i]);
+                put_on(&self.ok, i, Some(i % 3), i);
+                s.created.insert(i);
+            }
+        }
+        Ok(got)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shifting_list_never_hides_an_object_for_more_than_one_pass() {
+    let ok = Arc::new(FakeOpenKlant::start(TOKEN).await.unwrap());
+    let store = Arc::new(MemoryStore::default());
+    let sink = Arc::new(MemorySink::default());
+    let (mut app, _) = pipeline(&ok, store.clone(), sink.clone());
+    // The first pass over an Open Klant where every object was created silently.
+    let n = 40;
+    for i in 0..n {
+        put_kc(&ok, i, &[i]);
+        put_on(&ok, i, Some(i % 3), i);
+    }
+    let shifting = Arc::new(Shifting {
+        inner: app.klant.clone(),
+        ok: ok.clone(),
+        state: std::sync::Mutex::new(ShiftState {
+            on: true,
+            next: 500,
+            ..Default::default()
+        }),
+    });
+    app.klant = shifting.clone();
+    let resync = Resync::new(&app, store.clone(), settings(4));
+    let r = resync.full_pass().await.unwrap();
+    assert_eq!(r.stop, Stop::PassDone);
+    assert!(r.pass_counts.rereads > 0, "the shrinking list was read again: {r:?}");
+    let linked = |i: usize| {
+        let store = store.clone();
+        async move {
+            store
+                .get(&id("oo", i))
+                .await
+                .unwrap()
+                .and_then(|r| r.link)
+                .map(|l| l.zaak)
+        }
+    };
+    let (deleted, created) = {
+        let s = shifting.state.lock().unwrap();
+        (s.deleted.clone(), s.created.clone())
+    };
+    assert!(deleted.len() >= 6, "{deleted:?}");
+    // Every object that was there throughout the pass is linked after it.
+    for i in (0..n).filter(|i| !deleted.contains(i)) {
+        assert_eq!(linked(i).await, Some(zaak(i % 3)), "object {i} missed by the pass");
+    }
+    // The next pass (no more shifting) catches what changed during the first.
+    shifting.state.lock().unwrap().on = false;
+    resync.full_pass().await.unwrap();
+    for i in &deleted {
+        assert_eq!(linked(*i).await, None, "deleted object {i}");
+    }
+    for i in &created {
+        assert_eq!(linked(*i).await, Some(zaak(i % 3)), "created object {i}");
+    }
+    let events = sink.take();
+    let mut ids = BTreeSet::new();
+    assert!(events.iter().all(|e| ids.insert(e.id.clone())), "no event twice");
+}
+
+fn kc_notification(ok: &FakeOpenKlant, kc: usize, actie: &str) -> String {
+    let url = objects(ok).kc_url(kc);
+    json!({
+        "kanaal": "klantcontacten", "hoofdObject": url, "resource": "klantcontact",
+        "resourceUrl": url, "actie": actie, "aanmaakdatum": "2026-10-10T09:00:00Z", "kenmerken": {}
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn klantcontact_notifications_read_open_klant_not_the_store() {
+    let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
+    let sink = Arc::new(MemorySink::default());
+    let store = Arc::new(MemoryStore::default());
+    let (app, auth) = pipeline(&ok, store.clone(), sink.clone());
+    // kc 1 goes over 1 and 2; kc 4 over 4. All linked.
+    put_kc(&ok, 1, &[1, 2]);
+    put_on(&ok, 1, Some(0), 1);
+    put_on(&ok, 2, Some(1), 1);
+    put_kc(&ok, 4, &[4]);
+    put_on(&ok, 4, Some(2), 4);
+    resync(&app, store.clone()).full_pass().await.unwrap();
+    assert_eq!(sink.take().len(), 3);
+
+    // Object 2 moves silently to kc 3 (same zaak); then kc 1 is deleted (and with it object
+    // 1, Open Klant's cascade). Only object 1 is unlinked; object 2 keeps its link, now on kc 3.
+    put_kc(&ok, 3, &[2]);
+    put_on(&ok, 2, Some(1), 3);
+    put_kc(&ok, 1, &[1]);
+    ok.remove(&objects(&ok).kc_url(1));
+    ok.remove(&objects(&ok).oo_url(1));
+    notify(&app, &auth, &kc_notification(&ok, 1, "destroy")).await;
+    let events: Vec<Value> = sink
+        .take()
+        .iter()
+        .map(|e| serde_json::from_str(&e.json).unwrap())
+        .collect();
+    assert_eq!(summary(&events), [(id("oo", 1), EventKind::Ontkoppeld, zaak(0))]);
+    let two = store.get(&id("oo", 2)).await.unwrap().unwrap().link.unwrap();
+    assert_eq!((two.zaak, two.klantcontact), (zaak(1), objects(&ok).kc_url(3)));
+
+    // A klantcontact update: its objects come with it (one request, expand), an object
+    // created silently on it is linked, the unchanged one costs no GET of its own.
+    put_kc(&ok, 4, &[4, 5]);
+    put_on(&ok, 5, Some(0), 4);
+    let before = ok.requests().len();
+    notify(&app, &auth, &kc_notification(&ok, 4, "update")).await;
+    let requests = ok.requests()[before..].to_vec();
+    assert!(
+        requests[0].ends_with(&format!("klantcontacten/{}?expand=gingOverOnderwerpobjecten", id("kc", 4))),
+        "{requests:#?}"
+    );
+    assert!(
+        !requests.iter().any(|r| r.ends_with(&format!("onderwerpobjecten/{}", id("oo", 4)))),
+        "{requests:#?}"
+    );
+    let events: Vec<Value> = sink
+        .take()
+        .iter()
+        .map(|e| serde_json::from_str(&e.json).unwrap())
+        .collect();
+    assert_eq!(summary(&events), [(id("oo", 5), EventKind::Gekoppeld, zaak(0))]);
+    assert_eq!(events[0]["data"]["label"], "Onderwerp 4 - (4)");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fake_lists_like_open_klant() {
+    let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
+    for i in 0..7 {
+        put_kc(&ok, i, &[i]);
+        put_on(&ok, i, if i == 6 { None } else { Some(0) }, i);
+    }
+    let client = reqwest::Client::new();
+    let get = |q: String| {
+        let client = client.clone();
+        let url = format!("{}onderwerpobjecten?{q}", ok.api_root());
+        async move {
+            let r = client
+                .get(url)
+                .header("authorization", format!("Token {TOKEN}"))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, body) = get("onderwerpobjectidentificatorCodeObjecttype=zaak&pageSize=4".into()).await;
+    assert_eq!((status, body["count"].as_u64()), (200, Some(6)));
+    let first: Vec<&str> = body["results"].as_array().unwrap().iter().map(|o| o["uuid"].as_str().unwrap()).collect();
+    assert_eq!(first, [id("oo", 5), id("oo", 4), id("oo", 3), id("oo", 2)], "newest first");
+    assert_eq!(get("onderwerpobjectidentificatorCodeObjecttype=zaak&pageSize=4&page=2".into()).await.0, 200);
+    assert_eq!(get("onderwerpobjectidentificatorCodeObjecttype=zaak&pageSize=4&page=3".into()).await.0, 404);
+    assert_eq!(get("onderwerpobjectidentificatorCodeObjecttype=zaak&ordering=x".into()).await.0, 400);
+    assert_eq!(get("expand=klantcontact".into()).await.0, 400);
+    let (_, big) = get("pageSize=5000".into()).await;
+    assert_eq!(big["results"].as_array().unwrap().len(), 7, "capped, not refused");
+    let (_, by_kc) = get(format!("klantcontact__uuid={}", id("kc", 3))).await;
+    assert_eq!(by_kc["count"], 1);
+}

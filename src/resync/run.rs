@@ -258,7 +258,44 @@ impl Resync {
             let page = h.cp.page;
             let listed = self.app.klant.zaak_onderwerpobjecten(page, size).await?;
             let Some(listed) = listed.filter(|p| !p.results.is_empty()) else {
-                // Past the end (404) or an empty list: phase 2.
+                // Past the end (404) or an empty list. If the list shrank since the last page,
+                // its last objects moved onto pages already read: read back to the last
+                // page that still has objects and take those not seen on the last page.
+                if page > 1 {
+                    let tail: HashSet<&String> = h.cp.tail.iter().collect();
+                    let mut extra = Vec::new();
+                    let mut q = page - 1;
+                    loop {
+                        let got = self.app.klant.zaak_onderwerpobjecten(q, size).await?;
+                        h.run.pages += 1;
+                        h.run.rereads += 1;
+                        h.cp.counts.pages += 1;
+                        h.cp.counts.rereads += 1;
+                        match got.filter(|p| !p.results.is_empty()) {
+                            Some(p) => {
+                                extra.extend(
+                                    p.results
+                                        .into_iter()
+                                        .filter(|o| self.uuid_of(o).is_some_and(|u| !tail.contains(&u))),
+                                );
+                                break;
+                            }
+                            None if q > 1 => q -= 1,
+                            None => break,
+                        }
+                    }
+                    if !extra.is_empty() {
+                        let outcome = self.work_objects(&extra).await?;
+                        let seen: Vec<String> = extra.iter().filter_map(|o| self.uuid_of(o)).collect();
+                        self.checkpoints.put_seen(&h.cp.pass, h.cp.chunks, &seen).await?;
+                        h.cp.chunks += 1;
+                        for c in [&mut h.run, &mut h.cp.counts] {
+                            c.objects += extra.len() as u64;
+                            c.written += outcome.written as u64;
+                            c.emitted += outcome.emitted as u64;
+                        }
+                    }
+                }
                 h.cp.phase = Phase::Stored;
                 if !self.save(h).await? {
                     return Ok(Stop::LeaseLost);
@@ -266,22 +303,42 @@ impl Resync {
                 continue;
             };
             let mut objects = listed.results;
-            let page_uuids: Vec<String> = objects.iter().filter_map(|o| self.uuid_of(o)).collect();
+            let mut page_uuids: Vec<String> = objects.iter().filter_map(|o| self.uuid_of(o)).collect();
+            let mut count_now = listed.count;
+            let mut next_link = listed.next;
             // The list shrank since the last page: objects may have moved forward past the
-            // boundary; read the pages they can be on again (DESIGN §7).
-            if let Some(from) = checkpoint::reread_from(page, size, h.cp.count, listed.count) {
-                let tail: HashSet<&String> = h.cp.tail.iter().collect();
-                let mut extra = Vec::new();
-                for q in from..page {
-                    if let Some(p) = self.app.klant.zaak_onderwerpobjecten(q, size).await? {
-                        h.run.pages += 1;
-                        h.run.rereads += 1;
-                        extra.extend(p.results.into_iter().filter(|o| {
-                            self.uuid_of(o).is_some_and(|u| !tail.contains(&u) && !page_uuids.contains(&u))
-                        }));
+            // boundary; read the pages they can be on again, ending with this page, and repeat
+            // while the list keeps shrinking during those reads (DESIGN §7).
+            let mut before = h.cp.count;
+            let mut boundary_page = page;
+            let mut taken: HashSet<String> = h.cp.tail.iter().cloned().collect();
+            taken.extend(page_uuids.iter().cloned());
+            for _ in 0..8 {
+                let Some(from) = checkpoint::reread_from(boundary_page, size, before, count_now) else {
+                    break;
+                };
+                let start_count = count_now;
+                for q in from..=page {
+                    let Some(p) = self.app.klant.zaak_onderwerpobjecten(q, size).await? else {
+                        continue;
+                    };
+                    h.run.pages += 1;
+                    h.run.rereads += 1;
+                    h.cp.counts.pages += 1;
+                    h.cp.counts.rereads += 1;
+                    count_now = p.count;
+                    if q == page {
+                        page_uuids = p.results.iter().filter_map(|o| self.uuid_of(o)).collect();
+                        next_link = p.next.clone();
+                    }
+                    for o in p.results {
+                        if self.uuid_of(&o).is_some_and(|u| taken.insert(u)) {
+                            objects.push(o);
+                        }
                     }
                 }
-                objects.extend(extra);
+                before = Some(start_count);
+                boundary_page = page + 1;
             }
             let outcome = self.work_objects(&objects).await?;
             let mut seen: Vec<String> = objects.iter().filter_map(|o| self.uuid_of(o)).collect();
@@ -299,9 +356,9 @@ impl Resync {
             c.counts.written += outcome.written as u64;
             c.counts.emitted += outcome.emitted as u64;
             c.tail = page_uuids;
-            c.count = Some(listed.count);
+            c.count = Some(count_now);
             c.page += 1;
-            if listed.next.as_deref().is_none_or(str::is_empty) {
+            if next_link.as_deref().is_none_or(str::is_empty) {
                 c.phase = Phase::Stored;
             }
             if !self.save(h).await? {
