@@ -11,10 +11,15 @@ use zaaklink::aws::{self, LambdaArgs};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     zaaklink::init_logging("info");
-    let args = LambdaArgs::try_parse_from(["bootstrap"]).map_err(|e| {
+    let mut args = LambdaArgs::try_parse_from(["bootstrap"]).map_err(|e| {
         tracing::error!(error = %e, "invalid setting");
         e
     })?;
+    // The resync function (ZAAKLINK_FUNCTION=resync) takes only its schedule's events and
+    // gets no webhook secret: an HTTP request to it is refused with a value nobody knows.
+    if std::env::var("ZAAKLINK_FUNCTION").is_ok_and(|f| f == "resync") && args.core.webhook_auth.is_none() {
+        args.core.webhook_auth = Some(format!("Token {}", uuid::Uuid::new_v4()));
+    }
     let sdk = aws::sdk_config().await;
     let (app, cfg) = aws::build(&sdk, args.clone()).await.map_err(|e| {
         tracing::error!(setting = e.setting, error = %e, "zaaklink cannot start");
