@@ -101,7 +101,11 @@ async fn fetch_secret(
 }
 
 /// The resync over the pipeline, its checkpoint in the same links table.
-pub fn resync(sdk: &SdkConfig, args: &LambdaArgs, app: &Zaaklink) -> Result<crate::resync::Resync, ConfigError> {
+pub fn resync(
+    sdk: &SdkConfig,
+    args: &LambdaArgs,
+    app: &Zaaklink,
+) -> Result<crate::resync::Resync, ConfigError> {
     let settings = args.resync.validate()?;
     let table = non_empty(&args.links_table).ok_or_else(|| ConfigError {
         setting: "LINKS_TABLE",

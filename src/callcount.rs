@@ -170,7 +170,10 @@ mod tests {
         async fn klantcontact(&self, _: &str) -> Result<Option<Klantcontact>, OpenKlantError> {
             Ok(None)
         }
-        async fn klantcontact_expanded(&self, _: &str) -> Result<Option<ExpandedKlantcontact>, OpenKlantError> {
+        async fn klantcontact_expanded(
+            &self,
+            _: &str,
+        ) -> Result<Option<ExpandedKlantcontact>, OpenKlantError> {
             Ok(None)
         }
         async fn zaak_onderwerpobjecten(

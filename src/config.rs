@@ -67,7 +67,10 @@ impl ResyncArgs {
         let interval = parse_duration("RESYNC_INTERVAL", &self.interval)?;
         let lease = parse_duration("RESYNC_LEASE", &self.lease)?;
         if lease < Duration::from_secs(1) {
-            return Err(err("RESYNC_LEASE", "must be at least 1s (a run renews it after every page)"));
+            return Err(err(
+                "RESYNC_LEASE",
+                "must be at least 1s (a run renews it after every page)",
+            ));
         }
         let concurrency: usize = self
             .concurrency
@@ -75,14 +78,24 @@ impl ResyncArgs {
             .parse()
             .ok()
             .filter(|n| (1..=64).contains(n))
-            .ok_or_else(|| err("RESYNC_CONCURRENCY", format!("is {:?}; use a whole number from 1 to 64", self.concurrency)))?;
+            .ok_or_else(|| {
+                err(
+                    "RESYNC_CONCURRENCY",
+                    format!("is {:?}; use a whole number from 1 to 64", self.concurrency),
+                )
+            })?;
         let page_size: u32 = self
             .page_size
             .trim()
             .parse()
             .ok()
             .filter(|n| (1..=500).contains(n))
-            .ok_or_else(|| err("RESYNC_PAGE_SIZE", format!("is {:?}; use a whole number from 1 to 500", self.page_size)))?;
+            .ok_or_else(|| {
+                err(
+                    "RESYNC_PAGE_SIZE",
+                    format!("is {:?}; use a whole number from 1 to 500", self.page_size),
+                )
+            })?;
         Ok(crate::resync::ResyncSettings {
             page_size,
             concurrency,
@@ -97,15 +110,23 @@ impl ResyncArgs {
 pub fn parse_duration(setting: &'static str, v: &str) -> Result<Duration, ConfigError> {
     let t = v.trim();
     let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| err(setting, format!("is {v:?}; use a duration such as 90s, 15m, 1h or 1d")))?;
+    let n: u64 = num.parse().map_err(|_| {
+        err(
+            setting,
+            format!("is {v:?}; use a duration such as 90s, 15m, 1h or 1d"),
+        )
+    })?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
         "h" => n * 3600,
         "d" => n * 86_400,
-        _ => return Err(err(setting, format!("is {v:?}; use a duration such as 90s, 15m, 1h or 1d"))),
+        _ => {
+            return Err(err(
+                setting,
+                format!("is {v:?}; use a duration such as 90s, 15m, 1h or 1d"),
+            ))
+        }
     };
     Ok(Duration::from_secs(secs))
 }
@@ -241,21 +262,45 @@ mod tests {
 
     #[test]
     fn resync_settings_table() {
-        for (v, want) in [("90", 90), ("90s", 90), ("15m", 900), ("1h", 3600), ("2d", 172_800)] {
+        for (v, want) in [
+            ("90", 90),
+            ("90s", 90),
+            ("15m", 900),
+            ("1h", 3600),
+            ("2d", 172_800),
+        ] {
             assert_eq!(parse_duration("X", v).unwrap(), Duration::from_secs(want), "{v}");
         }
         for bad in ["", "h", "1w", "-5", "1.5h"] {
-            assert!(parse_duration("RESYNC_INTERVAL", bad).unwrap_err().to_string().contains("RESYNC_INTERVAL"), "{bad}");
+            assert!(
+                parse_duration("RESYNC_INTERVAL", bad)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("RESYNC_INTERVAL"),
+                "{bad}"
+            );
         }
         let ok = ResyncArgs::default().validate().unwrap();
         assert_eq!((ok.page_size, ok.concurrency), (500, 4));
         assert_eq!(ok.interval, Duration::from_secs(3600));
-        let mut bad = ResyncArgs::default();
-        bad.page_size = "501".into();
-        assert!(bad.validate().unwrap_err().to_string().contains("RESYNC_PAGE_SIZE"));
-        let mut bad = ResyncArgs::default();
-        bad.concurrency = "0".into();
-        assert!(bad.validate().unwrap_err().to_string().contains("RESYNC_CONCURRENCY"));
+        let bad = ResyncArgs {
+            page_size: "501".into(),
+            ..Default::default()
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("RESYNC_PAGE_SIZE"));
+        let bad = ResyncArgs {
+            concurrency: "0".into(),
+            ..Default::default()
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("RESYNC_CONCURRENCY"));
     }
 
     #[test]

@@ -81,7 +81,9 @@ async fn serve(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, headers: Header
         return (status, axum::Json(body)).into_response();
     }
     let s = inner.lock().unwrap();
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
     let is_kc = path.starts_with(&format!("{API_PATH}klantcontacten/"));
     for (k, v) in &params {
         // Open Klant: expand only on klantcontacten (and only known fields); nothing else.
@@ -122,10 +124,22 @@ async fn serve(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, headers: Header
 /// newest first, a page past the end is a 404. Returns status, body and objects listed.
 fn list(s: &Inner, query: &str, path: &str) -> (StatusCode, Value, usize) {
     const FILTERS: [(&str, &str); 6] = [
-        ("onderwerpobjectidentificatorCodeObjecttype", "/onderwerpobjectidentificator/codeObjecttype"),
-        ("onderwerpobjectidentificatorObjectId", "/onderwerpobjectidentificator/objectId"),
-        ("onderwerpobjectidentificatorCodeRegister", "/onderwerpobjectidentificator/codeRegister"),
-        ("onderwerpobjectidentificatorCodeSoortObjectId", "/onderwerpobjectidentificator/codeSoortObjectId"),
+        (
+            "onderwerpobjectidentificatorCodeObjecttype",
+            "/onderwerpobjectidentificator/codeObjecttype",
+        ),
+        (
+            "onderwerpobjectidentificatorObjectId",
+            "/onderwerpobjectidentificator/objectId",
+        ),
+        (
+            "onderwerpobjectidentificatorCodeRegister",
+            "/onderwerpobjectidentificator/codeRegister",
+        ),
+        (
+            "onderwerpobjectidentificatorCodeSoortObjectId",
+            "/onderwerpobjectidentificator/codeSoortObjectId",
+        ),
         ("klantcontact__uuid", "/klantcontact/uuid"),
         ("wasKlantcontact__uuid", "/wasKlantcontact/uuid"),
     ];
@@ -169,7 +183,12 @@ fn list(s: &Inner, query: &str, path: &str) -> (StatusCode, Value, usize) {
     if start >= all.len() && page > 1 {
         return (StatusCode::NOT_FOUND, json!({"detail": "Ongeldige pagina."}), 0);
     }
-    let results: Vec<Value> = all.iter().skip(start).take(size).map(|(_, v)| (*v).clone()).collect();
+    let results: Vec<Value> = all
+        .iter()
+        .skip(start)
+        .take(size)
+        .map(|(_, v)| (*v).clone())
+        .collect();
     let link = |p: usize| {
         let mut q: BTreeMap<String, String> = params.iter().cloned().collect();
         q.insert("page".into(), p.to_string());

@@ -143,7 +143,11 @@ impl Zaaklink {
                     .api_root
                     .resource_uuid(&r.url, "onderwerpobjecten")
                     .map_err(OpenKlantError::from)?;
-                let listed = found.objects.iter().find(|o| o.uuid == uuid || o.url == r.url).cloned();
+                let listed = found
+                    .objects
+                    .iter()
+                    .find(|o| o.uuid == uuid || o.url == r.url)
+                    .cloned();
                 targets.push((uuid, r.url.clone(), listed));
             }
         }

@@ -27,8 +27,8 @@ use zaaklink::link::ZaakLink;
 use zaaklink::reconcile::EventKind;
 use zaaklink::sink::eventbridge::EventBridgeSink;
 use zaaklink::sink::{EventSink, SinkError};
-use zaaklink::store::contract::{link, store_contract, Point};
 use zaaklink::store::checkpoint::contract::checkpoint_contract;
+use zaaklink::store::contract::{link, store_contract, Point};
 use zaaklink::store::dynamodb::{outbox_shard, DynamoStore, BY_KLANTCONTACT, BY_OUTBOX, OUTBOX_PENDING};
 use zaaklink::store::{LinkRecord, LinkStore, StoreError};
 use zaaklink::webhook::{Answer, WebhookAuth};
@@ -673,7 +673,10 @@ async fn a_sink_that_keeps_failing_leaves_the_outbox_and_the_sweep_puts_it_with_
     assert_eq!(item["version"], AttributeValue::N("2".into()));
     assert!(!item.contains_key("claimedUntil"), "claim released: {item:?}");
     assert_eq!(s(&item, "zaak").as_deref(), Some(ZAAK_A));
-    assert_eq!(s(&item, "outbox").as_deref(), Some(outbox_shard(OO_UUID).as_str()));
+    assert_eq!(
+        s(&item, "outbox").as_deref(),
+        Some(outbox_shard(OO_UUID).as_str())
+    );
     let pending = item["pending"].as_m().unwrap();
     assert_eq!(pending.keys().collect::<Vec<_>>(), [&id]);
     assert_eq!(w.app.store.with_pending().await.unwrap().len(), 1);

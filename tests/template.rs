@@ -238,15 +238,26 @@ fn schedules_the_sweep_and_the_resync_by_default() {
         json!({"Ref": "ResyncFunction"})
     );
     let f = props(&t, "ResyncFunction");
-    assert_eq!(f["Timeout"], 900, "the longest a Lambda runs; runs stop a minute before");
+    assert_eq!(
+        f["Timeout"], 900,
+        "the longest a Lambda runs; runs stop a minute before"
+    );
     assert_eq!(f["Handler"], "bootstrap");
-    assert!(f.get("FunctionUrlConfig").is_none(), "no webhook on the resync function");
+    assert!(
+        f.get("FunctionUrlConfig").is_none(),
+        "no webhook on the resync function"
+    );
     let vars = &f["Environment"]["Variables"];
     assert_eq!(vars["ZAAKLINK_FUNCTION"], "resync");
     assert_eq!(vars["RESYNC_INTERVAL"], json!({"Ref": "ResyncInterval"}));
     assert_eq!(vars["RESYNC_CONCURRENCY"], json!({"Ref": "ResyncConcurrency"}));
     assert_eq!(vars["LINKS_TABLE"], json!({"Ref": "LinksTable"}));
-    for secret in ["WEBHOOK_AUTH", "WEBHOOK_AUTH_SECRET_ID", "WEBHOOK_AUTH_SSM_PARAMETER", "OPEN_KLANT_API_TOKEN"] {
+    for secret in [
+        "WEBHOOK_AUTH",
+        "WEBHOOK_AUTH_SECRET_ID",
+        "WEBHOOK_AUTH_SSM_PARAMETER",
+        "OPEN_KLANT_API_TOKEN",
+    ] {
         assert!(vars.get(secret).is_none(), "{secret} is not given to the resync");
     }
     // Least privilege: the links table (with BatchGetItem, and DeleteItem for its seen

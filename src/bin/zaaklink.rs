@@ -13,8 +13,8 @@ use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 
 use zaaklink::config::{CoreArgs, CoreConfig, ResyncArgs};
-use zaaklink::resync::Resync;
 use zaaklink::openklant::HttpOpenKlant;
+use zaaklink::resync::Resync;
 use zaaklink::sink::{http::HttpSink, stdout::StdoutSink, EventSink};
 use zaaklink::store::embedded::EmbeddedStore;
 use zaaklink::webhook::{self, Answer, WebhookAuth, MAX_BODY_BYTES};
@@ -203,7 +203,9 @@ async fn serve(local: LocalArgs, listen: SocketAddr, resync_every: String) -> Re
                 match resync.run(None, false).await {
                     Ok(r) => tracing::info!(stop = ?r.stop, pass = ?r.pass, objects = r.run.objects,
                         written = r.run.written, emitted = r.run.emitted, "resync run done"),
-                    Err(e) => tracing::warn!(error = %e, "resync run failed; the next one continues from the checkpoint"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "resync run failed; the next one continues from the checkpoint")
+                    }
                 }
             }
         });

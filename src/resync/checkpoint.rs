@@ -103,7 +103,7 @@ impl Checkpoint {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Begin {
     /// Start a new pass; `previous` is the pass it replaces (its seen chunks are dropped).
-    Start { previous: Option<Checkpoint> },
+    Start { previous: Option<Box<Checkpoint>> },
     /// Continue the unfinished pass.
     Continue,
     /// Another run holds the pass: leave it alone.
@@ -133,7 +133,7 @@ pub fn begin(
     let next = parse(&cp.started).unwrap_or(now) + chrono::Duration::from_std(interval).unwrap_or_default();
     if force || next <= now {
         Begin::Start {
-            previous: Some(cp.clone()),
+            previous: Some(Box::new(cp.clone())),
         }
     } else {
         Begin::Idle { next }
@@ -165,7 +165,9 @@ pub fn ts(t: DateTime<Utc>) -> String {
 }
 
 fn parse(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]
@@ -194,7 +196,13 @@ mod tests {
             ("lease expired", Some(&expired), 30, false, "continue"),
             ("held by me", Some(&mine), 30, false, "continue"),
             ("done, interval not passed", Some(&done), 1800, false, "idle"),
-            ("done, interval not passed, forced", Some(&done), 1800, true, "start"),
+            (
+                "done, interval not passed, forced",
+                Some(&done),
+                1800,
+                true,
+                "start",
+            ),
             ("done, interval passed", Some(&done), 3600, false, "start"),
         ];
         for (name, cp, now, force, want) in cases {
@@ -224,7 +232,11 @@ mod tests {
             (4, 2, Some(10), 7, Some(2)),
         ];
         for (page, size, before, now, want) in cases {
-            assert_eq!(reread_from(page, size, before, now), want, "{page} {size} {before:?} {now}");
+            assert_eq!(
+                reread_from(page, size, before, now),
+                want,
+                "{page} {size} {before:?} {now}"
+            );
         }
     }
 

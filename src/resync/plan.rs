@@ -78,14 +78,44 @@ mod tests {
             klantcontact: kc.into(),
         };
         let cases: Vec<(&str, Onderwerpobject, Option<LinkRecord>, Step)> = vec![
-            ("same link", object(Some("z1"), "kc1"), Some(record(Some("z1"), "kc1", false)), Step::Unchanged),
+            (
+                "same link",
+                object(Some("z1"), "kc1"),
+                Some(record(Some("z1"), "kc1", false)),
+                Step::Unchanged,
+            ),
             ("silent create", object(Some("z1"), "kc1"), None, needs("kc1")),
-            ("after a tombstone", object(Some("z1"), "kc1"), Some(record(None, "", false)), needs("kc1")),
-            ("other zaak", object(Some("z2"), "kc1"), Some(record(Some("z1"), "kc1", false)), needs("kc1")),
-            ("other klantcontact", object(Some("z1"), "kc2"), Some(record(Some("z1"), "kc1", false)), needs("kc2")),
-            ("no zaak any more", object(None, "kc1"), Some(record(Some("z1"), "kc1", false)), Step::Drop),
+            (
+                "after a tombstone",
+                object(Some("z1"), "kc1"),
+                Some(record(None, "", false)),
+                needs("kc1"),
+            ),
+            (
+                "other zaak",
+                object(Some("z2"), "kc1"),
+                Some(record(Some("z1"), "kc1", false)),
+                needs("kc1"),
+            ),
+            (
+                "other klantcontact",
+                object(Some("z1"), "kc2"),
+                Some(record(Some("z1"), "kc1", false)),
+                needs("kc2"),
+            ),
+            (
+                "no zaak any more",
+                object(None, "kc1"),
+                Some(record(Some("z1"), "kc1", false)),
+                Step::Drop,
+            ),
             ("never a zaak", object(None, "kc1"), None, Step::Unchanged),
-            ("outbox pending", object(Some("z1"), "kc1"), Some(record(Some("z1"), "kc1", true)), Step::Normal),
+            (
+                "outbox pending",
+                object(Some("z1"), "kc1"),
+                Some(record(Some("z1"), "kc1", true)),
+                Step::Normal,
+            ),
         ];
         for (name, o, r, want) in cases {
             assert_eq!(step(&o, r.as_ref()), want, "{name}");

@@ -138,9 +138,10 @@ impl Resync {
         let saved = self.checkpoints.load_checkpoint().await?;
         let (found, version) = match &saved {
             Some(s) => (
-                Some(serde_json::from_str::<Checkpoint>(&s.json).map_err(|e| {
-                    StoreError::Corrupt(format!("resync checkpoint: {e}"))
-                })?),
+                Some(
+                    serde_json::from_str::<Checkpoint>(&s.json)
+                        .map_err(|e| StoreError::Corrupt(format!("resync checkpoint: {e}")))?,
+                ),
                 s.version,
             ),
             None => (None, 0),
@@ -149,7 +150,13 @@ impl Resync {
         let cp = match checkpoint::begin(found.as_ref(), &owner, now, self.settings.interval, force) {
             Begin::Busy => return Ok(self.report(Stop::Busy, None, Counts::default())),
             Begin::Idle { next } => {
-                return Ok(self.report(Stop::Idle { next: checkpoint::ts(next) }, found.as_ref(), Counts::default()))
+                return Ok(self.report(
+                    Stop::Idle {
+                        next: checkpoint::ts(next),
+                    },
+                    found.as_ref(),
+                    Counts::default(),
+                ))
             }
             Begin::Continue => found.expect("continue has a checkpoint"),
             Begin::Start { previous: p } => {
@@ -413,14 +420,21 @@ impl Resync {
             // link just dropped): the pass ends with the sweep, so it leaves none behind.
             match self.app.sweep().await {
                 Ok(o) => h.run.emitted += o.emitted as u64,
-                Err(e) => tracing::warn!(error = %e, "sweep after the pass failed; the scheduled sweep retries"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "sweep after the pass failed; the scheduled sweep retries")
+                }
             }
         }
         Ok(Stop::PassDone)
     }
 
     fn uuid_of(&self, o: &Onderwerpobject) -> Option<String> {
-        match self.app.settings.api_root.resource_uuid(&o.url, "onderwerpobjecten") {
+        match self
+            .app
+            .settings
+            .api_root
+            .resource_uuid(&o.url, "onderwerpobjecten")
+        {
             Ok((_, u)) => Some(u),
             Err(e) => {
                 tracing::warn!(error = %e, "resync skips an onderwerpobject outside OPEN_KLANT_API_ROOT");

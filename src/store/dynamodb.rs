@@ -686,7 +686,9 @@ mod tests {
         assert_eq!(outbox_shard("u1"), outbox_shard("u1"));
         let mut used = std::collections::BTreeSet::new();
         for i in 0..1000 {
-            let s = outbox_shard(&uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, &[i as u8, (i >> 8) as u8]).to_string());
+            let s = outbox_shard(
+                &uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, &[i as u8, (i >> 8) as u8]).to_string(),
+            );
             assert!(outbox_values().contains(&s), "{s}");
             used.insert(s);
         }

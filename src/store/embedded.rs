@@ -160,10 +160,9 @@ impl LinkStore for EmbeddedStore {
             let txn = db.begin_read().map_err(unavailable)?;
             let table = txn.open_table(LINKS).map_err(unavailable)?;
             let range = match &cursor {
-                Some(c) => table.range::<&str>((
-                    std::ops::Bound::Excluded(c.as_str()),
-                    std::ops::Bound::Unbounded,
-                )),
+                Some(c) => {
+                    table.range::<&str>((std::ops::Bound::Excluded(c.as_str()), std::ops::Bound::Unbounded))
+                }
                 None => table.range::<&str>(..),
             }
             .map_err(unavailable)?;
@@ -257,7 +256,12 @@ impl CheckpointStore for EmbeddedStore {
             let mut out = Vec::new();
             for c in 0..chunks {
                 if let Some(v) = table.get(seen_key(&pass, c).as_str()).map_err(unavailable)? {
-                    out.extend(v.value().split('\n').filter(|s| !s.is_empty()).map(str::to_string));
+                    out.extend(
+                        v.value()
+                            .split('\n')
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string),
+                    );
                 }
             }
             Ok(out)

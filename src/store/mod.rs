@@ -119,7 +119,9 @@ pub trait LinkStore: Send + Sync {
         page.sort_by(|a, b| a.onderwerpobject.cmp(&b.onderwerpobject));
         let more = page.len() > limit;
         page.truncate(limit.max(1));
-        let next = more.then(|| page.last().map(|r| r.onderwerpobject.clone())).flatten();
+        let next = more
+            .then(|| page.last().map(|r| r.onderwerpobject.clone()))
+            .flatten();
         Ok((page, next))
     }
 }

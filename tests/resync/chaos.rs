@@ -36,7 +36,8 @@ impl Chaos {
     /// Fire at the `k`-th call from now.
     pub fn arm(&self, k: u64, mode: Mode) {
         *self.mode.lock().unwrap() = mode;
-        self.at.store(self.calls.load(Ordering::SeqCst) + k, Ordering::SeqCst);
+        self.at
+            .store(self.calls.load(Ordering::SeqCst) + k, Ordering::SeqCst);
     }
 
     pub fn disarm(&self) {
@@ -163,6 +164,10 @@ impl OpenKlant for ChaosKlant {
         page: u32,
         size: u32,
     ) -> Result<Option<Page<Onderwerpobject>>, OpenKlantError> {
-        around!(self, self.inner.zaak_onderwerpobjecten(page, size), refused("list"))
+        around!(
+            self,
+            self.inner.zaak_onderwerpobjecten(page, size),
+            refused("list")
+        )
     }
 }
