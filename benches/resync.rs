@@ -37,7 +37,10 @@ const TOKEN: &str = "bench-token";
 const BUS: &str = "bench-bus";
 
 fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn uuid(kind: &str, i: usize) -> String {
@@ -68,7 +71,10 @@ fn main() {
         std::process::exit(2);
     }
     let moto = Moto::start();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let report = rt.block_on(run(&moto));
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
 }
@@ -111,7 +117,9 @@ async fn run(moto: &Moto) -> Value {
         .send()
         .await
         .expect("create the bus");
-    let ok = FakeOpenKlant::start(TOKEN).await.expect("start the fake Open Klant");
+    let ok = FakeOpenKlant::start(TOKEN)
+        .await
+        .expect("start the fake Open Klant");
     let scene = Scene { root: ok.api_root() };
     let label = |k: usize| format!("Onderwerp {k} - ({k})");
 
@@ -126,7 +134,9 @@ async fn run(moto: &Moto) -> Value {
 
     // The store as the last pass left it: BatchWriteItem, 25 a call.
     let table = "links";
-    zaaklink::store::dynamodb::create_table(&ddb, table).await.unwrap();
+    zaaklink::store::dynamodb::create_table(&ddb, table)
+        .await
+        .unwrap();
     let t0 = Instant::now();
     let items: Vec<WriteRequest> = (0..n)
         .map(|i| {
@@ -135,9 +145,15 @@ async fn run(moto: &Moto) -> Value {
                 ("zaak".to_string(), AttributeValue::S(uuid("zaak", i))),
                 ("label".to_string(), AttributeValue::S(label(i % kcs))),
                 ("linkTo".to_string(), AttributeValue::S(scene.oo_url(i))),
-                ("klantcontact".to_string(), AttributeValue::S(scene.kc_url(i % kcs))),
+                (
+                    "klantcontact".to_string(),
+                    AttributeValue::S(scene.kc_url(i % kcs)),
+                ),
                 ("version".to_string(), AttributeValue::N("2".into())),
-                ("updatedAt".to_string(), AttributeValue::S("2026-11-24T00:00:00.000Z".into())),
+                (
+                    "updatedAt".to_string(),
+                    AttributeValue::S("2026-11-24T00:00:00.000Z".into()),
+                ),
             ]);
             WriteRequest::builder()
                 .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
@@ -147,14 +163,22 @@ async fn run(moto: &Moto) -> Value {
     for chunk in items.chunks(25) {
         let mut req = HashMap::from([(table.to_string(), chunk.to_vec())]);
         loop {
-            let out = ddb.batch_write_item().set_request_items(Some(req)).send().await.expect("BatchWriteItem");
+            let out = ddb
+                .batch_write_item()
+                .set_request_items(Some(req))
+                .send()
+                .await
+                .expect("BatchWriteItem");
             match out.unprocessed_items.filter(|u| !u.is_empty()) {
                 Some(rest) => req = rest,
                 None => break,
             }
         }
     }
-    eprintln!("resync bench: store seeded in {:.1} s", t0.elapsed().as_secs_f64());
+    eprintln!(
+        "resync bench: store seeded in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
 
     // 1% silent changes: a third created, a third relinked to another zaak, a third deleted.
     let changes = (n / 100).max(3);
@@ -198,22 +222,40 @@ async fn run(moto: &Moto) -> Value {
     let mut by_id: BTreeMap<String, (String, &'static str, String)> = BTreeMap::new();
     for (id, js) in &got {
         let v: Value = serde_json::from_str(js).unwrap();
-        let kind = if v["type"].as_str().unwrap().ends_with("ontkoppeld") { "ontkoppeld" } else { "gekoppeld" };
-        let oo = v["data"]["linkTo"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+        let kind = if v["type"].as_str().unwrap().ends_with("ontkoppeld") {
+            "ontkoppeld"
+        } else {
+            "gekoppeld"
+        };
+        let oo = v["data"]["linkTo"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
         by_id.insert(id.clone(), (oo, kind, v["subject"].as_str().unwrap().to_string()));
     }
     let distinct: BTreeSet<_> = by_id.values().cloned().collect();
     let exactly_once = distinct == want && by_id.len() == want.len() && got.len() == want.len();
     let objects = (n + created) as f64;
-    let ddb_calls: u64 = calls.iter().filter(|(k, _)| k.starts_with("DynamoDB.")).map(|(_, v)| v).sum();
+    let ddb_calls: u64 = calls
+        .iter()
+        .filter(|(k, _)| k.starts_with("DynamoDB."))
+        .map(|(_, v)| v)
+        .sum();
     let usable = 900.0 - 60.0;
 
     // A first pass over an empty store: every link new, one outbox per object, spread over
     // the outbox shards.
     let first_table = "links-first";
-    zaaklink::store::dynamodb::create_table(&ddb, first_table).await.unwrap();
+    zaaklink::store::dynamodb::create_table(&ddb, first_table)
+        .await
+        .unwrap();
     let first_ok = FakeOpenKlant::start(TOKEN).await.unwrap();
-    let first_scene = Scene { root: first_ok.api_root() };
+    let first_scene = Scene {
+        root: first_ok.api_root(),
+    };
     first_ok.put_values((0..first_n).map(|k| first_scene.klantcontact(k, &[k])));
     first_ok.put_values((0..first_n).map(|i| first_scene.object(i, i, i)));
     first_ok.delay(Some(Duration::from_millis(get_ms)));
@@ -278,7 +320,11 @@ async fn pipeline(
     });
     let app = Zaaklink {
         klant: Arc::new(CountingOpenKlant::new(
-            HttpOpenKlant::new(cfg.settings.api_root.clone(), cfg.open_klant_token.clone(), cfg.open_klant_timeout),
+            HttpOpenKlant::new(
+                cfg.settings.api_root.clone(),
+                cfg.open_klant_token.clone(),
+                cfg.open_klant_timeout,
+            ),
             counter.clone(),
         )),
         store: store.clone(),

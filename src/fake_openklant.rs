@@ -19,8 +19,9 @@ pub const API_PATH: &str = "/klantinteracties/api/v1/";
 #[derive(Default)]
 struct Inner {
     objects: BTreeMap<String, Value>,
-    /// Creation order per path (Open Klant lists newest first).
+    /// Creation order per path (Open Klant lists newest first), and its inverse.
     created: BTreeMap<String, u64>,
+    order: BTreeMap<u64, String>,
     next_seq: u64,
     /// Extra latency of a list answer per object in it (a page of 500 is slower).
     per_listed: Option<Duration>,
@@ -168,27 +169,30 @@ fn list(s: &Inner, query: &str, path: &str) -> (StatusCode, Value, usize) {
             },
         }
     }
-    let mut all: Vec<(&String, &Value)> = s
-        .objects
-        .iter()
-        .filter(|(k, _)| k.starts_with(&format!("{API_PATH}onderwerpobjecten/")))
-        .filter(|(_, v)| {
+    let prefix = format!("{API_PATH}onderwerpobjecten/");
+    let matching = s
+        .order
+        .values()
+        .rev()
+        .filter(|k| k.starts_with(&prefix))
+        .filter_map(|k| s.objects.get(k))
+        .filter(|v| {
             filters
                 .iter()
                 .all(|(pointer, want)| v.pointer(pointer).and_then(Value::as_str) == Some(want.as_str()))
-        })
-        .collect();
-    all.sort_by_key(|(k, _)| std::cmp::Reverse(s.created.get(*k).copied().unwrap_or(0)));
+        });
     let start = (page - 1) * size;
-    if start >= all.len() && page > 1 {
+    let mut total = 0usize;
+    let mut results: Vec<Value> = Vec::new();
+    for v in matching {
+        if total >= start && results.len() < size {
+            results.push(v.clone());
+        }
+        total += 1;
+    }
+    if start >= total && page > 1 {
         return (StatusCode::NOT_FOUND, json!({"detail": "Ongeldige pagina."}), 0);
     }
-    let results: Vec<Value> = all
-        .iter()
-        .skip(start)
-        .take(size)
-        .map(|(_, v)| (*v).clone())
-        .collect();
     let link = |p: usize| {
         let mut q: BTreeMap<String, String> = params.iter().cloned().collect();
         q.insert("page".into(), p.to_string());
@@ -197,12 +201,12 @@ fn list(s: &Inner, query: &str, path: &str) -> (StatusCode, Value, usize) {
             .finish();
         format!("{}{path}?{qs}", s.base)
     };
-    let next = (page * size < all.len()).then(|| link(page + 1));
+    let next = (page * size < total).then(|| link(page + 1));
     let previous = (page > 1).then(|| link(page - 1));
     let n = results.len();
     (
         StatusCode::OK,
-        json!({"count": all.len(), "next": next, "previous": previous, "results": results}),
+        json!({"count": total, "next": next, "previous": previous, "results": results}),
         n,
     )
 }
@@ -252,6 +256,7 @@ impl FakeOpenKlant {
             s.next_seq += 1;
             let seq = s.next_seq;
             s.created.insert(path.clone(), seq);
+            s.order.insert(seq, path.clone());
         }
         s.objects.insert(path, v);
     }
@@ -267,6 +272,7 @@ impl FakeOpenKlant {
                 s.next_seq += 1;
                 let seq = s.next_seq;
                 s.created.insert(path.clone(), seq);
+                s.order.insert(seq, path.clone());
             }
             s.objects.insert(path, v);
         }
@@ -285,7 +291,9 @@ impl FakeOpenKlant {
             .to_string();
         let mut s = self.inner.lock().unwrap();
         s.objects.remove(&path);
-        s.created.remove(&path);
+        if let Some(seq) = s.created.remove(&path) {
+            s.order.remove(&seq);
+        }
     }
 
     /// Answer every request with this status (None = behave).

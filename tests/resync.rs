@@ -823,3 +823,38 @@ async fn the_fake_lists_like_open_klant() {
     let (_, by_kc) = get(format!("klantcontact__uuid={}", id("kc", 3))).await;
     assert_eq!(by_kc["count"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn zaaklink_serve_runs_the_resync_on_its_own() {
+    let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
+    put_kc(&ok, 1, &[1]);
+    put_on(&ok, 1, Some(0), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let (col, seen) = common::cli::collector().await;
+    let port = common::cli::free_port();
+    let mut child = common::cli::zaaklink_cli("serve", &dir.path().join("z.db"), &ok.api_root(), AUTH, TOKEN)
+        .args([
+            "--sink",
+            &col,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--resync-every",
+            "1s",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while seen.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let events = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(
+        summary(&events),
+        [(id("oo", 1), EventKind::Gekoppeld, zaak(0))],
+        "the silent link reached the sink without a notification"
+    );
+}
