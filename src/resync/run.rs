@@ -88,6 +88,10 @@ pub struct Progress {
 
 type OnProgress = Arc<dyn Fn(&Progress) + Send + Sync>;
 
+/// Phase 2 reads the store in pages this many times a list page: almost every stored link
+/// was listed, so a store page costs a read and little else.
+const STORE_PAGE_FACTOR: usize = 4;
+
 /// The resync over a pipeline and a checkpoint store.
 #[derive(Clone)]
 pub struct Resync {
@@ -387,7 +391,7 @@ impl Resync {
                 let (records, next) = self
                     .app
                     .store
-                    .linked_page(h.cp.cursor.as_deref(), size as usize)
+                    .linked_page(h.cp.cursor.as_deref(), STORE_PAGE_FACTOR * size as usize)
                     .await?;
                 let unlisted: Vec<LinkRecord> = records
                     .into_iter()

@@ -395,7 +395,7 @@ impl LinkStore for DynamoStore {
             .table_name(&self.table)
             .filter_expression("attribute_exists(zaak)")
             .consistent_read(true)
-            .limit(limit.clamp(1, 1000) as i32)
+            .limit(limit.clamp(1, 5000) as i32)
             .set_exclusive_start_key(cursor.map(key))
             .send()
             .await
