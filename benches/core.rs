@@ -58,14 +58,27 @@ impl OpenKlant for MemOpenKlant {
         Ok(self.get(url))
     }
 
+    async fn klantcontact_expanded(
+        &self,
+        url: &str,
+    ) -> Result<Option<zaaklink::openklant::ExpandedKlantcontact>, OpenKlantError> {
+        let Some(kc) = self.get::<Klantcontact>(url) else {
+            return Ok(None);
+        };
+        let objects = kc
+            .ging_over_onderwerpobjecten
+            .iter()
+            .filter_map(|r| self.get::<Onderwerpobject>(&r.url))
+            .collect();
+        Ok(Some(zaaklink::openklant::ExpandedKlantcontact::new(kc, objects)))
+    }
+
     async fn zaak_onderwerpobjecten(
         &self,
-        _page: Option<&str>,
-    ) -> Result<Page<Onderwerpobject>, OpenKlantError> {
-        Ok(Page {
-            next: None,
-            results: vec![],
-        })
+        _page: u32,
+        _page_size: u32,
+    ) -> Result<Option<Page<Onderwerpobject>>, OpenKlantError> {
+        Ok(None)
     }
 }
 

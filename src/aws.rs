@@ -37,6 +37,8 @@ pub struct LambdaArgs {
     /// Secrets Manager secret (name or ARN) holding OPEN_KLANT_API_TOKEN.
     #[arg(long, env = "OPEN_KLANT_API_TOKEN_SECRET_ID")]
     pub open_klant_api_token_secret_id: Option<String>,
+    #[command(flatten)]
+    pub resync: crate::config::ResyncArgs,
 }
 
 /// The SDK configuration, loaded once; `AWS_ENDPOINT_URL` (emulators) is honoured by the SDK.
@@ -96,6 +98,21 @@ async fn fetch_secret(
             .ok_or_else(|| fail(format!("Secrets Manager secret {id:?} has no string value")));
     }
     Ok(None)
+}
+
+/// The resync over the pipeline, its checkpoint in the same links table.
+pub fn resync(
+    sdk: &SdkConfig,
+    args: &LambdaArgs,
+    app: &Zaaklink,
+) -> Result<crate::resync::Resync, ConfigError> {
+    let settings = args.resync.validate()?;
+    let table = non_empty(&args.links_table).ok_or_else(|| ConfigError {
+        setting: "LINKS_TABLE",
+        problem: "is not set: set it to the DynamoDB table of the stack (output LinksTableName)".into(),
+    })?;
+    let checkpoints = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table));
+    Ok(crate::resync::Resync::new(app, checkpoints, settings))
 }
 
 /// Resolve secrets by name, validate every setting, and build the pipeline.

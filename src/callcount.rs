@@ -29,7 +29,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
 use crate::link::{Klantcontact, Onderwerpobject};
-use crate::openklant::{OpenKlant, OpenKlantError, Page};
+use crate::openklant::{ExpandedKlantcontact, OpenKlant, OpenKlantError, Page};
 
 /// The service name [`CountingOpenKlant`] counts under.
 pub const OPEN_KLANT: &str = "OpenKlant";
@@ -139,12 +139,18 @@ impl<T: OpenKlant> OpenKlant for CountingOpenKlant<T> {
         self.inner.klantcontact(url).await
     }
 
+    async fn klantcontact_expanded(&self, url: &str) -> Result<Option<ExpandedKlantcontact>, OpenKlantError> {
+        self.counter.record(OPEN_KLANT, "GET klantcontact expanded");
+        self.inner.klantcontact_expanded(url).await
+    }
+
     async fn zaak_onderwerpobjecten(
         &self,
-        page: Option<&str>,
-    ) -> Result<Page<Onderwerpobject>, OpenKlantError> {
+        page: u32,
+        page_size: u32,
+    ) -> Result<Option<Page<Onderwerpobject>>, OpenKlantError> {
         self.counter.record(OPEN_KLANT, "GET onderwerpobjecten");
-        self.inner.zaak_onderwerpobjecten(page).await
+        self.inner.zaak_onderwerpobjecten(page, page_size).await
     }
 }
 
@@ -164,14 +170,18 @@ mod tests {
         async fn klantcontact(&self, _: &str) -> Result<Option<Klantcontact>, OpenKlantError> {
             Ok(None)
         }
+        async fn klantcontact_expanded(
+            &self,
+            _: &str,
+        ) -> Result<Option<ExpandedKlantcontact>, OpenKlantError> {
+            Ok(None)
+        }
         async fn zaak_onderwerpobjecten(
             &self,
-            _: Option<&str>,
-        ) -> Result<Page<Onderwerpobject>, OpenKlantError> {
-            Ok(Page {
-                next: None,
-                results: vec![],
-            })
+            _: u32,
+            _: u32,
+        ) -> Result<Option<Page<Onderwerpobject>>, OpenKlantError> {
+            Ok(None)
         }
     }
 

@@ -34,6 +34,103 @@ pub struct CoreArgs {
     pub open_klant_timeout_ms: String,
 }
 
+/// The resync's settings (DESIGN §7), shared by the Lambda and the CLI.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ResyncArgs {
+    /// The least time between the starts of two resync passes (e.g. 1h, 30m, 3600s).
+    #[arg(long = "resync-interval", env = "RESYNC_INTERVAL", default_value = "1h")]
+    pub interval: String,
+    /// Requests to Open Klant (and writes) the resync makes at once.
+    #[arg(long = "resync-concurrency", env = "RESYNC_CONCURRENCY", default_value = "4")]
+    pub concurrency: String,
+    /// Objects per list page (Open Klant serves at most 500).
+    #[arg(long = "resync-page-size", env = "RESYNC_PAGE_SIZE", default_value = "500")]
+    pub page_size: String,
+    /// How long a resync run holds a pass without renewing (renewed after every page).
+    #[arg(long = "resync-lease", env = "RESYNC_LEASE", default_value = "2m")]
+    pub lease: String,
+}
+
+impl Default for ResyncArgs {
+    fn default() -> Self {
+        ResyncArgs {
+            interval: "1h".into(),
+            concurrency: "4".into(),
+            page_size: "500".into(),
+            lease: "2m".into(),
+        }
+    }
+}
+
+impl ResyncArgs {
+    pub fn validate(&self) -> Result<crate::resync::ResyncSettings, ConfigError> {
+        let interval = parse_duration("RESYNC_INTERVAL", &self.interval)?;
+        let lease = parse_duration("RESYNC_LEASE", &self.lease)?;
+        if lease < Duration::from_secs(1) {
+            return Err(err(
+                "RESYNC_LEASE",
+                "must be at least 1s (a run renews it after every page)",
+            ));
+        }
+        let concurrency: usize = self
+            .concurrency
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| (1..=64).contains(n))
+            .ok_or_else(|| {
+                err(
+                    "RESYNC_CONCURRENCY",
+                    format!("is {:?}; use a whole number from 1 to 64", self.concurrency),
+                )
+            })?;
+        let page_size: u32 = self
+            .page_size
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| {
+                err(
+                    "RESYNC_PAGE_SIZE",
+                    format!("is {:?}; use a whole number from 1 to 500", self.page_size),
+                )
+            })?;
+        Ok(crate::resync::ResyncSettings {
+            page_size,
+            concurrency,
+            lease,
+            interval,
+            ..Default::default()
+        })
+    }
+}
+
+/// `90`, `90s`, `15m`, `1h`, `2d` (a bare number is seconds).
+pub fn parse_duration(setting: &'static str, v: &str) -> Result<Duration, ConfigError> {
+    let t = v.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num.parse().map_err(|_| {
+        err(
+            setting,
+            format!("is {v:?}; use a duration such as 90s, 15m, 1h or 1d"),
+        )
+    })?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => {
+            return Err(err(
+                setting,
+                format!("is {v:?}; use a duration such as 90s, 15m, 1h or 1d"),
+            ))
+        }
+    };
+    Ok(Duration::from_secs(secs))
+}
+
 /// A setting that stops startup: which one, and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("configuration error: {setting} {problem}")]
@@ -161,6 +258,49 @@ mod tests {
             label_max_chars: "80".into(),
             open_klant_timeout_ms: "10000".into(),
         }
+    }
+
+    #[test]
+    fn resync_settings_table() {
+        for (v, want) in [
+            ("90", 90),
+            ("90s", 90),
+            ("15m", 900),
+            ("1h", 3600),
+            ("2d", 172_800),
+        ] {
+            assert_eq!(parse_duration("X", v).unwrap(), Duration::from_secs(want), "{v}");
+        }
+        for bad in ["", "h", "1w", "-5", "1.5h"] {
+            assert!(
+                parse_duration("RESYNC_INTERVAL", bad)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("RESYNC_INTERVAL"),
+                "{bad}"
+            );
+        }
+        let ok = ResyncArgs::default().validate().unwrap();
+        assert_eq!((ok.page_size, ok.concurrency), (500, 4));
+        assert_eq!(ok.interval, Duration::from_secs(3600));
+        let bad = ResyncArgs {
+            page_size: "501".into(),
+            ..Default::default()
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("RESYNC_PAGE_SIZE"));
+        let bad = ResyncArgs {
+            concurrency: "0".into(),
+            ..Default::default()
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("RESYNC_CONCURRENCY"));
     }
 
     #[test]

@@ -19,11 +19,16 @@ pub const API_PATH: &str = "/klantinteracties/api/v1/";
 #[derive(Default)]
 struct Inner {
     objects: BTreeMap<String, Value>,
+    /// Creation order per path (Open Klant lists newest first), and its inverse.
+    created: BTreeMap<String, u64>,
+    order: BTreeMap<u64, String>,
+    next_seq: u64,
+    /// Extra latency of a list answer per object in it (a page of 500 is slower).
+    per_listed: Option<Duration>,
     token: String,
     requests: Vec<String>,
     fail_status: Option<u16>,
     delay: Option<Duration>,
-    page_size: usize,
     base: String,
 }
 
@@ -46,10 +51,10 @@ async fn serve(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, headers: Header
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
-    let (fail, delay, expected) = {
+    let (fail, delay, expected, per_listed) = {
         let mut s = inner.lock().unwrap();
         s.requests.push(path_and_query.clone());
-        (s.fail_status, s.delay, format!("Token {}", s.token))
+        (s.fail_status, s.delay, format!("Token {}", s.token), s.per_listed)
     };
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
@@ -64,12 +69,48 @@ async fn serve(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, headers: Header
         )
             .into_response();
     }
-    let s = inner.lock().unwrap();
     let path = uri.path().to_string();
+    let query = uri.query().unwrap_or("");
     if path == format!("{API_PATH}onderwerpobjecten") || path == format!("{API_PATH}onderwerpobjecten/") {
-        return list(&s, uri.query().unwrap_or(""), &path).into_response();
+        let (status, body, listed) = {
+            let s = inner.lock().unwrap();
+            list(&s, query, &path)
+        };
+        if let Some(d) = per_listed {
+            tokio::time::sleep(d * listed as u32).await;
+        }
+        return (status, axum::Json(body)).into_response();
+    }
+    let s = inner.lock().unwrap();
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let is_kc = path.starts_with(&format!("{API_PATH}klantcontacten/"));
+    for (k, v) in &params {
+        // Open Klant: expand only on klantcontacten (and only known fields); nothing else.
+        if !(is_kc && k == "expand" && v == "gingOverOnderwerpobjecten") {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"detail": format!("Onbekende query parameter: {k}")})),
+            )
+                .into_response();
+        }
     }
     match s.objects.get(&path) {
+        Some(v) if is_kc && !params.is_empty() => {
+            let mut v = v.clone();
+            let objects: Vec<Value> = v["gingOverOnderwerpobjecten"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|r| r["url"].as_str())
+                .filter_map(|u| url::Url::parse(u).ok())
+                .filter_map(|u| s.objects.get(u.path()).cloned())
+                .collect();
+            v["_expand"] = json!({"gingOverOnderwerpobjecten": objects});
+            axum::Json(v).into_response()
+        }
         Some(v) => axum::Json(v.clone()).into_response(),
         None => (
             StatusCode::NOT_FOUND,
@@ -79,43 +120,95 @@ async fn serve(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, headers: Header
     }
 }
 
-fn list(s: &Inner, query: &str, path: &str) -> axum::Json<Value> {
-    let params: BTreeMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+/// The list as Open Klant serves it: only its documented filters (exact match, AND; any
+/// other parameter is a 400), `pageSize` up to 500 (default 100, larger capped silently),
+/// newest first, a page past the end is a 404. Returns status, body and objects listed.
+fn list(s: &Inner, query: &str, path: &str) -> (StatusCode, Value, usize) {
+    const FILTERS: [(&str, &str); 6] = [
+        (
+            "onderwerpobjectidentificatorCodeObjecttype",
+            "/onderwerpobjectidentificator/codeObjecttype",
+        ),
+        (
+            "onderwerpobjectidentificatorObjectId",
+            "/onderwerpobjectidentificator/objectId",
+        ),
+        (
+            "onderwerpobjectidentificatorCodeRegister",
+            "/onderwerpobjectidentificator/codeRegister",
+        ),
+        (
+            "onderwerpobjectidentificatorCodeSoortObjectId",
+            "/onderwerpobjectidentificator/codeSoortObjectId",
+        ),
+        ("klantcontact__uuid", "/klantcontact/uuid"),
+        ("wasKlantcontact__uuid", "/wasKlantcontact/uuid"),
+    ];
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
-    let filter = params.get("onderwerpobjectidentificatorCodeObjecttype");
-    let page: usize = params
-        .get("page")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(1)
-        .max(1);
-    let all: Vec<&Value> = s
-        .objects
-        .iter()
-        .filter(|(k, _)| k.starts_with(&format!("{API_PATH}onderwerpobjecten/")))
-        .map(|(_, v)| v)
+    let mut filters = Vec::new();
+    let mut page = 1usize;
+    let mut size = 100usize;
+    for (k, v) in &params {
+        match k.as_str() {
+            "page" => match v.parse::<usize>() {
+                Ok(p) if p >= 1 => page = p,
+                _ => return (StatusCode::NOT_FOUND, json!({"detail": "Ongeldige pagina."}), 0),
+            },
+            "pageSize" => size = v.parse::<usize>().unwrap_or(100).clamp(1, 500),
+            other => match FILTERS.iter().find(|(name, _)| *name == other) {
+                Some((_, pointer)) => filters.push((*pointer, v.clone())),
+                None => {
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        json!({"detail": format!("Onbekende query parameter: {other}")}),
+                        0,
+                    )
+                }
+            },
+        }
+    }
+    let prefix = format!("{API_PATH}onderwerpobjecten/");
+    let matching = s
+        .order
+        .values()
+        .rev()
+        .filter(|k| k.starts_with(&prefix))
+        .filter_map(|k| s.objects.get(k))
         .filter(|v| {
-            filter.is_none_or(|f| {
-                v["onderwerpobjectidentificator"]["codeObjecttype"].as_str() == Some(f.as_str())
-            })
-        })
-        .collect();
-    let size = s.page_size.max(1);
-    let results: Vec<Value> = all
-        .iter()
-        .skip((page - 1) * size)
-        .take(size)
-        .map(|v| (*v).clone())
-        .collect();
-    let next = (page * size < all.len()).then(|| {
-        let mut q = params.clone();
-        q.insert("page".into(), (page + 1).to_string());
+            filters
+                .iter()
+                .all(|(pointer, want)| v.pointer(pointer).and_then(Value::as_str) == Some(want.as_str()))
+        });
+    let start = (page - 1) * size;
+    let mut total = 0usize;
+    let mut results: Vec<Value> = Vec::new();
+    for v in matching {
+        if total >= start && results.len() < size {
+            results.push(v.clone());
+        }
+        total += 1;
+    }
+    if start >= total && page > 1 {
+        return (StatusCode::NOT_FOUND, json!({"detail": "Ongeldige pagina."}), 0);
+    }
+    let link = |p: usize| {
+        let mut q: BTreeMap<String, String> = params.iter().cloned().collect();
+        q.insert("page".into(), p.to_string());
         let qs = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(q)
             .finish();
         format!("{}{path}?{qs}", s.base)
-    });
-    axum::Json(json!({"count": all.len(), "next": next, "previous": null, "results": results}))
+    };
+    let next = (page * size < total).then(|| link(page + 1));
+    let previous = (page > 1).then(|| link(page - 1));
+    let n = results.len();
+    (
+        StatusCode::OK,
+        json!({"count": total, "next": next, "previous": previous, "results": results}),
+        n,
+    )
 }
 
 impl FakeOpenKlant {
@@ -130,7 +223,6 @@ impl FakeOpenKlant {
         let base = format!("http://{}", listener.local_addr()?);
         let inner = Arc::new(Mutex::new(Inner {
             token: token.to_string(),
-            page_size: 2,
             base: base.clone(),
             ..Default::default()
         }));
@@ -159,7 +251,36 @@ impl FakeOpenKlant {
             .expect("sample url parses")
             .path()
             .to_string();
-        self.inner.lock().unwrap().objects.insert(path, v);
+        let mut s = self.inner.lock().unwrap();
+        if !s.created.contains_key(&path) {
+            s.next_seq += 1;
+            let seq = s.next_seq;
+            s.created.insert(path.clone(), seq);
+            s.order.insert(seq, path.clone());
+        }
+        s.objects.insert(path, v);
+    }
+
+    /// Serve many objects at once (already with this fake's URLs): faster than [`Self::put`]
+    /// for the big scenes of the benchmarks.
+    pub fn put_values(&self, values: impl IntoIterator<Item = Value>) {
+        let mut s = self.inner.lock().unwrap();
+        for v in values {
+            let url = v["url"].as_str().expect("object has a url").to_string();
+            let path = url::Url::parse(&url).expect("url parses").path().to_string();
+            if !s.created.contains_key(&path) {
+                s.next_seq += 1;
+                let seq = s.next_seq;
+                s.created.insert(path.clone(), seq);
+                s.order.insert(seq, path.clone());
+            }
+            s.objects.insert(path, v);
+        }
+    }
+
+    /// Add this much latency to a list answer per object in it.
+    pub fn delay_per_listed(&self, d: Option<Duration>) {
+        self.inner.lock().unwrap().per_listed = d;
     }
 
     /// Stop serving the object at this (sample or real) URL: 404 from now on.
@@ -168,7 +289,11 @@ impl FakeOpenKlant {
             .expect("url parses")
             .path()
             .to_string();
-        self.inner.lock().unwrap().objects.remove(&path);
+        let mut s = self.inner.lock().unwrap();
+        s.objects.remove(&path);
+        if let Some(seq) = s.created.remove(&path) {
+            s.order.remove(&seq);
+        }
     }
 
     /// Answer every request with this status (None = behave).

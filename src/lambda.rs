@@ -11,6 +11,7 @@ use aws_lambda_events::http::{HeaderMap, HeaderValue};
 use base64::Engine;
 use serde_json::Value;
 
+use crate::resync::Resync;
 use crate::webhook::{self, Answer, WebhookAuth};
 use crate::Zaaklink;
 
@@ -36,6 +37,8 @@ pub enum LambdaError {
     Unrecognised(String),
     #[error("scheduled {job:?} failed: {error}")]
     Job { job: Job, error: crate::Error },
+    #[error("a resync event arrived but this function was built without the resync (its checkpoint store); invoke the resync function of the stack")]
+    NoResync,
 }
 
 /// Recognise the event by its shape.
@@ -139,7 +142,20 @@ fn response_parts(a: Answer) -> (i64, HeaderMap, Option<Body>) {
 }
 
 /// Handle one Lambda event; the `Value` is the response the invoking service expects.
+/// (A resync event needs [`handle_with`].)
 pub async fn handle(app: &Zaaklink, auth: &WebhookAuth, event: Value) -> Result<Value, LambdaError> {
+    handle_with(app, auth, event, None, None).await
+}
+
+/// [`handle`], with the resync and the moment the run must stop (the invocation's deadline
+/// minus a margin): a resync run saves its checkpoint and ends before it.
+pub async fn handle_with(
+    app: &Zaaklink,
+    auth: &WebhookAuth,
+    event: Value,
+    resync: Option<&Resync>,
+    stop_at: Option<std::time::Instant>,
+) -> Result<Value, LambdaError> {
     match recognise(event)? {
         Incoming::HttpV2(req) => {
             let method = req.request_context.http.method.as_str();
@@ -157,11 +173,30 @@ pub async fn handle(app: &Zaaklink, auth: &WebhookAuth, event: Value) -> Result<
             (resp.status_code, resp.headers, resp.body) = response_parts(a);
             Ok(serde_json::to_value(resp).expect("a response serialises"))
         }
+        Incoming::Scheduled(Job::Resync) => {
+            let resync = resync.ok_or(LambdaError::NoResync)?;
+            match resync.run(stop_at, false).await {
+                Ok(r) => {
+                    tracing::info!(stop = ?r.stop, pass = ?r.pass, phase = ?r.phase, objects = r.run.objects,
+                        written = r.run.written, emitted = r.run.emitted, pages = r.run.pages,
+                        pass_objects = r.pass_counts.objects, "resync run done");
+                    Ok(serde_json::json!({
+                        "job": "resync", "stop": format!("{:?}", r.stop), "pass": r.pass,
+                        "phase": r.phase, "objects": r.run.objects, "written": r.run.written,
+                        "emitted": r.run.emitted, "pages": r.run.pages,
+                    }))
+                }
+                Err(error) => {
+                    tracing::error!(error = %error, "resync run failed; the next run continues from the checkpoint");
+                    Err(LambdaError::Job {
+                        job: Job::Resync,
+                        error,
+                    })
+                }
+            }
+        }
         Incoming::Scheduled(job) => {
-            let result = match job {
-                Job::Sweep => app.sweep().await,
-                Job::Resync => app.resync().await,
-            };
+            let result = app.sweep().await;
             match result {
                 Ok(o) => {
                     tracing::info!(job = ?job, objects = o.objects, written = o.written, emitted = o.emitted, "scheduled job done");

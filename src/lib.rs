@@ -27,6 +27,7 @@ pub mod notification;
 pub mod openklant;
 pub mod pipeline;
 pub mod reconcile;
+pub mod resync;
 pub mod secret;
 pub mod sink;
 pub mod store;

@@ -143,10 +143,48 @@ pub enum OpenKlantError {
 /// One page of a paginated list (`{count, next, previous, results}`).
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct Page<T> {
+    /// How many objects the whole list holds now (Open Klant counts on every page).
+    #[serde(default)]
+    pub count: u64,
     #[serde(default)]
     pub next: Option<String>,
     #[serde(default = "Vec::new")]
     pub results: Vec<T>,
+}
+
+/// A klantcontact read with `expand=gingOverOnderwerpobjecten`: its onderwerpobjecten in the
+/// same answer (under `_expand`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ExpandedKlantcontact {
+    #[serde(flatten)]
+    pub klantcontact: Klantcontact,
+    #[serde(rename = "_expand", default)]
+    expand: Expand,
+    #[serde(skip)]
+    pub objects: Vec<Onderwerpobject>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Expand {
+    #[serde(default)]
+    ging_over_onderwerpobjecten: Option<Vec<Onderwerpobject>>,
+}
+
+impl ExpandedKlantcontact {
+    /// Build from a klantcontact and its objects (fakes, tests).
+    pub fn new(klantcontact: Klantcontact, objects: Vec<Onderwerpobject>) -> Self {
+        ExpandedKlantcontact {
+            klantcontact,
+            expand: Expand::default(),
+            objects,
+        }
+    }
+
+    fn settle(mut self) -> Self {
+        self.objects = self.expand.ging_over_onderwerpobjecten.take().unwrap_or_default();
+        self
+    }
 }
 
 /// What zaaklink reads from Open Klant. `Ok(None)` means the object is gone (404/410).
@@ -154,13 +192,26 @@ pub struct Page<T> {
 pub trait OpenKlant: Send + Sync {
     async fn onderwerpobject(&self, url: &str) -> Result<Option<Onderwerpobject>, OpenKlantError>;
     async fn klantcontact(&self, url: &str) -> Result<Option<Klantcontact>, OpenKlantError>;
-    /// A page of onderwerpobjecten with `codeObjecttype=zaak`; `page` is a `next` URL or None
-    /// for the first page.
+    /// The klantcontact with its onderwerpobjecten, in one request
+    /// (`?expand=gingOverOnderwerpobjecten`).
+    async fn klantcontact_expanded(&self, url: &str) -> Result<Option<ExpandedKlantcontact>, OpenKlantError>;
+    /// Page `page` (1-based) of the onderwerpobjecten that name a zaak by uuid
+    /// ([`ZAAK_LIST_QUERY`]), `page_size` a page (Open Klant caps it at 500), newest first.
+    /// `Ok(None)` past the last page (Open Klant answers 404 there).
     async fn zaak_onderwerpobjecten(
         &self,
-        page: Option<&str>,
-    ) -> Result<Page<Onderwerpobject>, OpenKlantError>;
+        page: u32,
+        page_size: u32,
+    ) -> Result<Option<Page<Onderwerpobject>>, OpenKlantError>;
 }
+
+/// The filters of the zaak list: only documented ones (Open Klant answers 400 to any other
+/// query parameter).
+pub const ZAAK_LIST_QUERY: &str =
+    "onderwerpobjectidentificatorCodeObjecttype=zaak&onderwerpobjectidentificatorCodeSoortObjectId=uuid";
+
+/// The largest page Open Klant serves.
+pub const MAX_PAGE_SIZE: u32 = 500;
 
 /// The klantinteracties API over HTTP (rustls), `Authorization: Token …`, with timeouts.
 pub struct HttpOpenKlant {
@@ -250,18 +301,26 @@ impl OpenKlant for HttpOpenKlant {
         self.get(url).await
     }
 
+    async fn klantcontact_expanded(&self, url: &str) -> Result<Option<ExpandedKlantcontact>, OpenKlantError> {
+        let mut target = self.root.check(url)?;
+        target.set_query(Some("expand=gingOverOnderwerpobjecten"));
+        Ok(self
+            .get::<ExpandedKlantcontact>(target.as_str())
+            .await?
+            .map(ExpandedKlantcontact::settle))
+    }
+
     async fn zaak_onderwerpobjecten(
         &self,
-        page: Option<&str>,
-    ) -> Result<Page<Onderwerpobject>, OpenKlantError> {
-        let first = self
-            .root
-            .join("onderwerpobjecten?onderwerpobjectidentificatorCodeObjecttype=zaak");
-        let url = page.map(str::to_string).unwrap_or_else(|| first.to_string());
-        Ok(self.get(&url).await?.unwrap_or(Page {
-            next: None,
-            results: vec![],
-        }))
+        page: u32,
+        page_size: u32,
+    ) -> Result<Option<Page<Onderwerpobject>>, OpenKlantError> {
+        let url = self.root.join(&format!(
+            "onderwerpobjecten?{ZAAK_LIST_QUERY}&pageSize={}&page={}",
+            page_size.clamp(1, MAX_PAGE_SIZE),
+            page.max(1)
+        ));
+        self.get(url.as_str()).await
     }
 }
 

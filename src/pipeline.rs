@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::cloudevent::{self, OutboxEvent};
-use crate::link::{self, Klantcontact, ZaakLink};
+use crate::link::{self, Klantcontact, Onderwerpobject, ZaakLink};
 use crate::notification::{self, InputError, Intent, Notification};
 use crate::openklant::{ApiRoot, OpenKlant, OpenKlantError};
 use crate::reconcile::{self, Plan};
@@ -67,7 +67,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn add(&mut self, o: Outcome) {
+    pub fn add(&mut self, o: Outcome) {
         self.objects += o.objects;
         self.written += o.written;
         self.emitted += o.emitted;
@@ -75,11 +75,22 @@ impl Outcome {
 }
 
 /// Where the current link of an onderwerpobject comes from.
-enum Truth<'a> {
-    /// It is gone (destroy notification, klantcontact deleted).
+#[derive(Clone, Copy)]
+pub(crate) enum Truth<'a> {
+    /// It is gone (destroy notification of the onderwerpobject itself).
     Gone,
-    /// Ask Open Klant; the klantcontact is passed when already fetched.
-    Fetch(&'a str, Option<&'a Klantcontact>),
+    /// Ask Open Klant at this URL.
+    Fetch(&'a str),
+}
+
+/// What a caller already read for the first attempt of [`Zaaklink::sync`]: the stored record
+/// (read before `new` was resolved, or at least before its klantcontact was) and the link
+/// Open Klant shows. Used once; a conflict, a pending outbox or a changed answer in the
+/// after-write look sends the sync down the normal path (read, GET, reconcile again).
+#[derive(Debug, Clone)]
+pub struct Seed {
+    pub record: LinkRecord,
+    pub new: Option<ZaakLink>,
 }
 
 /// The pipeline, with its adapters.
@@ -103,46 +114,81 @@ impl Zaaklink {
                 uuid,
                 destroyed: true,
                 ..
-            } => self.sync(&uuid, Truth::Gone).await,
-            Intent::Onderwerpobject { uuid, url, .. } => self.sync(&uuid, Truth::Fetch(&url, None)).await,
+            } => self.sync(&uuid, Truth::Gone, None).await,
+            Intent::Onderwerpobject { uuid, url, .. } => self.sync(&uuid, Truth::Fetch(&url), None).await,
             Intent::Klantcontact { url, destroyed } => self.sync_klantcontact(&url, destroyed).await,
         }
     }
 
-    /// Reconcile every onderwerpobject of a klantcontact: those Open Klant lists and those we
-    /// hold a link for. On destroy (or 404) they are all gone: Open Klant cascades silently.
+    /// Reconcile every onderwerpobject of a klantcontact: those Open Klant lists (read with
+    /// the klantcontact in one request) and those we hold a link for. Objects it no longer
+    /// lists, and all of them when it is destroyed, are looked up one by one (404 = gone): an
+    /// object moved silently to another klantcontact keeps its link. Stored records are read
+    /// after the klantcontact; a label that would be written is read again after them.
     async fn sync_klantcontact(&self, url: &str, destroyed: bool) -> Result<Outcome, Error> {
-        let kc = if destroyed {
+        let found = if destroyed {
             None
         } else {
-            self.klant.klantcontact(url).await?
+            self.klant.klantcontact_expanded(url).await?
         };
         let stored = self.store.linked_to_klantcontact(url).await?;
         let mut outcome = Outcome::default();
         let mut first_error = None;
-        let mut targets: Vec<(String, String)> = Vec::new();
-        if let Some(kc) = &kc {
-            for r in &kc.ging_over_onderwerpobjecten {
+        // (uuid, url, the object as the klantcontact listed it)
+        let mut targets: Vec<(String, String, Option<Onderwerpobject>)> = Vec::new();
+        if let Some(found) = &found {
+            for r in &found.klantcontact.ging_over_onderwerpobjecten {
                 let (_, uuid) = self
                     .settings
                     .api_root
                     .resource_uuid(&r.url, "onderwerpobjecten")
                     .map_err(OpenKlantError::from)?;
-                targets.push((uuid, r.url.clone()));
+                let listed = found
+                    .objects
+                    .iter()
+                    .find(|o| o.uuid == uuid || o.url == r.url)
+                    .cloned();
+                targets.push((uuid, r.url.clone(), listed));
             }
         }
         for r in &stored {
-            if !targets.iter().any(|(u, _)| *u == r.onderwerpobject) {
+            if !targets.iter().any(|(u, _, _)| *u == r.onderwerpobject) {
                 let url = r.link.as_ref().map(|l| l.link_to.clone()).unwrap_or_default();
-                targets.push((r.onderwerpobject.clone(), url));
+                targets.push((r.onderwerpobject.clone(), url, None));
             }
         }
-        for (uuid, oo_url) in &targets {
-            let truth = match &kc {
-                None => Truth::Gone,
-                Some(kc) => Truth::Fetch(oo_url, Some(kc)),
+        let uuids: Vec<String> = targets.iter().map(|(u, _, _)| u.clone()).collect();
+        let mut records: std::collections::HashMap<String, LinkRecord> = self
+            .store
+            .get_many(&uuids)
+            .await?
+            .into_iter()
+            .map(|r| (r.onderwerpobject.clone(), r))
+            .collect();
+        let mut fresh_kc: Option<Option<Klantcontact>> = None;
+        for (uuid, oo_url, listed) in &targets {
+            let seed = match (listed, &found) {
+                (Some(o), Some(found)) => {
+                    let record = records.remove(uuid).unwrap_or_else(|| LinkRecord::absent(uuid));
+                    let guess = link::resolve(o, &found.klantcontact, self.settings.label_max_chars);
+                    if record.pending.is_empty()
+                        && reconcile::reconcile(record.link.as_ref(), guess.as_ref()) == Plan::Unchanged
+                    {
+                        outcome.objects += 1;
+                        continue;
+                    }
+                    if fresh_kc.is_none() {
+                        fresh_kc = Some(self.klant.klantcontact(url).await?);
+                    }
+                    let new = fresh_kc
+                        .as_ref()
+                        .and_then(Option::as_ref)
+                        .and_then(|kc| link::resolve(o, kc, self.settings.label_max_chars));
+                    Some(Seed { record, new })
+                }
+                _ => None,
             };
-            match self.sync(uuid, truth).await {
+            match self.sync(uuid, Truth::Fetch(oo_url), seed).await {
                 Ok(o) => outcome.add(o),
                 Err(e) => {
                     tracing::warn!(onderwerpobject = %uuid, error = %e, "onderwerpobject of klantcontact not reconciled");
@@ -158,24 +204,32 @@ impl Zaaklink {
     /// any other writer's; on a version conflict, start over (bounded, with jitter). After a
     /// write, look at Open Klant once more: a slow delivery may have written a view that a
     /// newer delivery (which found nothing to change) had already seen superseded.
-    async fn sync(&self, uuid: &str, truth: Truth<'_>) -> Result<Outcome, Error> {
+    /// The klantcontact behind a label is fetched afresh in every attempt and in the
+    /// after-write look, always after the record was read. `seed` (resync, klantcontact
+    /// notifications) replaces the first attempt's read and resolve.
+    pub(crate) async fn sync(
+        &self,
+        uuid: &str,
+        truth: Truth<'_>,
+        mut seed: Option<Seed>,
+    ) -> Result<Outcome, Error> {
         let mut outcome = Outcome {
             objects: 1,
             ..Default::default()
-        };
-        let mut kc_cache: Option<Klantcontact> = match truth {
-            Truth::Fetch(_, kc) => kc.cloned(),
-            Truth::Gone => None,
         };
         for attempt in 0..self.settings.max_attempts {
             if attempt > 0 {
                 backoff(attempt).await;
             }
-            let mut record = self
-                .store
-                .get(uuid)
-                .await?
-                .unwrap_or_else(|| LinkRecord::absent(uuid));
+            let seeded = seed.take().filter(|s| s.record.pending.is_empty());
+            let mut record = match &seeded {
+                Some(s) => s.record.clone(),
+                None => self
+                    .store
+                    .get(uuid)
+                    .await?
+                    .unwrap_or_else(|| LinkRecord::absent(uuid)),
+            };
             // The outbox holds one transition at a time: finish the previous one first.
             if !record.pending.is_empty() && self.settings.emit_source.is_some() {
                 if claim_is_live(&record) {
@@ -190,9 +244,10 @@ impl Zaaklink {
                     None => continue,
                 }
             }
-            let new = match truth {
-                Truth::Gone => None,
-                Truth::Fetch(url, _) => self.resolve(url, &mut kc_cache).await?,
+            let new = match (seeded, truth) {
+                (Some(s), _) => s.new,
+                (None, Truth::Gone) => None,
+                (None, Truth::Fetch(url)) => self.resolve(url).await?,
             };
             let (link, events) = match reconcile::reconcile(record.link.as_ref(), new.as_ref()) {
                 Plan::Unchanged => return Ok(outcome),
@@ -211,8 +266,8 @@ impl Zaaklink {
             if let Some((_, n)) = self.publish(next, Some(fresh)).await? {
                 outcome.emitted += n;
             }
-            if let Truth::Fetch(url, _) = truth {
-                let now = self.resolve(url, &mut kc_cache).await?;
+            if let Truth::Fetch(url) = truth {
+                let now = self.resolve(url).await?;
                 if reconcile::reconcile(stored.as_ref(), now.as_ref()) != Plan::Unchanged {
                     tracing::info!(onderwerpobject = %uuid, "Open Klant changed while writing; reconciling again");
                     continue;
@@ -224,12 +279,8 @@ impl Zaaklink {
     }
 
     /// The link Open Klant shows now for this onderwerpobject, `None` if it links no zaak.
-    /// The klantcontact (for the label) is fetched once and kept in `kc_cache`.
-    async fn resolve(
-        &self,
-        url: &str,
-        kc_cache: &mut Option<Klantcontact>,
-    ) -> Result<Option<ZaakLink>, Error> {
+    /// Its klantcontact (for the label) is fetched here, every time.
+    pub(crate) async fn resolve(&self, url: &str) -> Result<Option<ZaakLink>, Error> {
         let Some(o) = self.klant.onderwerpobject(url).await? else {
             return Ok(None);
         };
@@ -240,15 +291,11 @@ impl Zaaklink {
         else {
             return Ok(None);
         };
-        if kc_cache.as_ref().is_none_or(|k| k.url != kc_ref.url) {
-            match self.klant.klantcontact(&kc_ref.url).await? {
-                Some(k) => *kc_cache = Some(k),
-                // The klantcontact is gone: so is the onderwerpobject (cascade).
-                None => return Ok(None),
-            }
+        match self.klant.klantcontact(&kc_ref.url).await? {
+            Some(kc) => Ok(link::resolve(&o, &kc, self.settings.label_max_chars)),
+            // The klantcontact is gone: so is the onderwerpobject (cascade).
+            None => Ok(None),
         }
-        let kc = kc_cache.as_ref().expect("cached above");
-        Ok(link::resolve(&o, kc, self.settings.label_max_chars))
     }
 
     /// The record after a transition: new link, version + 1, its events in the outbox,
@@ -362,48 +409,6 @@ impl Zaaklink {
                 Ok(None) => {}
                 Err(e) => {
                     first_error.get_or_insert(e);
-                }
-            }
-        }
-        first_error.map_or(Ok(outcome), Err)
-    }
-
-    /// Resync: reconcile every zaak onderwerpobject Open Klant lists and every stored link,
-    /// catching changes Open Klant never notified.
-    pub async fn resync(&self) -> Result<Outcome, Error> {
-        let mut outcome = Outcome::default();
-        let mut seen = std::collections::HashSet::new();
-        let mut first_error = None;
-        let mut page: Option<String> = None;
-        loop {
-            let p = self.klant.zaak_onderwerpobjecten(page.as_deref()).await?;
-            for o in &p.results {
-                let Ok((_, uuid)) = self.settings.api_root.resource_uuid(&o.url, "onderwerpobjecten") else {
-                    tracing::warn!(url = %o.url, "resync skips an onderwerpobject outside OPEN_KLANT_API_ROOT");
-                    continue;
-                };
-                if seen.insert(uuid.clone()) {
-                    match self.sync(&uuid, Truth::Fetch(&o.url, None)).await {
-                        Ok(o) => outcome.add(o),
-                        Err(e) => {
-                            first_error.get_or_insert(e);
-                        }
-                    }
-                }
-            }
-            match p.next {
-                Some(next) if !next.is_empty() => page = Some(next),
-                _ => break,
-            }
-        }
-        for r in self.store.linked().await? {
-            if seen.insert(r.onderwerpobject.clone()) {
-                let url = r.link.as_ref().map(|l| l.link_to.clone()).unwrap_or_default();
-                match self.sync(&r.onderwerpobject, Truth::Fetch(&url, None)).await {
-                    Ok(o) => outcome.add(o),
-                    Err(e) => {
-                        first_error.get_or_insert(e);
-                    }
                 }
             }
         }

@@ -27,8 +27,9 @@ use zaaklink::link::ZaakLink;
 use zaaklink::reconcile::EventKind;
 use zaaklink::sink::eventbridge::EventBridgeSink;
 use zaaklink::sink::{EventSink, SinkError};
+use zaaklink::store::checkpoint::contract::checkpoint_contract;
 use zaaklink::store::contract::{link, store_contract, Point};
-use zaaklink::store::dynamodb::{DynamoStore, BY_KLANTCONTACT, BY_OUTBOX};
+use zaaklink::store::dynamodb::{outbox_shard, DynamoStore, BY_KLANTCONTACT, BY_OUTBOX, OUTBOX_PENDING};
 use zaaklink::store::{LinkRecord, LinkStore, StoreError};
 use zaaklink::webhook::{Answer, WebhookAuth};
 use zaaklink::Zaaklink;
@@ -237,10 +238,13 @@ async fn dynamo_store_keeps_the_link_store_contract() {
     let store = DynamoStore::new(ddb.clone(), TABLE);
 
     // The contract every store keeps, and the item layout DynamoDB holds at each point.
-    let keys = |index: &'static str, attr: &'static str, value: &'static str| {
+    let keys = |index: &'static str, attr: &'static str, value: &str| {
         let ddb = ddb.clone();
-        async move { index_keys(&ddb, TABLE, index, attr, value).await }
+        let value = value.to_string();
+        async move { index_keys(&ddb, TABLE, index, attr, &value).await }
     };
+    // The outbox is sharded: "a" sits on its own shard, never on the pre-shard value.
+    let shard_a = outbox_shard("a");
     store_contract(&store, async |point| match point {
         Point::OutboxFull => {
             // `outbox` set, the event in `pending`, on both GSIs.
@@ -253,22 +257,53 @@ async fn dynamo_store_keeps_the_link_store_contract() {
                 .unwrap()
                 .item
                 .unwrap();
-            assert_eq!(s(&item, "outbox").as_deref(), Some("pending"));
+            assert_eq!(s(&item, "outbox").as_deref(), Some(shard_a.as_str()));
+            assert!(shard_a.starts_with("p#"), "{shard_a}");
             assert_eq!(
                 item["pending"].as_m().unwrap()["e1"],
                 AttributeValue::S("{\"type\":\"nl.overheid.zaken.zaak-gekoppeld\"}".into())
             );
-            assert_eq!(keys(BY_OUTBOX, "outbox", "pending").await, ["a"]);
+            assert_eq!(keys(BY_OUTBOX, "outbox", &shard_a).await, ["a"]);
+            assert!(keys(BY_OUTBOX, "outbox", "pending").await.is_empty());
             assert_eq!(keys(BY_KLANTCONTACT, "klantcontact", "kc1").await, ["a"]);
         }
-        Point::OutboxCleared => assert!(keys(BY_OUTBOX, "outbox", "pending").await.is_empty()),
+        Point::OutboxCleared => assert!(keys(BY_OUTBOX, "outbox", &shard_a).await.is_empty()),
         // The tombstone left both sparse indexes.
         Point::Tombstone => {
             assert!(keys(BY_KLANTCONTACT, "klantcontact", "kc1").await.is_empty());
-            assert!(keys(BY_OUTBOX, "outbox", "pending").await.is_empty());
+            assert!(keys(BY_OUTBOX, "outbox", &shard_a).await.is_empty());
         }
     })
     .await;
+    checkpoint_contract(&store).await;
+
+    // An item an older version wrote (outbox = "pending", before the shards) is still swept.
+    let mut legacy = LinkRecord::absent("legacy");
+    legacy.version = 1;
+    legacy.pending.insert("e9".into(), "{}".into());
+    store.put(&legacy, 0).await.unwrap();
+    ddb.update_item()
+        .table_name(TABLE)
+        .key("onderwerpobject", AttributeValue::S("legacy".into()))
+        .update_expression("SET outbox = :p")
+        .expression_attribute_values(":p", AttributeValue::S(OUTBOX_PENDING.into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keys(BY_OUTBOX, "outbox", OUTBOX_PENDING).await, ["legacy"]);
+    assert_eq!(
+        store
+            .with_pending()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.onderwerpobject.as_str())
+            .collect::<Vec<_>>(),
+        ["legacy"]
+    );
+    legacy.version = 2;
+    legacy.pending.clear();
+    store.put(&legacy, 1).await.unwrap();
 
     // Pagination: more records than one Scan/Query page holds is not cheap to make in moto;
     // many records on one klantcontact at least exercise the re-read of several keys.
@@ -279,7 +314,16 @@ async fn dynamo_store_keeps_the_link_store_contract() {
         store.put(&x, 0).await.unwrap();
     }
     assert_eq!(store.linked_to_klantcontact("kc-many").await.unwrap().len(), 25);
-    assert_eq!(store.linked().await.unwrap().len(), 25);
+    assert_eq!(
+        store
+            .linked()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.link.as_ref().unwrap().klantcontact == "kc-many")
+            .count(),
+        25
+    );
 
     // A missing table: Unavailable, naming the operation, the table and the fix.
     let missing = DynamoStore::new(ddb, "no-such-table");
@@ -638,7 +682,10 @@ async fn a_sink_that_keeps_failing_leaves_the_outbox_and_the_sweep_puts_it_with_
     assert_eq!(item["version"], AttributeValue::N("2".into()));
     assert!(!item.contains_key("claimedUntil"), "claim released: {item:?}");
     assert_eq!(s(&item, "zaak").as_deref(), Some(ZAAK_A));
-    assert_eq!(s(&item, "outbox").as_deref(), Some("pending"));
+    assert_eq!(
+        s(&item, "outbox").as_deref(),
+        Some(outbox_shard(OO_UUID).as_str())
+    );
     let pending = item["pending"].as_m().unwrap();
     assert_eq!(pending.keys().collect::<Vec<_>>(), [&id]);
     assert_eq!(w.app.store.with_pending().await.unwrap().len(), 1);

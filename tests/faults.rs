@@ -873,11 +873,19 @@ impl OpenKlant for GatedKlant {
         self.inner.klantcontact(url).await
     }
 
+    async fn klantcontact_expanded(
+        &self,
+        url: &str,
+    ) -> Result<Option<zaaklink::openklant::ExpandedKlantcontact>, OpenKlantError> {
+        self.inner.klantcontact_expanded(url).await
+    }
+
     async fn zaak_onderwerpobjecten(
         &self,
-        page: Option<&str>,
-    ) -> Result<Page<Onderwerpobject>, OpenKlantError> {
-        self.inner.zaak_onderwerpobjecten(page).await
+        page: u32,
+        page_size: u32,
+    ) -> Result<Option<Page<Onderwerpobject>>, OpenKlantError> {
+        self.inner.zaak_onderwerpobjecten(page, page_size).await
     }
 }
 

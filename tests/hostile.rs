@@ -82,18 +82,21 @@ impl OpenKlant for RecordingKlant {
         self.calls.lock().unwrap().push(url.to_string());
         Ok(None)
     }
+    async fn klantcontact_expanded(
+        &self,
+        url: &str,
+    ) -> Result<Option<zaaklink::openklant::ExpandedKlantcontact>, OpenKlantError> {
+        self.calls.lock().unwrap().push(url.to_string());
+        Ok(None)
+    }
+
     async fn zaak_onderwerpobjecten(
         &self,
-        page: Option<&str>,
-    ) -> Result<Page<Onderwerpobject>, OpenKlantError> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push(page.unwrap_or("list").to_string());
-        Ok(Page {
-            next: None,
-            results: vec![],
-        })
+        page: u32,
+        _page_size: u32,
+    ) -> Result<Option<Page<Onderwerpobject>>, OpenKlantError> {
+        self.calls.lock().unwrap().push(format!("list page {page}"));
+        Ok(None)
     }
 }
 

@@ -317,7 +317,7 @@ async fn life_cycle_create_relink_unlink_delete() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn klantcontact_destroy_unlinks_every_stored_link() {
+async fn klantcontact_destroy_looks_up_and_unlinks_every_stored_link() {
     let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
     let col = Collector::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -347,7 +347,19 @@ async fn klantcontact_destroy_unlinks_every_stored_link() {
     ok.remove(&format!("{}onderwerpobjecten/{second_uuid}", ok.api_root()));
     let before = ok.requests().len();
     assert_eq!(serve.post(&ok.rewrite(KC_DESTROY), Some(AUTH)).await.0, 204);
-    assert_eq!(ok.requests().len(), before, "a destroy needs no GET");
+    // Each candidate is looked up in Open Klant (404 = gone; issue 11): its GET and the
+    // after-write look, nothing else.
+    let gets = ok.requests()[before..].to_vec();
+    assert_eq!(gets.len(), 4, "{gets:#?}");
+    for uuid in [OO, second_uuid] {
+        assert_eq!(
+            gets.iter()
+                .filter(|g| g.ends_with(&format!("onderwerpobjecten/{uuid}")))
+                .count(),
+            2,
+            "{gets:#?}"
+        );
+    }
     let mut got = summary(&col.take());
     got.sort();
     assert_eq!(

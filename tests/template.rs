@@ -94,6 +94,7 @@ fn resources_have_the_expected_types() {
         ("WebhookFunction", "AWS::Serverless::Function"),
         ("WebhookHttpApi", "AWS::Serverless::HttpApi"),
         ("WebhookHttpApiPermission", "AWS::Lambda::Permission"),
+        ("ResyncFunction", "AWS::Serverless::Function"),
         ("ResyncScheduleRule", "AWS::Events::Rule"),
         ("ResyncSchedulePermission", "AWS::Lambda::Permission"),
         ("DeliveryRule", "AWS::Events::Rule"),
@@ -220,7 +221,7 @@ fn webhook_is_a_public_function_url_and_optionally_an_http_api() {
 }
 
 #[test]
-fn schedules_sweep_always_and_resync_only_when_given() {
+fn schedules_the_sweep_and_the_resync_by_default() {
     let t = template();
     let sweep = &props(&t, "WebhookFunction")["Events"]["OutboxSweep"];
     assert_eq!(sweep["Type"], "Schedule");
@@ -228,14 +229,73 @@ fn schedules_sweep_always_and_resync_only_when_given() {
     let input: Value = serde_json::from_str(sweep["Properties"]["Input"].as_str().unwrap()).unwrap();
     assert_eq!(input, json!({"zaaklink": "sweep"}));
     assert_eq!(t["Parameters"]["SweepSchedule"]["Default"], "rate(5 minutes)");
-    assert_eq!(t["Parameters"]["ResyncSchedule"]["Default"], "");
+    // The resync is on by default: its own function, runs that continue the pass every 10
+    // minutes, a new pass at most hourly; an empty schedule switches it off.
+    assert_eq!(t["Parameters"]["ResyncSchedule"]["Default"], "rate(10 minutes)");
+    assert_eq!(t["Parameters"]["ResyncInterval"]["Default"], "1h");
+    assert_eq!(t["Parameters"]["ResyncConcurrency"]["Default"], 4);
     for r in ["ResyncScheduleRule", "ResyncSchedulePermission"] {
         assert_eq!(resource(&t, r)["Condition"], "HasResyncSchedule", "{r}");
     }
     let target = &props(&t, "ResyncScheduleRule")["Targets"][0];
-    assert_eq!(target["Arn"], get_att("WebhookFunction", "Arn"));
+    assert_eq!(target["Arn"], get_att("ResyncFunction", "Arn"));
     let input: Value = serde_json::from_str(target["Input"].as_str().unwrap()).unwrap();
     assert_eq!(input, json!({"zaaklink": "resync"}));
+    assert_eq!(
+        props(&t, "ResyncSchedulePermission")["FunctionName"],
+        json!({"Ref": "ResyncFunction"})
+    );
+    let f = props(&t, "ResyncFunction");
+    assert_eq!(
+        f["Timeout"], 900,
+        "the longest a Lambda runs; runs stop a minute before"
+    );
+    assert_eq!(f["Handler"], "bootstrap");
+    assert!(
+        f.get("FunctionUrlConfig").is_none(),
+        "no webhook on the resync function"
+    );
+    let vars = &f["Environment"]["Variables"];
+    assert_eq!(vars["ZAAKLINK_FUNCTION"], "resync");
+    assert_eq!(vars["RESYNC_INTERVAL"], json!({"Ref": "ResyncInterval"}));
+    assert_eq!(vars["RESYNC_CONCURRENCY"], json!({"Ref": "ResyncConcurrency"}));
+    assert_eq!(vars["LINKS_TABLE"], json!({"Ref": "LinksTable"}));
+    for secret in [
+        "WEBHOOK_AUTH",
+        "WEBHOOK_AUTH_SECRET_ID",
+        "WEBHOOK_AUTH_SSM_PARAMETER",
+        "OPEN_KLANT_API_TOKEN",
+    ] {
+        assert!(vars.get(secret).is_none(), "{secret} is not given to the resync");
+    }
+    // Least privilege: the links table (with BatchGetItem, and DeleteItem for its seen
+    // chunks), the bus, the Open Klant token by name only.
+    for (condition, s) in statements(&t, "ResyncFunction") {
+        assert_no_wildcard_resource(&s, "ResyncFunction");
+        let acts = actions(&s);
+        match acts[0].split(':').next().unwrap() {
+            "dynamodb" => {
+                assert_eq!(condition, None);
+                let set: BTreeSet<_> = acts.iter().map(String::as_str).collect();
+                assert_eq!(
+                    set,
+                    BTreeSet::from([
+                        "dynamodb:GetItem",
+                        "dynamodb:BatchGetItem",
+                        "dynamodb:PutItem",
+                        "dynamodb:UpdateItem",
+                        "dynamodb:DeleteItem",
+                        "dynamodb:Query",
+                        "dynamodb:Scan"
+                    ])
+                );
+            }
+            "events" => assert_eq!(acts, vec!["events:PutEvents"]),
+            "secretsmanager" => assert_eq!(condition.as_deref(), Some("HasOpenKlantTokenSecret")),
+            "ssm" => assert_eq!(condition.as_deref(), Some("HasOpenKlantTokenSsm")),
+            other => panic!("unexpected service {other} in the resync policy"),
+        }
+    }
 }
 
 /// The settings docs/DESIGN.md §6 lists in its `### Configuration` table (first column)
@@ -378,6 +438,7 @@ fn webhook_policy_is_least_privilege() {
                     set,
                     BTreeSet::from([
                         "dynamodb:GetItem",
+                        "dynamodb:BatchGetItem",
                         "dynamodb:PutItem",
                         "dynamodb:UpdateItem",
                         "dynamodb:Query",

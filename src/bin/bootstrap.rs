@@ -1,6 +1,8 @@
 //! The zaaklink Lambda: webhook (Function URL / API Gateway) and scheduled sweep/resync.
 //! Init: settings and secrets once, one SdkConfig shared by the clients; then the runtime loop.
 
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
 use clap::Parser;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
@@ -9,12 +11,21 @@ use zaaklink::aws::{self, LambdaArgs};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     zaaklink::init_logging("info");
-    let args = LambdaArgs::try_parse_from(["bootstrap"]).map_err(|e| {
+    let mut args = LambdaArgs::try_parse_from(["bootstrap"]).map_err(|e| {
         tracing::error!(error = %e, "invalid setting");
         e
     })?;
+    // The resync function (ZAAKLINK_FUNCTION=resync) takes only its schedule's events and
+    // gets no webhook secret: an HTTP request to it is refused with a value nobody knows.
+    if std::env::var("ZAAKLINK_FUNCTION").is_ok_and(|f| f == "resync") && args.core.webhook_auth.is_none() {
+        args.core.webhook_auth = Some(format!("Token {}", uuid::Uuid::new_v4()));
+    }
     let sdk = aws::sdk_config().await;
-    let (app, cfg) = aws::build(&sdk, args).await.map_err(|e| {
+    let (app, cfg) = aws::build(&sdk, args.clone()).await.map_err(|e| {
+        tracing::error!(setting = e.setting, error = %e, "zaaklink cannot start");
+        e
+    })?;
+    let resync = aws::resync(&sdk, &args, &app).map_err(|e| {
         tracing::error!(setting = e.setting, error = %e, "zaaklink cannot start");
         e
     })?;
@@ -22,11 +33,25 @@ async fn main() -> Result<(), Error> {
         tracing::warn!(reason = why, "events are not emitted");
     }
     let auth = cfg.webhook_auth;
-    let (app, auth) = (&app, &auth);
+    let (app, auth, resync) = (&app, &auth, &resync);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        zaaklink::lambda::handle(app, auth, event.payload)
+        // A resync run stops RESYNC_STOP_MARGIN before the invocation's deadline.
+        let stop_at = stop_at(event.context.deadline);
+        zaaklink::lambda::handle_with(app, auth, event.payload, Some(resync), Some(stop_at))
             .await
             .map_err(Error::from)
     }))
     .await
+}
+
+/// The invocation's deadline (ms since the epoch) as an Instant, minus a margin for the page
+/// in flight and the checkpoint save (60 s, or a third of a short invocation).
+fn stop_at(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    let margin = Duration::from_secs(60).min(left / 3);
+    Instant::now() + left.saturating_sub(margin)
 }

@@ -10,8 +10,11 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use clap::{Parser, Subcommand};
-use zaaklink::config::{CoreArgs, CoreConfig};
+use std::io::IsTerminal;
+
+use zaaklink::config::{CoreArgs, CoreConfig, ResyncArgs};
 use zaaklink::openklant::HttpOpenKlant;
+use zaaklink::resync::Resync;
 use zaaklink::sink::{http::HttpSink, stdout::StdoutSink, EventSink};
 use zaaklink::store::embedded::EmbeddedStore;
 use zaaklink::webhook::{self, Answer, WebhookAuth, MAX_BODY_BYTES};
@@ -36,6 +39,10 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "ZAAKLINK_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// How often serve looks whether a resync pass is due (a new pass starts at most every
+        /// --resync-interval; an unfinished one continues); `off` = never.
+        #[arg(long, env = "ZAAKLINK_RESYNC_EVERY", default_value = "5m")]
+        resync_every: String,
     },
     /// Run the bundled samples end to end (no AWS, no Open Klant): events on stdout.
     Demo {
@@ -43,7 +50,8 @@ enum Command {
         #[arg(long)]
         state: Option<PathBuf>,
     },
-    /// Reconcile every zaak onderwerpobject in Open Klant and every stored link.
+    /// Reconcile every zaak onderwerpobject in Open Klant and every stored link: continue
+    /// the unfinished pass, or run a new one (whatever --resync-interval says).
     Resync {
         #[command(flatten)]
         local: LocalArgs,
@@ -101,6 +109,8 @@ struct LocalArgs {
     open_zaak_secret: Option<String>,
     #[command(flatten)]
     core: CoreArgs,
+    #[command(flatten)]
+    resync: ResyncArgs,
 }
 
 impl LocalArgs {
@@ -123,7 +133,19 @@ impl LocalArgs {
         Ok(Arc::new(sink::OpenZaakSink::new(deliverer)))
     }
 
+    /// The pipeline and the resync over the embedded store.
+    fn build_with_resync(&self) -> Result<(Zaaklink, CoreConfig, Resync), String> {
+        let settings = self.resync.validate().map_err(|e| e.to_string())?;
+        let (app, cfg, store) = self.build_on()?;
+        let resync = Resync::new(&app, store, settings);
+        Ok((app, cfg, resync))
+    }
+
     fn build(&self) -> Result<(Zaaklink, CoreConfig), String> {
+        self.build_on().map(|(app, cfg, _)| (app, cfg))
+    }
+
+    fn build_on(&self) -> Result<(Zaaklink, CoreConfig, Arc<EmbeddedStore>), String> {
         let cfg = self.core.validate().map_err(|e| e.to_string())?;
         let sink: Arc<dyn EventSink> = match self.sink.as_str() {
             "stdout" => Arc::new(StdoutSink),
@@ -146,8 +168,10 @@ impl LocalArgs {
                 }
             }
         };
-        let store = EmbeddedStore::open(&self.state)
-            .map_err(|e| format!("configuration error: --state / ZAAKLINK_STATE: {e}"))?;
+        let store = Arc::new(
+            EmbeddedStore::open(&self.state)
+                .map_err(|e| format!("configuration error: --state / ZAAKLINK_STATE: {e}"))?,
+        );
         if let Some(why) = cfg.emission_off_reason {
             tracing::warn!(reason = why, "events are not emitted");
         }
@@ -157,11 +181,11 @@ impl LocalArgs {
                 cfg.open_klant_token.clone(),
                 cfg.open_klant_timeout,
             )),
-            store: Arc::new(store),
+            store: store.clone(),
             sink,
             settings: cfg.settings.clone(),
         };
-        Ok((app, cfg))
+        Ok((app, cfg, store))
     }
 }
 
@@ -220,8 +244,24 @@ async fn webhook_endpoint(State(s): State<Arc<Served>>, req: axum::extract::Requ
     )
 }
 
-async fn serve(local: LocalArgs, listen: SocketAddr) -> Result<(), String> {
-    let (app, cfg) = local.build()?;
+async fn serve(local: LocalArgs, listen: SocketAddr, resync_every: String) -> Result<(), String> {
+    let (app, cfg, resync) = local.build_with_resync()?;
+    if !matches!(resync_every.trim(), "off" | "0" | "") {
+        let every = zaaklink::config::parse_duration("--resync-every / ZAAKLINK_RESYNC_EVERY", &resync_every)
+            .map_err(|e| format!("{e} (or off)"))?;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match resync.run(None, false).await {
+                    Ok(r) => tracing::info!(stop = ?r.stop, pass = ?r.pass, objects = r.run.objects,
+                        written = r.run.written, emitted = r.run.emitted, "resync run done"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "resync run failed; the next one continues from the checkpoint")
+                    }
+                }
+            }
+        });
+    }
     let served = Arc::new(Served {
         app,
         auth: cfg.webhook_auth,
@@ -243,7 +283,11 @@ async fn serve(local: LocalArgs, listen: SocketAddr) -> Result<(), String> {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Serve { local, listen } => serve(local, listen).await,
+        Command::Serve {
+            local,
+            listen,
+            resync_every,
+        } => serve(local, listen, resync_every).await,
         Command::Demo { state } => {
             let dir = tempfile_dir()?;
             let path = state.unwrap_or_else(|| dir.join("zaaklink-demo.db"));
@@ -256,11 +300,34 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Resync { local } => {
-            let (app, _) = local.build()?;
-            let o = app.resync().await.map_err(|e| e.to_string())?;
+            let (_, _, resync) = local.build_with_resync()?;
+            let started = std::time::Instant::now();
+            let resync = if std::io::stderr().is_terminal() {
+                resync.on_progress(move |p| {
+                    let secs = started.elapsed().as_secs_f64().max(0.001);
+                    let of = p.listed.map(|n| format!("/{n}")).unwrap_or_default();
+                    eprint!(
+                        "\r\x1b[2K{:?} page {} | {}{} objects | {:.0} objects/s | {} changed, {} events",
+                        p.phase,
+                        p.page,
+                        p.run.objects,
+                        of,
+                        p.run.objects as f64 / secs,
+                        p.run.written,
+                        p.run.emitted
+                    );
+                })
+            } else {
+                resync
+            };
+            let r = resync.full_pass().await.map_err(|e| e.to_string())?;
+            if std::io::stderr().is_terminal() {
+                eprintln!();
+            }
+            let secs = started.elapsed().as_secs_f64();
             eprintln!(
-                "resync done: {} onderwerpobjecten checked, {} changed, {} events emitted",
-                o.objects, o.written, o.emitted
+                "resync done ({:?}): {} onderwerpobjecten checked, {} changed, {} events emitted, {} pages, {:.1} s",
+                r.stop, r.run.objects, r.run.written, r.run.emitted, r.run.pages, secs
             );
             Ok(())
         }

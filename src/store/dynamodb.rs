@@ -10,8 +10,16 @@
 //!   last event; absent = 0 in items written before it existed);
 //! - `updatedAt` (S): RFC 3339 time of the last write;
 //! - `pending` (M of S): outbox, event id -> CloudEvent JSON, omitted when empty;
-//! - `outbox` (S, always `"pending"`): present only while `pending` is non-empty, so the
-//!   sparse GSI [`BY_OUTBOX`] lets the sweep find those items with a Query, never a Scan.
+//! - `outbox` (S, `"p#0"` … `"p#15"`, the shard [`outbox_shard`] picks from a hash of the
+//!   onderwerpobject): present only while `pending` is non-empty, so the sparse GSI
+//!   [`BY_OUTBOX`] lets the sweep find those items with a Query per shard, never a Scan.
+//!   Spread over [`OUTBOX_SHARDS`] values, a bulk write (a first resync) never concentrates
+//!   on one index partition; items of older versions (`"pending"`) are still swept.
+//!
+//! Reserved items (keys that are never a uuid) hold the resync's state
+//! ([`CheckpointStore`]): `zaaklink:resync` with `checkpoint` (S, JSON) and `version` (N),
+//! and `zaaklink:resync:seen:{pass}:{page}` with `uuids` (S, one a line). They have no
+//! `zaak`/`klantcontact`/`outbox`, so no index and no link scan sees them.
 //!
 //! Throttling and transient errors are retried by the SDK's standard retry policy (the
 //! default retry config of the client is kept); what still fails becomes
@@ -29,7 +37,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
 
-use super::{LinkRecord, LinkStore, StoreError};
+use super::{CheckpointStore, LinkRecord, LinkStore, SavedCheckpoint, StoreError};
 use crate::link::ZaakLink;
 
 /// Sparse GSI on `klantcontact` (only items that hold a link have it).
@@ -38,8 +46,31 @@ pub const BY_KLANTCONTACT: &str = "by-klantcontact";
 pub const BY_OUTBOX: &str = "by-outbox";
 /// The partition key.
 pub const PARTITION_KEY: &str = "onderwerpobject";
-/// The value of `outbox` while `pending` is non-empty.
+/// The value of `outbox` of items written by versions before the sharded outbox; the sweep
+/// still queries it.
 pub const OUTBOX_PENDING: &str = "pending";
+/// How many `outbox` values (GSI partitions) pending items are spread over.
+pub const OUTBOX_SHARDS: u32 = 16;
+/// The key of the resync checkpoint item.
+pub const CHECKPOINT_ITEM: &str = "zaaklink:resync";
+
+/// The `outbox` value of an item with pending events: `p#<n>`, n from a stable hash (FNV-1a)
+/// of the onderwerpobject, so one record always lands on the same shard.
+pub fn outbox_shard(onderwerpobject: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in onderwerpobject.bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    format!("p#{}", h % OUTBOX_SHARDS)
+}
+
+/// Every `outbox` value the sweep queries: the shards and the pre-shard value.
+pub fn outbox_values() -> Vec<String> {
+    (0..OUTBOX_SHARDS)
+        .map(|n| format!("p#{n}"))
+        .chain(std::iter::once(OUTBOX_PENDING.to_string()))
+        .collect()
+}
 
 /// The item as stored (see the module docs for the layout).
 #[derive(Debug, Serialize, Deserialize)]
@@ -80,7 +111,7 @@ impl From<&LinkRecord> for Item {
             seq: r.seq,
             updated_at: r.updated_at.clone(),
             pending: r.pending.clone(),
-            outbox: (!r.pending.is_empty()).then(|| OUTBOX_PENDING.to_string()),
+            outbox: (!r.pending.is_empty()).then(|| outbox_shard(&r.onderwerpobject)),
             claimed_until: r.claimed_until.clone(),
         }
     }
@@ -304,8 +335,87 @@ impl LinkStore for DynamoStore {
     /// Query on the sparse [`BY_OUTBOX`] index, then a consistent re-read of each item, so a
     /// lagging index never makes the sweep put an outbox that was already cleared.
     async fn with_pending(&self) -> Result<Vec<LinkRecord>, StoreError> {
-        let found = self.query_index(BY_OUTBOX, "outbox", OUTBOX_PENDING).await?;
+        let mut found = Vec::new();
+        for shard in outbox_values() {
+            found.extend(self.query_index(BY_OUTBOX, "outbox", &shard).await?);
+        }
         self.reread(found, |r| !r.pending.is_empty()).await
+    }
+
+    /// Consistent BatchGetItem, 100 keys a call, unprocessed keys asked again (with backoff).
+    async fn get_many(&self, onderwerpobjecten: &[String]) -> Result<Vec<LinkRecord>, StoreError> {
+        let mut keys: Vec<&String> = onderwerpobjecten.iter().collect();
+        keys.sort();
+        keys.dedup();
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut ask = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .set_keys(Some(chunk.iter().map(|k| key(k)).collect()))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Unavailable(format!("BatchGetItem request: {e}")))?;
+            for attempt in 0..10u32 {
+                let resp = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ask.clone())
+                    .send()
+                    .await
+                    .map_err(|e| self.unavailable("BatchGetItem", &e))?;
+                if let Some(mut got) = resp.responses {
+                    for item in got.remove(&self.table).unwrap_or_default() {
+                        out.push(decode(item)?);
+                    }
+                }
+                match resp
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty())
+                {
+                    Some(rest) if attempt < 9 => {
+                        ask = rest;
+                        tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(5))).await;
+                    }
+                    Some(_) => {
+                        return Err(StoreError::Unavailable(format!(
+                            "DynamoDB BatchGetItem on table {}: keys still unprocessed after 10 attempts (throttled)",
+                            self.table
+                        )))
+                    }
+                    None => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A consistent Scan page for items holding a link; the cursor is the last evaluated key.
+    async fn linked_page(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<LinkRecord>, Option<String>), StoreError> {
+        let page = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("attribute_exists(zaak)")
+            .consistent_read(true)
+            .limit(limit.clamp(1, 5000) as i32)
+            .set_exclusive_start_key(cursor.map(key))
+            .send()
+            .await
+            .map_err(|e| self.unavailable("Scan", &e))?;
+        let records = page
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(decode)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = page
+            .last_evaluated_key
+            .and_then(|k| k.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned());
+        Ok((records, next))
     }
 
     /// A (consistent, paginated) Scan for items holding a link; only resync uses it.
@@ -333,6 +443,140 @@ impl LinkStore for DynamoStore {
         }
         out.sort_by(|a, b| a.onderwerpobject.cmp(&b.onderwerpobject));
         Ok(out)
+    }
+}
+
+fn seen_item(pass: &str, chunk: u32) -> String {
+    format!("{CHECKPOINT_ITEM}:seen:{pass}:{chunk}")
+}
+
+#[async_trait]
+impl CheckpointStore for DynamoStore {
+    async fn load_checkpoint(&self) -> Result<Option<SavedCheckpoint>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(CHECKPOINT_ITEM)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.unavailable("GetItem", &e))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let json = item.get("checkpoint").and_then(|v| v.as_s().ok()).cloned();
+        let version = item
+            .get("version")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok());
+        match (json, version) {
+            (Some(json), Some(version)) => Ok(Some(SavedCheckpoint { json, version })),
+            _ => Err(StoreError::Corrupt(format!(
+                "DynamoDB item {CHECKPOINT_ITEM:?} lacks checkpoint or version"
+            ))),
+        }
+    }
+
+    async fn save_checkpoint(&self, json: &str, expected: u64) -> Result<(), StoreError> {
+        let req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, AttributeValue::S(CHECKPOINT_ITEM.into()))
+            .item("checkpoint", AttributeValue::S(json.into()))
+            .item("version", AttributeValue::N((expected + 1).to_string()));
+        let req = if expected == 0 {
+            req.condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+        } else {
+            req.condition_expression("#v = :expected")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
+        };
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict)
+            }
+            Err(e) => Err(self.unavailable("PutItem", &e)),
+        }
+    }
+
+    async fn put_seen(&self, pass: &str, chunk: u32, uuids: &[String]) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, AttributeValue::S(seen_item(pass, chunk)))
+            .item("uuids", AttributeValue::S(uuids.join("\n")))
+            .send()
+            .await
+            .map_err(|e| self.unavailable("PutItem", &e))?;
+        Ok(())
+    }
+
+    async fn seen(&self, pass: &str, chunks: u32) -> Result<Vec<String>, StoreError> {
+        let keys: Vec<String> = (0..chunks).map(|c| seen_item(pass, c)).collect();
+        let mut out = Vec::new();
+        for chunk in keys.chunks(100) {
+            let mut ask = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .set_keys(Some(chunk.iter().map(|k| key(k)).collect()))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Unavailable(format!("BatchGetItem request: {e}")))?;
+            for attempt in 0..10u32 {
+                let resp = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ask.clone())
+                    .send()
+                    .await
+                    .map_err(|e| self.unavailable("BatchGetItem", &e))?;
+                for item in resp
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    if let Some(s) = item.get("uuids").and_then(|v| v.as_s().ok()) {
+                        out.extend(s.split('\n').filter(|u| !u.is_empty()).map(str::to_string));
+                    }
+                }
+                match resp
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty())
+                {
+                    Some(rest) if attempt < 9 => {
+                        ask = rest;
+                        tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(5))).await;
+                    }
+                    Some(_) => {
+                        return Err(StoreError::Unavailable(format!(
+                            "DynamoDB BatchGetItem on table {}: keys still unprocessed after 10 attempts (throttled)",
+                            self.table
+                        )))
+                    }
+                    None => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn drop_seen(&self, pass: &str, chunks: u32) -> Result<(), StoreError> {
+        for c in 0..chunks {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(&seen_item(pass, c))))
+                .send()
+                .await
+                .map_err(|e| self.unavailable("DeleteItem", &e))?;
+        }
+        Ok(())
     }
 }
 
@@ -436,13 +680,28 @@ mod tests {
             assert_eq!(item.contains_key("pending"), pending);
             assert_eq!(
                 item.get("outbox"),
-                pending.then(|| AttributeValue::S("pending".into())).as_ref()
+                pending.then(|| AttributeValue::S(outbox_shard("u1"))).as_ref()
             );
             assert_eq!(item["version"], AttributeValue::N("7".into()));
             assert_eq!(item["seq"], AttributeValue::N("3".into()));
             assert_eq!(item["updatedAt"], AttributeValue::S(r.updated_at.clone()));
             assert_eq!(decode(item).unwrap(), r);
         }
+    }
+
+    #[test]
+    fn outbox_shards_are_stable_and_spread() {
+        assert_eq!(outbox_shard("u1"), outbox_shard("u1"));
+        let mut used = std::collections::BTreeSet::new();
+        for i in 0..1000 {
+            let s = outbox_shard(
+                &uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, &[i as u8, (i >> 8) as u8]).to_string(),
+            );
+            assert!(outbox_values().contains(&s), "{s}");
+            used.insert(s);
+        }
+        assert_eq!(used.len(), OUTBOX_SHARDS as usize, "{used:?}");
+        assert!(outbox_values().contains(&OUTBOX_PENDING.to_string()));
     }
 
     #[test]

@@ -7,10 +7,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{LinkRecord, LinkStore, StoreError};
+use super::{CheckpointStore, LinkRecord, LinkStore, SavedCheckpoint, StoreError};
 
 /// onderwerpobject uuid -> LinkRecord as JSON.
 const LINKS: TableDefinition<&str, &str> = TableDefinition::new("links");
+/// The resync's checkpoint (key [`CHECKPOINT_KEY`], value `{version}\n{json}`) and its seen
+/// chunks (key `seen/{pass}/{chunk}`, value the uuids, one a line).
+const RESYNC: TableDefinition<&str, &str> = TableDefinition::new("resync");
+const CHECKPOINT_KEY: &str = "checkpoint";
 
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -36,6 +40,7 @@ impl EmbeddedStore {
         })?;
         let txn = db.begin_write().map_err(|e| e.to_string())?;
         txn.open_table(LINKS).map_err(|e| e.to_string())?;
+        txn.open_table(RESYNC).map_err(|e| e.to_string())?;
         txn.commit().map_err(|e| e.to_string())?;
         Ok(EmbeddedStore { db: Arc::new(db) })
     }
@@ -127,6 +132,157 @@ impl LinkStore for EmbeddedStore {
     async fn linked(&self) -> Result<Vec<LinkRecord>, StoreError> {
         self.select(|r| r.link.is_some()).await
     }
+
+    async fn get_many(&self, onderwerpobjecten: &[String]) -> Result<Vec<LinkRecord>, StoreError> {
+        let keys = onderwerpobjecten.to_vec();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let table = txn.open_table(LINKS).map_err(unavailable)?;
+            let mut out = Vec::with_capacity(keys.len());
+            for k in &keys {
+                if let Some(v) = table.get(k.as_str()).map_err(unavailable)? {
+                    out.push(decode(v.value())?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Key order, from just after `cursor`, on one read transaction.
+    async fn linked_page(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<LinkRecord>, Option<String>), StoreError> {
+        let cursor = cursor.map(str::to_string);
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let table = txn.open_table(LINKS).map_err(unavailable)?;
+            let range = match &cursor {
+                Some(c) => {
+                    table.range::<&str>((std::ops::Bound::Excluded(c.as_str()), std::ops::Bound::Unbounded))
+                }
+                None => table.range::<&str>(..),
+            }
+            .map_err(unavailable)?;
+            let mut out = Vec::new();
+            let mut last = None;
+            for entry in range {
+                if out.len() >= limit.max(1) {
+                    return Ok((out, last));
+                }
+                let (k, v) = entry.map_err(unavailable)?;
+                last = Some(k.value().to_string());
+                let r = decode(v.value())?;
+                if r.link.is_some() {
+                    out.push(r);
+                }
+            }
+            Ok((out, None))
+        })
+        .await
+    }
+}
+
+fn seen_key(pass: &str, chunk: u32) -> String {
+    format!("seen/{pass}/{chunk}")
+}
+
+#[async_trait]
+impl CheckpointStore for EmbeddedStore {
+    async fn load_checkpoint(&self) -> Result<Option<SavedCheckpoint>, StoreError> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let table = txn.open_table(RESYNC).map_err(unavailable)?;
+            let Some(v) = table.get(CHECKPOINT_KEY).map_err(unavailable)? else {
+                return Ok(None);
+            };
+            let (version, json) = v
+                .value()
+                .split_once('\n')
+                .and_then(|(n, j)| Some((n.parse::<u64>().ok()?, j.to_string())))
+                .ok_or_else(|| StoreError::Corrupt("resync checkpoint: no version line".into()))?;
+            Ok(Some(SavedCheckpoint { json, version }))
+        })
+        .await
+    }
+
+    async fn save_checkpoint(&self, json: &str, expected: u64) -> Result<(), StoreError> {
+        let value = format!("{}\n{json}", expected + 1);
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(unavailable)?;
+            {
+                let mut table = txn.open_table(RESYNC).map_err(unavailable)?;
+                let current = match table.get(CHECKPOINT_KEY).map_err(unavailable)? {
+                    Some(v) => v
+                        .value()
+                        .split_once('\n')
+                        .and_then(|(n, _)| n.parse::<u64>().ok())
+                        .unwrap_or(0),
+                    None => 0,
+                };
+                if current != expected {
+                    return Err(StoreError::Conflict);
+                }
+                table
+                    .insert(CHECKPOINT_KEY, value.as_str())
+                    .map_err(unavailable)?;
+            }
+            txn.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn put_seen(&self, pass: &str, chunk: u32, uuids: &[String]) -> Result<(), StoreError> {
+        let key = seen_key(pass, chunk);
+        let value = uuids.join("\n");
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(unavailable)?;
+            {
+                let mut table = txn.open_table(RESYNC).map_err(unavailable)?;
+                table.insert(key.as_str(), value.as_str()).map_err(unavailable)?;
+            }
+            txn.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn seen(&self, pass: &str, chunks: u32) -> Result<Vec<String>, StoreError> {
+        let pass = pass.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let table = txn.open_table(RESYNC).map_err(unavailable)?;
+            let mut out = Vec::new();
+            for c in 0..chunks {
+                if let Some(v) = table.get(seen_key(&pass, c).as_str()).map_err(unavailable)? {
+                    out.extend(
+                        v.value()
+                            .split('\n')
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string),
+                    );
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn drop_seen(&self, pass: &str, chunks: u32) -> Result<(), StoreError> {
+        let pass = pass.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(unavailable)?;
+            {
+                let mut table = txn.open_table(RESYNC).map_err(unavailable)?;
+                for c in 0..chunks {
+                    table.remove(seen_key(&pass, c).as_str()).map_err(unavailable)?;
+                }
+            }
+            txn.commit().map_err(unavailable)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -139,6 +295,7 @@ mod tests {
         let path = dir.path().join("state/zaaklink.db");
         let store = EmbeddedStore::open(&path).unwrap();
         super::super::contract::store_contract(&store, async |_| {}).await;
+        super::super::checkpoint::contract::checkpoint_contract(&store).await;
         let before = store.get("a").await.unwrap();
         drop(store);
         let reopened = EmbeddedStore::open(&path).unwrap();

@@ -5,11 +5,13 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{LinkRecord, LinkStore, StoreError};
+use super::{CheckpointStore, LinkRecord, LinkStore, SavedCheckpoint, StoreError};
 
 #[derive(Default)]
 pub struct MemoryStore {
     records: Mutex<HashMap<String, LinkRecord>>,
+    checkpoint: Mutex<Option<SavedCheckpoint>>,
+    seen: Mutex<HashMap<(String, u32), Vec<String>>>,
 }
 
 impl MemoryStore {
@@ -56,10 +58,55 @@ impl LinkStore for MemoryStore {
     }
 }
 
+#[async_trait]
+impl CheckpointStore for MemoryStore {
+    async fn load_checkpoint(&self) -> Result<Option<SavedCheckpoint>, StoreError> {
+        Ok(self.checkpoint.lock().unwrap().clone())
+    }
+
+    async fn save_checkpoint(&self, json: &str, expected: u64) -> Result<(), StoreError> {
+        let mut c = self.checkpoint.lock().unwrap();
+        if c.as_ref().map_or(0, |c| c.version) != expected {
+            return Err(StoreError::Conflict);
+        }
+        *c = Some(SavedCheckpoint {
+            json: json.to_string(),
+            version: expected + 1,
+        });
+        Ok(())
+    }
+
+    async fn put_seen(&self, pass: &str, chunk: u32, uuids: &[String]) -> Result<(), StoreError> {
+        self.seen
+            .lock()
+            .unwrap()
+            .insert((pass.to_string(), chunk), uuids.to_vec());
+        Ok(())
+    }
+
+    async fn seen(&self, pass: &str, chunks: u32) -> Result<Vec<String>, StoreError> {
+        let seen = self.seen.lock().unwrap();
+        Ok((0..chunks)
+            .filter_map(|c| seen.get(&(pass.to_string(), c)))
+            .flatten()
+            .cloned()
+            .collect())
+    }
+
+    async fn drop_seen(&self, pass: &str, chunks: u32) -> Result<(), StoreError> {
+        let mut seen = self.seen.lock().unwrap();
+        for c in 0..chunks {
+            seen.remove(&(pass.to_string(), c));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[tokio::test]
     async fn contract() {
         super::super::contract::store_contract(&super::MemoryStore::default(), async |_| {}).await;
+        super::super::checkpoint::contract::checkpoint_contract(&super::MemoryStore::default()).await;
     }
 }

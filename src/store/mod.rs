@@ -8,9 +8,12 @@ use async_trait::async_trait;
 use crate::cloudevent::OutboxEvent;
 use crate::link::ZaakLink;
 
+pub mod checkpoint;
 pub mod dynamodb;
 pub mod embedded;
 pub mod memory;
+
+pub use checkpoint::{CheckpointStore, SavedCheckpoint};
 
 /// The stored state of one onderwerpobject. A record without `link` is a tombstone: it keeps
 /// `version` so event ids of later transitions never repeat earlier ones.
@@ -91,6 +94,42 @@ pub trait LinkStore: Send + Sync {
     async fn with_pending(&self) -> Result<Vec<LinkRecord>, StoreError>;
     /// Onderwerpobject uuids of every record that holds a link (for resync).
     async fn linked(&self) -> Result<Vec<LinkRecord>, StoreError>;
+
+    /// The records of these onderwerpobjecten that exist, read as consistently as [`Self::get`]
+    /// (the resync reads a list page's records at once). The order is not specified.
+    /// The default reads them one by one; adapters with a batch read override it.
+    async fn get_many(&self, onderwerpobjecten: &[String]) -> Result<Vec<LinkRecord>, StoreError> {
+        let mut out = Vec::with_capacity(onderwerpobjecten.len());
+        for u in onderwerpobjecten {
+            if let Some(r) = self.get(u).await? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One page of the records holding a link, for the resync's second phase: up to about
+    /// `limit` records after `cursor` (None = from the start), and the cursor of the next page
+    /// (None = that was the last). The cursor is opaque and survives a restart.
+    /// The default pages over [`Self::linked`] in key order.
+    async fn linked_page(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<LinkRecord>, Option<String>), StoreError> {
+        let all = self.linked().await?;
+        let mut page: Vec<LinkRecord> = all
+            .into_iter()
+            .filter(|r| cursor.is_none_or(|c| r.onderwerpobject.as_str() > c))
+            .collect();
+        page.sort_by(|a, b| a.onderwerpobject.cmp(&b.onderwerpobject));
+        let more = page.len() > limit;
+        page.truncate(limit.max(1));
+        let next = more
+            .then(|| page.last().map(|r| r.onderwerpobject.clone()))
+            .flatten();
+        Ok((page, next))
+    }
 }
 
 /// The behaviour every [`LinkStore`] must have, run by each adapter's tests (memory and
@@ -149,6 +188,13 @@ pub mod contract {
         store.put(&r2, 1).await.unwrap();
         assert!(store.with_pending().await.unwrap().is_empty());
         assert_eq!(store.linked().await.unwrap(), vec![r2.clone()]);
+        // batch read: present ones only, absent ones left out
+        let many = store
+            .get_many(&["a".to_string(), "nope".to_string()])
+            .await
+            .unwrap();
+        assert_eq!(many, vec![r2.clone()]);
+        assert!(store.get_many(&[]).await.unwrap().is_empty());
         at(Point::OutboxCleared).await;
 
         let mut tomb = r2.clone();
@@ -160,5 +206,39 @@ pub mod contract {
         assert!(store.linked_to_klantcontact("kc1").await.unwrap().is_empty());
         assert!(store.linked().await.unwrap().is_empty());
         at(Point::Tombstone).await;
+
+        // More than one batch (DynamoDB reads 100 keys a call), and paging the linked ones.
+        let keys: Vec<String> = (0..130).map(|i| format!("batch{i:03}")).collect();
+        for (i, k) in keys.iter().enumerate() {
+            let mut m = LinkRecord::absent(k);
+            m.version = 1;
+            m.link = (i % 2 == 0).then(|| link("z", "kc9"));
+            store.put(&m, 0).await.unwrap();
+        }
+        let mut ask = keys.clone();
+        ask.push("absent".into());
+        let mut got: Vec<String> = store
+            .get_many(&ask)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.onderwerpobject)
+            .collect();
+        got.sort();
+        assert_eq!(got, keys);
+        let mut paged = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..1000 {
+            let (page, next) = store.linked_page(cursor.as_deref(), 20).await.unwrap();
+            paged.extend(page.into_iter().map(|r| r.onderwerpobject));
+            match next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        paged.sort();
+        paged.dedup();
+        let linked: Vec<String> = keys.iter().step_by(2).cloned().collect();
+        assert_eq!(paged, linked);
     }
 }

@@ -1,0 +1,22 @@
+//! The resync (DESIGN §7): the changes Open Klant never notifies (an onderwerpobject created,
+//! relinked or deleted, a klantcontact's objects cascaded away) reach Open Zaak through a
+//! periodic pass over everything. A pass has two phases — Open Klant's list of zaak
+//! onderwerpobjecten page by page, then the stored links that list did not show — and a
+//! checkpoint, so that it continues where it stopped across runs (a Lambda invocation ends
+//! before its time runs out, a process dies), never redoes a finished page, and is worked by
+//! one run at a time (a lease in the checkpoint).
+//!
+//! - [`checkpoint`]: the checkpoint and the pure rules (start, continue, busy, idle; which
+//!   pages to read again when the list shrank underneath the pass);
+//! - [`plan`]: what a listed object needs, from the page and its stored record (pure);
+//! - [`patient`]: Open Klant reads retried with backoff on 429/5xx;
+//! - `run`: the I/O — the loop over pages and store pages, bounded concurrency, the same
+//!   conditional write and outbox as the webhook ([`crate::Zaaklink`]).
+
+pub mod checkpoint;
+pub mod patient;
+pub mod plan;
+mod run;
+
+pub use checkpoint::{Checkpoint, Counts, Phase};
+pub use run::{Progress, Report, Resync, ResyncSettings, Stop};

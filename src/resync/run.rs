@@ -1,0 +1,588 @@
+//! One resync run: continue (or start) a pass until it completes, its time is up, or another
+//! run holds it.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use super::checkpoint::{self, Begin, Checkpoint, Counts, Phase};
+use super::patient::Patient;
+use super::plan::{self, Step};
+use crate::link::{self, Klantcontact, Onderwerpobject};
+use crate::openklant::{OpenKlantError, MAX_PAGE_SIZE};
+use crate::pipeline::{Outcome, Seed, Truth};
+use crate::reconcile::{self, Plan};
+use crate::store::{CheckpointStore, LinkRecord, StoreError};
+use crate::{Error, Zaaklink};
+
+/// How a resync runs (DESIGN §7, the RESYNC_* settings).
+#[derive(Debug, Clone)]
+pub struct ResyncSettings {
+    /// Objects per list page (Open Klant serves at most 500) and per store page.
+    pub page_size: u32,
+    /// Requests to Open Klant (and writes) at once.
+    pub concurrency: usize,
+    /// How long a run holds the pass without renewing (renewed after every page).
+    pub lease: Duration,
+    /// The least time between the starts of two passes.
+    pub interval: Duration,
+    /// Retries of an Open Klant read on 429/5xx/timeouts, and the first wait.
+    pub retries: u32,
+    pub retry_base: Duration,
+}
+
+impl Default for ResyncSettings {
+    fn default() -> Self {
+        ResyncSettings {
+            page_size: MAX_PAGE_SIZE,
+            concurrency: 4,
+            lease: Duration::from_secs(120),
+            interval: Duration::from_secs(3600),
+            retries: 4,
+            retry_base: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Why a run stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// The pass completed.
+    PassDone,
+    /// Its time was up; the checkpoint holds where the next run continues.
+    Deadline,
+    /// Another run holds the pass.
+    Busy,
+    /// The last pass completed less than the interval ago.
+    Idle { next: String },
+    /// Another run took the pass over meanwhile (this run's lease had expired).
+    LeaseLost,
+}
+
+/// What one run did.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub stop: Stop,
+    /// The pass worked on (None when busy).
+    pub pass: Option<String>,
+    pub phase: Option<Phase>,
+    /// This run alone.
+    pub run: Counts,
+    /// The pass so far (all its runs).
+    pub pass_counts: Counts,
+}
+
+/// Where a run is, for a progress display.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub phase: Phase,
+    /// The next list page.
+    pub page: u32,
+    /// The list's size as Open Klant last counted it.
+    pub listed: Option<u64>,
+    pub run: Counts,
+}
+
+type OnProgress = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// Phase 2 reads the store in pages this many times a list page: almost every stored link
+/// was listed, so a store page costs a read and little else.
+const STORE_PAGE_FACTOR: usize = 4;
+
+/// The resync over a pipeline and a checkpoint store.
+#[derive(Clone)]
+pub struct Resync {
+    app: Zaaklink,
+    checkpoints: Arc<dyn CheckpointStore>,
+    settings: ResyncSettings,
+    progress: Option<OnProgress>,
+}
+
+/// A run's state: the checkpoint, its stored version, who this run is.
+struct Held {
+    cp: Checkpoint,
+    version: u64,
+    owner: String,
+    run: Counts,
+}
+
+impl Resync {
+    /// Open Klant reads of the resync are retried with backoff ([`Patient`]).
+    pub fn new(app: &Zaaklink, checkpoints: Arc<dyn CheckpointStore>, settings: ResyncSettings) -> Self {
+        let mut app = app.clone();
+        app.klant = Arc::new(Patient {
+            inner: app.klant.clone(),
+            retries: settings.retries,
+            base: settings.retry_base,
+        });
+        Resync {
+            app,
+            checkpoints,
+            settings,
+            progress: None,
+        }
+    }
+
+    /// Call `f` after every page.
+    pub fn on_progress(mut self, f: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(f));
+        self
+    }
+
+    /// One run: continue the unfinished pass, or start one when the last completed at least
+    /// `interval` ago (`force`: whatever the interval), until the pass completes or
+    /// `deadline` (None = no limit) is reached — then the checkpoint is saved and the lease
+    /// given up. A failure saves nothing beyond the last finished page.
+    pub async fn run(&self, deadline: Option<Instant>, force: bool) -> Result<Report, Error> {
+        let owner = uuid::Uuid::new_v4().to_string();
+        let now = Utc::now();
+        let saved = self.checkpoints.load_checkpoint().await?;
+        let (found, version) = match &saved {
+            Some(s) => (
+                Some(
+                    serde_json::from_str::<Checkpoint>(&s.json)
+                        .map_err(|e| StoreError::Corrupt(format!("resync checkpoint: {e}")))?,
+                ),
+                s.version,
+            ),
+            None => (None, 0),
+        };
+        let mut previous = None;
+        let cp = match checkpoint::begin(found.as_ref(), &owner, now, self.settings.interval, force) {
+            Begin::Busy => return Ok(self.report(Stop::Busy, None, Counts::default())),
+            Begin::Idle { next } => {
+                return Ok(self.report(
+                    Stop::Idle {
+                        next: checkpoint::ts(next),
+                    },
+                    found.as_ref(),
+                    Counts::default(),
+                ))
+            }
+            Begin::Continue => found.expect("continue has a checkpoint"),
+            Begin::Start { previous: p } => {
+                previous = p;
+                Checkpoint::fresh(uuid::Uuid::new_v4().to_string(), now)
+            }
+        };
+        let mut held = Held {
+            cp,
+            version,
+            owner,
+            run: Counts::default(),
+        };
+        held.cp.counts.runs += 1;
+        if !self.save(&mut held).await? {
+            return Ok(self.report(Stop::Busy, None, Counts::default()));
+        }
+        if let Some(p) = previous {
+            if let Err(e) = self.checkpoints.drop_seen(&p.pass, p.chunks).await {
+                tracing::warn!(error = %e, pass = %p.pass, "seen chunks of the previous pass not dropped");
+            }
+        }
+        let result = self.work(&mut held, deadline).await;
+        match result {
+            Ok(stop) => {
+                if stop != Stop::LeaseLost {
+                    held.cp.release();
+                    self.save_unleased(&mut held).await?;
+                }
+                Ok(self.report(stop, Some(&held.cp), held.run.clone()))
+            }
+            Err(e) => {
+                // Give the lease up so the next run continues at once; the checkpoint is as
+                // the last finished page left it.
+                held.cp.release();
+                if let Err(s) = self.save_unleased(&mut held).await {
+                    tracing::debug!(error = %s, "lease not released; it expires");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs until the pass that is open (or a new one) has completed; for the CLI and tests.
+    pub async fn full_pass(&self) -> Result<Report, Error> {
+        let mut total = Counts::default();
+        let mut force = true;
+        loop {
+            let r = self.run(None, force).await?;
+            force = false;
+            add(&mut total, &r.run);
+            match r.stop {
+                Stop::PassDone => return Ok(Report { run: total, ..r }),
+                Stop::Busy | Stop::LeaseLost | Stop::Idle { .. } => return Ok(Report { run: total, ..r }),
+                Stop::Deadline => continue,
+            }
+        }
+    }
+
+    fn report(&self, stop: Stop, cp: Option<&Checkpoint>, run: Counts) -> Report {
+        Report {
+            stop,
+            pass: cp.map(|c| c.pass.clone()),
+            phase: cp.map(|c| c.phase),
+            run,
+            pass_counts: cp.map(|c| c.counts.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// Save the checkpoint with a renewed lease; false when another run took it over.
+    async fn save(&self, h: &mut Held) -> Result<bool, Error> {
+        h.cp.lease(&h.owner, Utc::now(), self.settings.lease);
+        self.save_unleased(h).await
+    }
+
+    async fn save_unleased(&self, h: &mut Held) -> Result<bool, Error> {
+        let json = serde_json::to_string(&h.cp).expect("a checkpoint serialises");
+        match self.checkpoints.save_checkpoint(&json, h.version).await {
+            Ok(()) => {
+                h.version += 1;
+                Ok(true)
+            }
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn tell(&self, h: &Held) {
+        if let Some(f) = &self.progress {
+            f(&Progress {
+                phase: h.cp.phase,
+                page: h.cp.page,
+                listed: h.cp.count,
+                run: h.run.clone(),
+            });
+        }
+    }
+
+    async fn work(&self, h: &mut Held, deadline: Option<Instant>) -> Result<Stop, Error> {
+        let size = self.settings.page_size.clamp(1, MAX_PAGE_SIZE);
+        let out_of_time = || deadline.is_some_and(|d| Instant::now() >= d);
+        while h.cp.phase == Phase::List {
+            if out_of_time() {
+                return Ok(Stop::Deadline);
+            }
+            let page = h.cp.page;
+            let listed = self.app.klant.zaak_onderwerpobjecten(page, size).await?;
+            let Some(listed) = listed.filter(|p| !p.results.is_empty()) else {
+                // Past the end (404) or an empty list. If the list shrank since the last page,
+                // its last objects moved onto pages already read: read back to the last
+                // page that still has objects and take those not seen on the last page.
+                if page > 1 {
+                    let tail: HashSet<&String> = h.cp.tail.iter().collect();
+                    let mut extra = Vec::new();
+                    let mut q = page - 1;
+                    loop {
+                        let got = self.app.klant.zaak_onderwerpobjecten(q, size).await?;
+                        h.run.pages += 1;
+                        h.run.rereads += 1;
+                        h.cp.counts.pages += 1;
+                        h.cp.counts.rereads += 1;
+                        match got.filter(|p| !p.results.is_empty()) {
+                            Some(p) => {
+                                extra.extend(
+                                    p.results
+                                        .into_iter()
+                                        .filter(|o| self.uuid_of(o).is_some_and(|u| !tail.contains(&u))),
+                                );
+                                break;
+                            }
+                            None if q > 1 => q -= 1,
+                            None => break,
+                        }
+                    }
+                    if !extra.is_empty() {
+                        let outcome = self.work_objects(&extra).await?;
+                        let seen: Vec<String> = extra.iter().filter_map(|o| self.uuid_of(o)).collect();
+                        self.checkpoints.put_seen(&h.cp.pass, h.cp.chunks, &seen).await?;
+                        h.cp.chunks += 1;
+                        for c in [&mut h.run, &mut h.cp.counts] {
+                            c.objects += extra.len() as u64;
+                            c.written += outcome.written as u64;
+                            c.emitted += outcome.emitted as u64;
+                        }
+                    }
+                }
+                h.cp.phase = Phase::Stored;
+                if !self.save(h).await? {
+                    return Ok(Stop::LeaseLost);
+                }
+                continue;
+            };
+            let mut objects = listed.results;
+            let mut page_uuids: Vec<String> = objects.iter().filter_map(|o| self.uuid_of(o)).collect();
+            let mut count_now = listed.count;
+            let mut next_link = listed.next;
+            // The list shrank since the last page: objects may have moved forward past the
+            // boundary; read the pages they can be on again, ending with this page, and repeat
+            // while the list keeps shrinking during those reads (DESIGN §7).
+            let mut before = h.cp.count;
+            let mut boundary_page = page;
+            let mut taken: HashSet<String> = h.cp.tail.iter().cloned().collect();
+            taken.extend(page_uuids.iter().cloned());
+            for _ in 0..8 {
+                let Some(from) = checkpoint::reread_from(boundary_page, size, before, count_now) else {
+                    break;
+                };
+                let start_count = count_now;
+                for q in from..=page {
+                    let Some(p) = self.app.klant.zaak_onderwerpobjecten(q, size).await? else {
+                        continue;
+                    };
+                    h.run.pages += 1;
+                    h.run.rereads += 1;
+                    h.cp.counts.pages += 1;
+                    h.cp.counts.rereads += 1;
+                    count_now = p.count;
+                    if q == page {
+                        page_uuids = p.results.iter().filter_map(|o| self.uuid_of(o)).collect();
+                        next_link = p.next.clone();
+                    }
+                    for o in p.results {
+                        if self.uuid_of(&o).is_some_and(|u| taken.insert(u)) {
+                            objects.push(o);
+                        }
+                    }
+                }
+                before = Some(start_count);
+                boundary_page = page + 1;
+            }
+            let outcome = self.work_objects(&objects).await?;
+            let mut seen: Vec<String> = objects.iter().filter_map(|o| self.uuid_of(o)).collect();
+            seen.sort();
+            seen.dedup();
+            self.checkpoints.put_seen(&h.cp.pass, h.cp.chunks, &seen).await?;
+            h.run.pages += 1;
+            h.run.objects += objects.len() as u64;
+            h.run.written += outcome.written as u64;
+            h.run.emitted += outcome.emitted as u64;
+            let c = &mut h.cp;
+            c.chunks += 1;
+            c.counts.pages += 1;
+            c.counts.objects += objects.len() as u64;
+            c.counts.written += outcome.written as u64;
+            c.counts.emitted += outcome.emitted as u64;
+            c.tail = page_uuids;
+            c.count = Some(count_now);
+            c.page += 1;
+            if next_link.as_deref().is_none_or(str::is_empty) {
+                c.phase = Phase::Stored;
+            }
+            if !self.save(h).await? {
+                return Ok(Stop::LeaseLost);
+            }
+            self.tell(h);
+        }
+        if h.cp.phase == Phase::Stored {
+            let seen: HashSet<String> = self
+                .checkpoints
+                .seen(&h.cp.pass, h.cp.chunks)
+                .await?
+                .into_iter()
+                .collect();
+            while h.cp.phase == Phase::Stored {
+                if out_of_time() {
+                    return Ok(Stop::Deadline);
+                }
+                let (records, next) = self
+                    .app
+                    .store
+                    .linked_page(h.cp.cursor.as_deref(), STORE_PAGE_FACTOR * size as usize)
+                    .await?;
+                let unlisted: Vec<LinkRecord> = records
+                    .into_iter()
+                    .filter(|r| !seen.contains(&r.onderwerpobject))
+                    .collect();
+                let outcome = self.work_unlisted(unlisted.clone()).await?;
+                h.run.objects += unlisted.len() as u64;
+                h.run.written += outcome.written as u64;
+                h.run.emitted += outcome.emitted as u64;
+                let c = &mut h.cp;
+                c.counts.objects += unlisted.len() as u64;
+                c.counts.written += outcome.written as u64;
+                c.counts.emitted += outcome.emitted as u64;
+                match next {
+                    Some(n) => c.cursor = Some(n),
+                    None => {
+                        c.phase = Phase::Done;
+                        c.finished = Some(checkpoint::ts(Utc::now()));
+                    }
+                }
+                if !self.save(h).await? {
+                    return Ok(Stop::LeaseLost);
+                }
+                self.tell(h);
+            }
+            if let Err(e) = self.checkpoints.drop_seen(&h.cp.pass, h.cp.chunks).await {
+                tracing::warn!(error = %e, "seen chunks of the finished pass not dropped; the next pass drops them");
+            }
+            // An interrupted write can leave an outbox on a record no page holds any more (a
+            // link just dropped): the pass ends with the sweep, so it leaves none behind.
+            match self.app.sweep().await {
+                Ok(o) => h.run.emitted += o.emitted as u64,
+                Err(e) => {
+                    tracing::warn!(error = %e, "sweep after the pass failed; the scheduled sweep retries")
+                }
+            }
+        }
+        Ok(Stop::PassDone)
+    }
+
+    fn uuid_of(&self, o: &Onderwerpobject) -> Option<String> {
+        match self
+            .app
+            .settings
+            .api_root
+            .resource_uuid(&o.url, "onderwerpobjecten")
+        {
+            Ok((_, u)) => Some(u),
+            Err(e) => {
+                tracing::warn!(error = %e, "resync skips an onderwerpobject outside OPEN_KLANT_API_ROOT");
+                None
+            }
+        }
+    }
+
+    /// Reconcile a list page's objects: their records in one batch read, labels only for
+    /// links that are new or moved (read after the records, once per klantcontact), writes
+    /// only for what changed — through [`Zaaklink`]'s conditional write and outbox.
+    async fn work_objects(&self, objects: &[Onderwerpobject]) -> Result<Outcome, Error> {
+        let mut uuids: Vec<(String, &Onderwerpobject)> = Vec::new();
+        let mut once = HashSet::new();
+        for o in objects {
+            if let Some(u) = self.uuid_of(o) {
+                if once.insert(u.clone()) {
+                    uuids.push((u, o));
+                }
+            }
+        }
+        let keys: Vec<String> = uuids.iter().map(|(u, _)| u.clone()).collect();
+        let mut records: HashMap<String, LinkRecord> = self
+            .app
+            .store
+            .get_many(&keys)
+            .await?
+            .into_iter()
+            .map(|r| (r.onderwerpobject.clone(), r))
+            .collect();
+        let steps: Vec<(String, &Onderwerpobject, Step)> = uuids
+            .into_iter()
+            .map(|(u, o)| {
+                let s = plan::step(o, records.get(&u));
+                (u, o, s)
+            })
+            .collect();
+        let wanted: HashSet<String> = steps
+            .iter()
+            .filter_map(|(_, _, s)| match s {
+                Step::NeedsLabel { klantcontact } => Some(klantcontact.clone()),
+                _ => None,
+            })
+            .collect();
+        let labels: HashMap<String, Option<Klantcontact>> = bounded(
+            self.settings.concurrency,
+            wanted.into_iter().map(|url| {
+                let klant = self.app.klant.clone();
+                async move {
+                    let kc = klant.klantcontact(&url).await;
+                    (url, kc)
+                }
+            }),
+        )
+        .await
+        .into_iter()
+        .map(|(url, kc)| kc.map(|kc| (url, kc)))
+        .collect::<Result<_, OpenKlantError>>()?;
+        let max = self.app.settings.label_max_chars;
+        let mut jobs = Vec::new();
+        for (uuid, o, step) in steps {
+            let record = records.remove(&uuid).unwrap_or_else(|| LinkRecord::absent(&uuid));
+            let seed = match step {
+                Step::Unchanged => continue,
+                Step::Normal => None,
+                Step::Drop => Some(Seed { record, new: None }),
+                Step::NeedsLabel { klantcontact } => {
+                    let new = labels
+                        .get(&klantcontact)
+                        .and_then(Option::as_ref)
+                        .and_then(|kc| link::resolve(o, kc, max));
+                    if reconcile::reconcile(record.link.as_ref(), new.as_ref()) == Plan::Unchanged {
+                        continue;
+                    }
+                    Some(Seed { record, new })
+                }
+            };
+            let app = self.app.clone();
+            let url = o.url.clone();
+            jobs.push(async move { app.sync(&uuid, Truth::Fetch(&url), seed).await });
+        }
+        sum(bounded(self.settings.concurrency, jobs).await)
+    }
+
+    /// Phase 2: stored links the list did not show, each looked up (404 = gone).
+    async fn work_unlisted(&self, records: Vec<LinkRecord>) -> Result<Outcome, Error> {
+        let jobs = records.into_iter().filter_map(|r| {
+            let url = r.link.as_ref()?.link_to.clone();
+            let app = self.app.clone();
+            Some(async move { app.sync(&r.onderwerpobject, Truth::Fetch(&url), None).await })
+        });
+        sum(bounded(self.settings.concurrency, jobs).await)
+    }
+}
+
+fn add(total: &mut Counts, c: &Counts) {
+    total.objects += c.objects;
+    total.written += c.written;
+    total.emitted += c.emitted;
+    total.pages += c.pages;
+    total.rereads += c.rereads;
+}
+
+/// The outcomes summed; the first error if any failed (the page is then not finished).
+fn sum(results: Vec<Result<Outcome, Error>>) -> Result<Outcome, Error> {
+    let mut total = Outcome::default();
+    let mut first = None;
+    for r in results {
+        match r {
+            Ok(o) => {
+                total.written += o.written;
+                total.emitted += o.emitted;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "resync: onderwerpobject not reconciled");
+                first.get_or_insert(e);
+            }
+        }
+    }
+    first.map_or(Ok(total), Err)
+}
+
+/// Run the futures, at most `limit` at once.
+async fn bounded<T, F>(limit: usize, futs: impl IntoIterator<Item = F>) -> Vec<T>
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    let mut out = Vec::new();
+    let mut it = futs.into_iter();
+    loop {
+        while set.len() < limit.max(1) {
+            match it.next() {
+                Some(f) => {
+                    set.spawn(f);
+                }
+                None => break,
+            }
+        }
+        match set.join_next().await {
+            Some(Ok(v)) => out.push(v),
+            Some(Err(e)) => std::panic::resume_unwind(e.into_panic()),
+            None => return out,
+        }
+    }
+}
