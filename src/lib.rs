@@ -1,11 +1,14 @@
 //! zaaklink: Open Klant onderwerpobject notifications in, Open Zaak zaak-gekoppeld /
-//! zaak-ontkoppeld CloudEvents out.
+//! zaak-ontkoppeld CloudEvents out (docs/DESIGN.md).
 //!
-//! What happens to one notification (DESIGN.md):
-//! webhook → [`notification::parse`] → [`notification::classify`] → resolve the current link
-//! from Open Klant ([`openklant`]) → [`reconcile::reconcile`] against the stored link →
-//! conditional write of the new state with its events in the outbox ([`store`]) →
-//! [`sink`] → outbox cleared.
+//! A notification goes webhook → [`notification`] (parse, classify) → [`pipeline`]: the
+//! current link from Open Klant ([`openklant`], [`link`]) is [`reconcile`]d against the
+//! stored one, the new state and its CloudEvents ([`cloudevent`]) are written together with a
+//! conditional write ([`store`], the outbox), put on the [`sink`], and the outbox is cleared.
+//! [`deliver`] takes them from the queue to Open Zaak, in order and once per onderwerpobject;
+//! [`resync`] catches in checkpointed passes what Open Klant never notifies. The edges:
+//! [`lambda`] and [`webhook`] (HTTP semantics), [`config`], [`secret`] and [`aws`] (wiring),
+//! [`demo`]; [`testkit`] holds the fakes and counters for tests, demos and benchmarks.
 
 /// mimalloc instead of glibc malloc for every binary of the crate: the per-notification
 /// work is allocation-heavy (JSON in and out), and mimalloc cuts its cost (BENCHMARKS.md).
@@ -13,13 +16,10 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod aws;
-pub mod callcount;
 pub mod cloudevent;
 pub mod config;
 pub mod deliver;
 pub mod demo;
-pub mod fake_openklant;
-pub mod fake_openzaak;
 pub mod lambda;
 pub mod link;
 pub mod logging;
@@ -31,7 +31,10 @@ pub mod resync;
 pub mod secret;
 pub mod sink;
 pub mod store;
+pub mod testkit;
 pub mod webhook;
 
 pub use logging::init_logging;
 pub use pipeline::{Error, Outcome, Settings, Zaaklink, DEFAULT_OUTBOX_LEASE};
+// The tools keep their short paths (`zaaklink::fake_openklant`, …) for tests and benches.
+pub use testkit::{callcount, fake_openklant, fake_openzaak};
