@@ -220,6 +220,49 @@ impl DynamoStore {
 
     /// All items of a Query on `index` where `attr = value` (every page). GSI reads are
     /// eventually consistent; callers re-read what they use with [`Self::get`].
+    /// Consistent BatchGetItem of items by key, 100 keys a call, unprocessed keys asked again
+    /// with backoff (10 attempts); the items in no particular order, missing keys left out.
+    async fn batch_get(&self, keys: &[String]) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut ask = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .set_keys(Some(chunk.iter().map(|k| key(k)).collect()))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Unavailable(format!("BatchGetItem request: {e}")))?;
+            for attempt in 0..10u32 {
+                let resp = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ask.clone())
+                    .send()
+                    .await
+                    .map_err(|e| self.unavailable("BatchGetItem", &e))?;
+                if let Some(mut got) = resp.responses {
+                    out.extend(got.remove(&self.table).unwrap_or_default());
+                }
+                match resp
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty())
+                {
+                    Some(rest) if attempt < 9 => {
+                        ask = rest;
+                        tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(5))).await;
+                    }
+                    Some(_) => {
+                        return Err(StoreError::Unavailable(format!(
+                            "DynamoDB BatchGetItem on table {}: keys still unprocessed after 10 attempts (throttled)",
+                            self.table
+                        )))
+                    }
+                    None => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
     async fn query_index(
         &self,
         index: &str,
@@ -344,49 +387,10 @@ impl LinkStore for DynamoStore {
 
     /// Consistent BatchGetItem, 100 keys a call, unprocessed keys asked again (with backoff).
     async fn get_many(&self, onderwerpobjecten: &[String]) -> Result<Vec<LinkRecord>, StoreError> {
-        let mut keys: Vec<&String> = onderwerpobjecten.iter().collect();
+        let mut keys: Vec<String> = onderwerpobjecten.to_vec();
         keys.sort();
         keys.dedup();
-        let mut out = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(100) {
-            let mut ask = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
-                .set_keys(Some(chunk.iter().map(|k| key(k)).collect()))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| StoreError::Unavailable(format!("BatchGetItem request: {e}")))?;
-            for attempt in 0..10u32 {
-                let resp = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, ask.clone())
-                    .send()
-                    .await
-                    .map_err(|e| self.unavailable("BatchGetItem", &e))?;
-                if let Some(mut got) = resp.responses {
-                    for item in got.remove(&self.table).unwrap_or_default() {
-                        out.push(decode(item)?);
-                    }
-                }
-                match resp
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|k| !k.keys().is_empty())
-                {
-                    Some(rest) if attempt < 9 => {
-                        ask = rest;
-                        tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(5))).await;
-                    }
-                    Some(_) => {
-                        return Err(StoreError::Unavailable(format!(
-                            "DynamoDB BatchGetItem on table {}: keys still unprocessed after 10 attempts (throttled)",
-                            self.table
-                        )))
-                    }
-                    None => break,
-                }
-            }
-        }
-        Ok(out)
+        self.batch_get(&keys).await?.into_iter().map(decode).collect()
     }
 
     /// A consistent Scan page for items holding a link; the cursor is the last evaluated key.
@@ -521,46 +525,9 @@ impl CheckpointStore for DynamoStore {
     async fn seen(&self, pass: &str, chunks: u32) -> Result<Vec<String>, StoreError> {
         let keys: Vec<String> = (0..chunks).map(|c| seen_item(pass, c)).collect();
         let mut out = Vec::new();
-        for chunk in keys.chunks(100) {
-            let mut ask = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
-                .set_keys(Some(chunk.iter().map(|k| key(k)).collect()))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| StoreError::Unavailable(format!("BatchGetItem request: {e}")))?;
-            for attempt in 0..10u32 {
-                let resp = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, ask.clone())
-                    .send()
-                    .await
-                    .map_err(|e| self.unavailable("BatchGetItem", &e))?;
-                for item in resp
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    if let Some(s) = item.get("uuids").and_then(|v| v.as_s().ok()) {
-                        out.extend(s.split('\n').filter(|u| !u.is_empty()).map(str::to_string));
-                    }
-                }
-                match resp
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|k| !k.keys().is_empty())
-                {
-                    Some(rest) if attempt < 9 => {
-                        ask = rest;
-                        tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(5))).await;
-                    }
-                    Some(_) => {
-                        return Err(StoreError::Unavailable(format!(
-                            "DynamoDB BatchGetItem on table {}: keys still unprocessed after 10 attempts (throttled)",
-                            self.table
-                        )))
-                    }
-                    None => break,
-                }
+        for item in self.batch_get(&keys).await? {
+            if let Some(s) = item.get("uuids").and_then(|v| v.as_s().ok()) {
+                out.extend(s.split('\n').filter(|u| !u.is_empty()).map(str::to_string));
             }
         }
         Ok(out)
