@@ -220,6 +220,33 @@ impl DynamoStore {
 
     /// All items of a Query on `index` where `attr = value` (every page). GSI reads are
     /// eventually consistent; callers re-read what they use with [`Self::get`].
+    /// Sends a PutItem only if the stored `version` is still `expected` (0: no item yet);
+    /// a lost race is [`StoreError::Conflict`].
+    async fn put_if_version(
+        &self,
+        req: aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder,
+        expected: u64,
+    ) -> Result<(), StoreError> {
+        let req = if expected == 0 {
+            req.condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+        } else {
+            req.condition_expression("#v = :expected")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
+        };
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict)
+            }
+            Err(e) => Err(self.unavailable("PutItem", &e)),
+        }
+    }
+
     /// Consistent BatchGetItem of items by key, 100 keys a call, unprocessed keys asked again
     /// with backoff (10 attempts); the items in no particular order, missing keys left out.
     async fn batch_get(&self, keys: &[String]) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
@@ -341,24 +368,7 @@ impl LinkStore for DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item));
-        let req = if expected == 0 {
-            req.condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", PARTITION_KEY)
-        } else {
-            req.condition_expression("#v = :expected")
-                .expression_attribute_names("#v", "version")
-                .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
-        };
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::Conflict)
-            }
-            Err(e) => Err(self.unavailable("PutItem", &e)),
-        }
+        self.put_if_version(req, expected).await
     }
 
     /// Query on [`BY_KLANTCONTACT`], then a consistent re-read of each item: the GSI is
@@ -490,24 +500,7 @@ impl CheckpointStore for DynamoStore {
             .item(PARTITION_KEY, AttributeValue::S(CHECKPOINT_ITEM.into()))
             .item("checkpoint", AttributeValue::S(json.into()))
             .item("version", AttributeValue::N((expected + 1).to_string()));
-        let req = if expected == 0 {
-            req.condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", PARTITION_KEY)
-        } else {
-            req.condition_expression("#v = :expected")
-                .expression_attribute_names("#v", "version")
-                .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
-        };
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::Conflict)
-            }
-            Err(e) => Err(self.unavailable("PutItem", &e)),
-        }
+        self.put_if_version(req, expected).await
     }
 
     async fn put_seen(&self, pass: &str, chunk: u32, uuids: &[String]) -> Result<(), StoreError> {
