@@ -53,8 +53,14 @@ struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let pid = self.0.id() as i32;
-        let _ = Command::new("kill").args(["-TERM", &format!("-{pid}")]).status();
+        // The child leads its own group (`process_group(0)`), so its group id is its pid.
+        // A direct killpg, not `kill -TERM -<pid>`: procps-ng 4.0.2's kill turns that
+        // argument into kill(-2, SIGTERM), signalling a foreign process group.
+        let pgid = self.0.id() as libc::pid_t;
+        if pgid > 1 {
+            // SAFETY: killpg has no memory-safety preconditions.
+            unsafe { libc::killpg(pgid, libc::SIGTERM) };
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -89,7 +95,8 @@ fn invoke(port: u16, file: &Path) -> Result<Value, String> {
     let out = match rx.recv_timeout(Duration::from_secs(60)) {
         Ok(out) => out.map_err(|e| e.to_string())?,
         Err(_) => {
-            let _ = Command::new("kill").arg(pid.to_string()).status();
+            // SAFETY: kill has no memory-safety preconditions; pid is our own child's.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
             return Err(format!(
                 "cargo lambda invoke {} got no answer within 60 s",
                 file.display()
