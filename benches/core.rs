@@ -125,7 +125,12 @@ fn bench_pure(c: &mut Criterion) {
                 unreachable!("a create links a zaak")
             };
             let t = &events[0];
-            let e = cloudevent::outbox_event(t.kind, &t.link, SOURCE, &oo.uuid, 1, 1, Utc::now());
+            let stamp = zaaklink::epoch::Stamp {
+                epoch: 1_795_000_000_000,
+                version: 1,
+                seq: zaaklink::epoch::first_seq(1_795_000_000_000),
+            };
+            let e = cloudevent::outbox_event(t.kind, &t.link, SOURCE, &oo.uuid, stamp, Utc::now());
             black_box((intent, e))
         })
     });

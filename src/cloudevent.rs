@@ -5,6 +5,7 @@ use cloudevents::{Event, EventBuilder, EventBuilderV10};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::epoch::Stamp;
 use crate::link::ZaakLink;
 use crate::reconcile::EventKind;
 
@@ -19,10 +20,15 @@ pub fn id_namespace() -> Uuid {
     *NAMESPACE
 }
 
-/// The event id for one transition: UUIDv5 of onderwerpobject uuid + state version + type.
-/// A retried put carries the same id (CloudEvents: same source + id = duplicate).
-pub fn event_id(onderwerpobject: &str, version: u64, kind: EventKind) -> String {
-    let name = format!("{onderwerpobject}/{version}/{}", kind.event_type());
+/// The event id for one transition: UUIDv5 of the store's epoch + onderwerpobject uuid +
+/// state version + type (epoch 0, the in-memory store, leaves the epoch out). A retried put
+/// carries the same id (CloudEvents: same source + id = duplicate); a restored links table
+/// has another epoch, so its transitions never repeat an id ([`crate::epoch`]).
+pub fn event_id(epoch: u64, onderwerpobject: &str, version: u64, kind: EventKind) -> String {
+    let name = match epoch {
+        0 => format!("{onderwerpobject}/{version}/{}", kind.event_type()),
+        e => format!("{e}/{onderwerpobject}/{version}/{}", kind.event_type()),
+    };
     Uuid::new_v5(&id_namespace(), name.as_bytes()).to_string()
 }
 
@@ -133,19 +139,18 @@ pub fn build(
         .expect("id, type and source are set and non-empty")
 }
 
-/// Build the outbox entry (id + structured-mode JSON) for one transition; `seq` is its place
-/// in the onderwerpobject's sequence of events ([`SEQUENCE_ATTRIBUTE`]).
+/// Build the outbox entry (id + structured-mode JSON) for one transition; `stamp.seq` is its
+/// place in the onderwerpobject's sequence of events ([`SEQUENCE_ATTRIBUTE`]).
 pub fn outbox_event(
     kind: EventKind,
     link: &ZaakLink,
     source: &str,
     onderwerpobject: &str,
-    version: u64,
-    seq: u64,
+    stamp: Stamp,
     observed: DateTime<Utc>,
 ) -> OutboxEvent {
-    let id = event_id(onderwerpobject, version, kind);
-    let event = build(kind, link, source, &id, observed, seq);
+    let id = event_id(stamp.epoch, onderwerpobject, stamp.version, kind);
+    let event = build(kind, link, source, &id, observed, stamp.seq);
     OutboxEvent {
         id,
         kind,
@@ -187,8 +192,11 @@ mod tests {
                 &fixture_link(),
                 "urn:nld:oin:01823288444:openklant",
                 "5fee9673-216c-41e7-91d2-69a8d1526b9f",
-                1,
-                7,
+                Stamp {
+                    epoch: 0,
+                    version: 1,
+                    seq: 7,
+                },
                 t,
             );
             let mut got: Value = serde_json::from_str(&ev.json).unwrap();
@@ -214,7 +222,14 @@ mod tests {
 
     #[test]
     fn posted_json_strips_the_sequence_only() {
-        let ev = outbox_event(EventKind::Gekoppeld, &fixture_link(), "s", "u", 1, 4, Utc::now());
+        let ev = outbox_event(
+            EventKind::Gekoppeld,
+            &fixture_link(),
+            "s",
+            "u",
+            stamp(1, 4),
+            Utc::now(),
+        );
         let posted: Value = serde_json::from_str(&posted_json(&ev.json)).unwrap();
         let mut want: Value = serde_json::from_str(&ev.json).unwrap();
         want.as_object_mut().unwrap().remove(SEQUENCE_ATTRIBUTE);
@@ -224,19 +239,45 @@ mod tests {
 
     #[test]
     fn seq_zero_adds_no_extension() {
-        let ev = outbox_event(EventKind::Gekoppeld, &fixture_link(), "s", "u", 1, 0, Utc::now());
+        let ev = outbox_event(
+            EventKind::Gekoppeld,
+            &fixture_link(),
+            "s",
+            "u",
+            stamp(1, 0),
+            Utc::now(),
+        );
         let got: Value = serde_json::from_str(&ev.json).unwrap();
         assert!(got.get(SEQUENCE_ATTRIBUTE).is_none(), "{got}");
     }
 
+    fn stamp(version: u64, seq: u64) -> Stamp {
+        Stamp {
+            epoch: 0,
+            version,
+            seq,
+        }
+    }
+
     #[test]
     fn ids_are_deterministic_and_distinct() {
-        let a = event_id("u1", 1, EventKind::Gekoppeld);
-        assert_eq!(a, event_id("u1", 1, EventKind::Gekoppeld));
-        assert_ne!(a, event_id("u1", 2, EventKind::Gekoppeld));
-        assert_ne!(a, event_id("u1", 1, EventKind::Ontkoppeld));
-        assert_ne!(a, event_id("u2", 1, EventKind::Gekoppeld));
+        let a = event_id(0, "u1", 1, EventKind::Gekoppeld);
+        assert_eq!(a, event_id(0, "u1", 1, EventKind::Gekoppeld));
+        assert_ne!(a, event_id(0, "u1", 2, EventKind::Gekoppeld));
+        assert_ne!(a, event_id(0, "u1", 1, EventKind::Ontkoppeld));
+        assert_ne!(a, event_id(0, "u2", 1, EventKind::Gekoppeld));
         assert_eq!(Uuid::parse_str(&a).unwrap().get_version_num(), 5);
+        // the same transition in a restored table (another epoch) has another id
+        let restored = event_id(1_795_000_000_000, "u1", 1, EventKind::Gekoppeld);
+        assert_ne!(a, restored);
+        assert_ne!(
+            restored,
+            event_id(1_795_000_000_001, "u1", 1, EventKind::Gekoppeld)
+        );
+        assert_eq!(
+            restored,
+            event_id(1_795_000_000_000, "u1", 1, EventKind::Gekoppeld)
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod cloudevent;
 pub mod config;
 pub mod deliver;
 pub mod demo;
+pub mod epoch;
 pub mod lambda;
 pub mod link;
 pub mod logging;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::cloudevent::{self, OutboxEvent};
+use crate::epoch::Stamp;
 use crate::link::{self, Klantcontact, Onderwerpobject, ZaakLink};
 use crate::notification::{self, InputError, Intent, Notification};
 use crate::openklant::{ApiRoot, OpenKlant, OpenKlantError};
@@ -253,7 +254,8 @@ impl Zaaklink {
                 Plan::Unchanged => return Ok(outcome),
                 Plan::Write { link, events } => (link, events),
             };
-            let (next, fresh) = self.next_record(&record, link, &events);
+            let epoch = self.store.epoch().await?;
+            let (next, fresh) = self.next_record(&record, link, &events, epoch);
             match self.store.put(&next, record.version).await {
                 Ok(()) => outcome.written += 1,
                 Err(StoreError::Conflict) => {
@@ -305,8 +307,11 @@ impl Zaaklink {
         old: &LinkRecord,
         link: Option<ZaakLink>,
         events: &[reconcile::Transition],
+        epoch: u64,
     ) -> (LinkRecord, Vec<OutboxEvent>) {
         let version = old.version + 1;
+        // the place the first event follows: a new sequence in a new epoch (crate::epoch)
+        let last = crate::epoch::last_seq(old.epoch, old.version, old.seq, epoch);
         let now = Utc::now();
         // Emitting, the old outbox is empty by now (put first); with emission off it is kept
         // as it is, waiting for emission to be switched on again.
@@ -314,8 +319,9 @@ impl Zaaklink {
         let mut fresh = Vec::new();
         if let Some(source) = &self.settings.emit_source {
             // each event gets the next place in the onderwerpobject's sequence
-            fresh.extend(events.iter().zip(old.seq + 1..).map(|(t, seq)| {
-                cloudevent::outbox_event(t.kind, &t.link, source, &old.onderwerpobject, version, seq, now)
+            fresh.extend(events.iter().zip(last + 1..).map(|(t, seq)| {
+                let stamp = Stamp { epoch, version, seq };
+                cloudevent::outbox_event(t.kind, &t.link, source, &old.onderwerpobject, stamp, now)
             }));
             pending.extend(fresh.iter().map(|e| (e.id.clone(), e.json.clone())));
         }
@@ -323,7 +329,13 @@ impl Zaaklink {
             onderwerpobject: old.onderwerpobject.clone(),
             link,
             version,
-            seq: old.seq + fresh.len() as u64,
+            // with emission off no place is used: the record keeps its sequence as it was
+            seq: if fresh.is_empty() {
+                old.seq
+            } else {
+                last + fresh.len() as u64
+            },
+            epoch: if fresh.is_empty() { old.epoch } else { Some(epoch) },
             updated_at: timestamp(now),
             claimed_until: (self.settings.emit_source.is_some() && !pending.is_empty())
                 .then(|| lease_end(now, self.settings.outbox_lease)),

@@ -56,6 +56,12 @@ struct World {
 }
 
 impl World {
+    /// The links table's epoch: its creation time in unix ms (zaaklink::epoch).
+    async fn epoch(&self) -> u64 {
+        let t = self.ddb.describe_table().table_name(TABLE).send().await.unwrap();
+        t.table.unwrap().creation_date_time.unwrap().to_millis().unwrap() as u64
+    }
+
     async fn new() -> World {
         let moto = Moto::start();
         let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
@@ -169,12 +175,15 @@ fn assert_item(item: &HashMap<String, AttributeValue>, link: Option<&ZaakLink>, 
 /// The CloudEvent is exactly the one for this transition: every field, the time format, and
 /// its place `seq` in the onderwerpobject's sequence (the bus-only `sequence` extension).
 fn assert_event(
+    epoch: u64,
     got: &Value,
     kind: EventKind,
     link: &ZaakLink,
-    (version, seq): (u64, u64),
+    (version, place): (u64, u64),
     since: chrono::DateTime<Utc>,
 ) {
+    // place 1 of a new record is the first place of the table's epoch
+    let seq = zaaklink::epoch::first_seq(epoch) + place - 1;
     let time = got["time"].as_str().unwrap_or_else(|| panic!("no time: {got}"));
     let t = NaiveDateTime::parse_from_str(time, "%Y-%m-%dT%H:%M:%SZ")
         .unwrap_or_else(|e| panic!("time {time} is not %Y-%m-%dT%H:%M:%SZ: {e}"))
@@ -188,7 +197,7 @@ fn assert_event(
         "type": kind.event_type(),
         "source": SOURCE,
         "subject": link.zaak,
-        "id": event_id(OO_UUID, version, kind),
+        "id": event_id(epoch, OO_UUID, version, kind),
         "time": time,
         "datacontenttype": "application/json",
         "data": {
@@ -348,6 +357,7 @@ async fn life_cycle_on_dynamodb_and_eventbridge() {
     let w = World::new().await;
     let app = &w.app;
     let since = Utc::now();
+    let epoch = w.epoch().await;
     let a = w.link(ZAAK_A);
     let b = w.link(ZAAK_B);
 
@@ -357,7 +367,7 @@ async fn life_cycle_on_dynamodb_and_eventbridge() {
     assert_eq!(w.post(app, samples::CREATE).await.status, 204);
     let ev = w.events().await;
     assert_eq!(ev.len(), 1, "{ev:?}");
-    assert_event(&ev[0], EventKind::Gekoppeld, &a, (1, 1), since);
+    assert_event(epoch, &ev[0], EventKind::Gekoppeld, &a, (1, 1), since);
     // linkTo is byte-identical to the url Open Klant returned.
     let served: Value = serde_json::from_str(&w.ok.rewrite(samples::ZAAK_A)).unwrap();
     assert_eq!(ev[0]["data"]["linkTo"], served["url"]);
@@ -373,8 +383,8 @@ async fn life_cycle_on_dynamodb_and_eventbridge() {
     assert_eq!(w.post(app, samples::UPDATE).await.status, 204);
     let ev = w.events().await;
     assert_eq!(ev.len(), 2, "{ev:?}");
-    assert_event(&ev[0], EventKind::Ontkoppeld, &a, (3, 2), since);
-    assert_event(&ev[1], EventKind::Gekoppeld, &b, (3, 3), since);
+    assert_event(epoch, &ev[0], EventKind::Ontkoppeld, &a, (3, 2), since);
+    assert_event(epoch, &ev[1], EventKind::Gekoppeld, &b, (3, 3), since);
     assert_item(&w.item(OO_UUID).await, Some(&b), 4);
 
     // 4. changed to a besluit: ontkoppeld(B); the item becomes a tombstone.
@@ -382,7 +392,7 @@ async fn life_cycle_on_dynamodb_and_eventbridge() {
     assert_eq!(w.post(app, samples::PARTIAL_UPDATE).await.status, 204);
     let ev = w.events().await;
     assert_eq!(ev.len(), 1, "{ev:?}");
-    assert_event(&ev[0], EventKind::Ontkoppeld, &b, (5, 4), since);
+    assert_event(epoch, &ev[0], EventKind::Ontkoppeld, &b, (5, 4), since);
     assert_item(&w.item(OO_UUID).await, None, 6);
 
     // 5. back to zaak A: gekoppeld(A) with a new id (version 7).
@@ -390,8 +400,8 @@ async fn life_cycle_on_dynamodb_and_eventbridge() {
     assert_eq!(w.post(app, samples::UPDATE).await.status, 204);
     let ev = w.events().await;
     assert_eq!(ev.len(), 1, "{ev:?}");
-    assert_event(&ev[0], EventKind::Gekoppeld, &a, (7, 5), since);
-    assert_ne!(ev[0]["id"], event_id(OO_UUID, 1, EventKind::Gekoppeld));
+    assert_event(epoch, &ev[0], EventKind::Gekoppeld, &a, (7, 5), since);
+    assert_ne!(ev[0]["id"], event_id(epoch, OO_UUID, 1, EventKind::Gekoppeld));
     assert_item(&w.item(OO_UUID).await, Some(&a), 8);
 
     // 6. the klantcontact is destroyed (Open Klant cascades silently): found through the
@@ -401,7 +411,7 @@ async fn life_cycle_on_dynamodb_and_eventbridge() {
     assert_eq!(w.post(app, samples::KC_DESTROY).await.status, 204);
     let ev = w.events().await;
     assert_eq!(ev.len(), 1, "{ev:?}");
-    assert_event(&ev[0], EventKind::Ontkoppeld, &a, (9, 6), since);
+    assert_event(epoch, &ev[0], EventKind::Ontkoppeld, &a, (9, 6), since);
     assert_item(&w.item(OO_UUID).await, None, 10);
 
     // Nothing left in any outbox.
@@ -421,6 +431,7 @@ const ROUNDS: usize = 3;
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_deliveries_converge_and_form_a_valid_history() {
     let w = Arc::new(World::new().await);
+    let epoch = w.epoch().await;
     w.ok.put(samples::KLANTCONTACT);
     w.ok.put(samples::ZAAK_A);
     let mut last = ZAAK_A;
@@ -497,7 +508,7 @@ async fn concurrent_deliveries_converge_and_form_a_valid_history() {
         let zaak = e["subject"].as_str().unwrap().to_string();
         let kind = EventKind::from_event_type(e["type"].as_str().unwrap()).unwrap();
         let v = (1..=version)
-            .find(|v| event_id(OO_UUID, *v, kind) == e["id"].as_str().unwrap())
+            .find(|v| event_id(epoch, OO_UUID, *v, kind) == e["id"].as_str().unwrap())
             .unwrap_or_else(|| panic!("id of {e} is no transition of this onderwerpobject"));
         assert!(
             (v, kind) > last_version,
@@ -562,8 +573,11 @@ fn outbox_event(i: usize) -> OutboxEvent {
         &link,
         SOURCE,
         "oo",
-        i as u64 + 1,
-        i as u64 + 1,
+        zaaklink::epoch::Stamp {
+            epoch: 0,
+            version: i as u64 + 1,
+            seq: i as u64 + 1,
+        },
         Utc::now(),
     )
 }
@@ -663,6 +677,7 @@ async fn a_sink_that_keeps_failing_leaves_the_outbox_and_the_sweep_puts_it_with_
             .with_retry(3, Duration::from_millis(5)),
     ));
     let since = Utc::now();
+    let epoch = w.epoch().await;
 
     w.ok.put(samples::KLANTCONTACT);
     w.ok.put(samples::ZAAK_A);
@@ -677,7 +692,7 @@ async fn a_sink_that_keeps_failing_leaves_the_outbox_and_the_sweep_puts_it_with_
 
     // The state is written (version 1), its event waits in the outbox (and on the by-outbox
     // index); the failed put released the writer's claim on it (version 2).
-    let id = event_id(OO_UUID, 1, EventKind::Gekoppeld);
+    let id = event_id(epoch, OO_UUID, 1, EventKind::Gekoppeld);
     let item = w.item(OO_UUID).await;
     assert_eq!(item["version"], AttributeValue::N("2".into()));
     assert!(!item.contains_key("claimedUntil"), "claim released: {item:?}");
@@ -706,7 +721,14 @@ async fn a_sink_that_keeps_failing_leaves_the_outbox_and_the_sweep_puts_it_with_
     assert_eq!((swept.objects, swept.emitted), (1, 1));
     let ev = w.events().await;
     assert_eq!(ev.len(), 1, "{ev:?}");
-    assert_event(&ev[0], EventKind::Gekoppeld, &w.link(ZAAK_A), (1, 1), since);
+    assert_event(
+        epoch,
+        &ev[0],
+        EventKind::Gekoppeld,
+        &w.link(ZAAK_A),
+        (1, 1),
+        since,
+    );
     assert_eq!(ev[0]["id"], id.as_str());
     let stored: Value = serde_json::from_str(pending[&id].as_s().unwrap()).unwrap();
     assert_eq!(ev[0], stored, "the bus got exactly the stored CloudEvent");
@@ -717,8 +739,22 @@ async fn a_sink_that_keeps_failing_leaves_the_outbox_and_the_sweep_puts_it_with_
     assert_eq!(w.post(&w.app, samples::UPDATE).await.status, 204);
     let ev = w.events().await;
     assert_eq!(ev.len(), 2, "{ev:?}");
-    assert_event(&ev[0], EventKind::Ontkoppeld, &w.link(ZAAK_A), (6, 2), since);
-    assert_event(&ev[1], EventKind::Gekoppeld, &w.link(ZAAK_B), (6, 3), since);
+    assert_event(
+        epoch,
+        &ev[0],
+        EventKind::Ontkoppeld,
+        &w.link(ZAAK_A),
+        (6, 2),
+        since,
+    );
+    assert_event(
+        epoch,
+        &ev[1],
+        EventKind::Gekoppeld,
+        &w.link(ZAAK_B),
+        (6, 3),
+        since,
+    );
     assert_item(&w.item(OO_UUID).await, Some(&w.link(ZAAK_B)), 7);
 }
 
@@ -756,6 +792,17 @@ async fn dynamodb_throttling_answers_503_and_emits_nothing() {
     let w = World::new().await;
     let cfg = w.moto.sdk_config().await;
     let get = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
+    let describe = mock!(aws_sdk_dynamodb::Client::describe_table).then_output(|| {
+        aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput::builder()
+            .table(
+                aws_sdk_dynamodb::types::TableDescription::builder()
+                    .creation_date_time(aws_sdk_dynamodb::primitives::DateTime::from_millis(
+                        1_795_000_000_000,
+                    ))
+                    .build(),
+            )
+            .build()
+    });
     let put = mock!(aws_sdk_dynamodb::Client::put_item).then_error(|| {
         PutItemError::ProvisionedThroughputExceededException(
             ProvisionedThroughputExceededException::builder()
@@ -780,6 +827,7 @@ async fn dynamodb_throttling_answers_503_and_emits_nothing() {
             MockResponseInterceptor::new()
                 .rule_mode(RuleMode::MatchAny)
                 .with_rule(&get)
+                .with_rule(&describe)
                 .with_rule(&put),
         )
         .build();

@@ -17,6 +17,7 @@ use zaaklink::deliver::sqs::{handle_batch, retry_delay, Queues, MAX_RECEIVE_COUN
 use zaaklink::deliver::{
     DeliverError, Deliverer, DeliveryLog, MemoryDeliveryLog, OpenZaakCredentials, Outcome,
 };
+use zaaklink::epoch::Stamp;
 use zaaklink::fake_openzaak::FakeOpenZaak;
 use zaaklink::link::ZaakLink;
 use zaaklink::reconcile::EventKind;
@@ -38,7 +39,12 @@ fn link(zaak: &str, oo: &str) -> ZaakLink {
 
 /// The CloudEvent (as on the bus) of place `seq` of onderwerpobject `oo`.
 fn event(kind: EventKind, zaak: &str, oo: &str, seq: u64) -> Value {
-    let e = outbox_event(kind, &link(zaak, oo), SOURCE, oo, seq, seq, Utc::now());
+    let stamp = Stamp {
+        epoch: 0,
+        version: seq,
+        seq,
+    };
+    let e = outbox_event(kind, &link(zaak, oo), SOURCE, oo, stamp, Utc::now());
     serde_json::from_str(&e.json).unwrap()
 }
 

@@ -444,7 +444,8 @@ async fn event_sink_failures_keep_the_outbox_and_redelivery_puts_the_same_ids() 
         .pending
         .into_keys()
         .collect();
-    assert_eq!(waiting, [event_id(&w.oo(1), 1, EventKind::Gekoppeld)]);
+    let epoch = w.app.store.epoch().await.unwrap();
+    assert_eq!(waiting, [event_id(epoch, &w.oo(1), 1, EventKind::Gekoppeld)]);
     w.set(1, None);
     w.notify(1, "partial_update", 204).await;
     // The sink fails; the sweep puts the outbox with the same ids.
@@ -685,7 +686,8 @@ async fn killed_between_write_and_put_the_sweep_or_next_notification_puts_the_sa
         assert!(task.await.unwrap_err().is_cancelled());
         let rec = w.app.store.get(&w.oo(i)).await.unwrap().unwrap();
         let waiting: Vec<String> = rec.pending.keys().cloned().collect();
-        assert_eq!(waiting, [event_id(&w.oo(i), 1, EventKind::Gekoppeld)]);
+        let epoch = w.app.store.epoch().await.unwrap();
+        assert_eq!(waiting, [event_id(epoch, &w.oo(i), 1, EventKind::Gekoppeld)]);
         if recover_by_sweep {
             let swept = w.app.sweep().await.unwrap();
             assert_eq!(swept.emitted, 1);
@@ -778,10 +780,10 @@ async fn serve_killed_with_sigkill_mid_put_then_sweep_puts_the_same_ids() {
     assert!(pending_post.await.unwrap().is_err(), "the webhook never answered");
 
     // 2. the state file holds the link and its event in the outbox
-    let expected_id = event_id(oo, 1, EventKind::Gekoppeld);
     let committed: CommittedLog = Arc::default();
-    {
+    let expected_id = {
         let store = EmbeddedStore::open(&state).unwrap();
+        let expected_id = event_id(store.epoch().await.unwrap(), oo, 1, EventKind::Gekoppeld);
         let rec = store
             .get(oo)
             .await
@@ -789,7 +791,8 @@ async fn serve_killed_with_sigkill_mid_put_then_sweep_puts_the_same_ids() {
             .expect("the state was written before the kill");
         assert_eq!(rec.pending.keys().collect::<Vec<_>>(), [&expected_id]);
         record_commit(&committed, &rec);
-    }
+        expected_id
+    };
 
     // 3. `zaaklink sweep` with a working sink puts it, with the same id
     let (col, seen) = common::cli::collector().await;

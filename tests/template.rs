@@ -286,7 +286,8 @@ fn schedules_the_sweep_and_the_resync_by_default() {
                         "dynamodb:UpdateItem",
                         "dynamodb:DeleteItem",
                         "dynamodb:Query",
-                        "dynamodb:Scan"
+                        "dynamodb:Scan",
+                        "dynamodb:DescribeTable"
                     ])
                 );
             }
@@ -442,7 +443,8 @@ fn webhook_policy_is_least_privilege() {
                         "dynamodb:PutItem",
                         "dynamodb:UpdateItem",
                         "dynamodb:Query",
-                        "dynamodb:Scan"
+                        "dynamodb:Scan",
+                        "dynamodb:DescribeTable"
                     ])
                 );
                 assert_eq!(resources_of(&s), vec![links_arn.clone(), links_indexes.clone()]);

@@ -122,6 +122,10 @@ impl<L: DeliveryLog> Deliverer<L> {
                         "already applied (or superseded by later events): skipped");
                     return Ok(Outcome::AlreadyDelivered);
                 }
+            } else if crate::epoch::is_epoch_start(n) {
+                // the first place of a later epoch (a restored links table, crate::epoch):
+                // everything applied so far is older; it does not wait for n − 1
+                state.applied
             } else if state.applied + 1 < n {
                 tracing::info!(event_id = %ev.id, key, seq = n, applied = state.applied,
                     "early: waits for the events before it");

@@ -8,6 +8,10 @@
 //! - `version` (N): +1 per write, the optimistic lock;
 //! - `seq` (N): the gap-free event counter of this onderwerpobject (the `sequence` of its
 //!   last event; absent = 0 in items written before it existed);
+//! - `epoch` (N): the epoch the item was last written in, the table's creation time in unix
+//!   ms (`crate::epoch`; absent in items written before epochs existed). The store reads
+//!   it once per client with DescribeTable: a restored table is a new table, so its epoch
+//!   is later than the one its items carry;
 //! - `updatedAt` (S): RFC 3339 time of the last write;
 //! - `pending` (M of S): outbox, event id -> CloudEvent JSON, omitted when empty;
 //! - `outbox` (S, `"p#0"` … `"p#15"`, the shard [`outbox_shard`] picks from a hash of the
@@ -88,6 +92,8 @@ struct Item {
     version: u64,
     #[serde(default)]
     seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    epoch: Option<u64>,
     #[serde(default)]
     updated_at: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -109,6 +115,7 @@ impl From<&LinkRecord> for Item {
             klantcontact: l.map(|l| l.klantcontact.clone()),
             version: r.version,
             seq: r.seq,
+            epoch: r.epoch,
             updated_at: r.updated_at.clone(),
             pending: r.pending.clone(),
             outbox: (!r.pending.is_empty()).then(|| outbox_shard(&r.onderwerpobject)),
@@ -141,6 +148,7 @@ impl TryFrom<Item> for LinkRecord {
             link,
             version: i.version,
             seq: i.seq,
+            epoch: i.epoch,
             updated_at: i.updated_at,
             pending: i.pending,
             claimed_until: i.claimed_until,
@@ -171,6 +179,8 @@ fn key(onderwerpobject: &str) -> HashMap<String, AttributeValue> {
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// The table's epoch, read once (DescribeTable) on the first write that needs it.
+    epoch: std::sync::Arc<tokio::sync::OnceCell<u64>>,
 }
 
 impl DynamoStore {
@@ -178,6 +188,7 @@ impl DynamoStore {
         DynamoStore {
             client,
             table: table.into(),
+            epoch: Default::default(),
         }
     }
 
@@ -347,6 +358,33 @@ impl DynamoStore {
 
 #[async_trait]
 impl LinkStore for DynamoStore {
+    async fn epoch(&self) -> Result<u64, StoreError> {
+        self.epoch
+            .get_or_try_init(|| async {
+                let out = self
+                    .client
+                    .describe_table()
+                    .table_name(&self.table)
+                    .send()
+                    .await
+                    .map_err(|e| self.unavailable("DescribeTable", &e))?;
+                let created = out
+                    .table
+                    .and_then(|t| t.creation_date_time)
+                    .and_then(|t| t.to_millis().ok())
+                    .filter(|ms| *ms > 0)
+                    .ok_or_else(|| {
+                        StoreError::Unavailable(format!(
+                            "DescribeTable of {} gave no CreationDateTime: cannot tell the table's epoch",
+                            self.table
+                        ))
+                    })?;
+                Ok(created as u64)
+            })
+            .await
+            .copied()
+    }
+
     async fn get(&self, onderwerpobject: &str) -> Result<Option<LinkRecord>, StoreError> {
         let out = self
             .client
@@ -619,6 +657,7 @@ mod tests {
             }),
             version: 7,
             seq: 3,
+            epoch: link.then_some(1_795_000_000_000),
             updated_at: "2025-10-10T00:00:00.000Z".into(),
             claimed_until: None,
             pending: if pending {
@@ -644,6 +683,10 @@ mod tests {
             );
             assert_eq!(item["version"], AttributeValue::N("7".into()));
             assert_eq!(item["seq"], AttributeValue::N("3".into()));
+            assert_eq!(
+                item.get("epoch"),
+                link.then(|| AttributeValue::N("1795000000000".into())).as_ref()
+            );
             assert_eq!(item["updatedAt"], AttributeValue::S(r.updated_at.clone()));
             assert_eq!(decode(item).unwrap(), r);
         }

@@ -15,10 +15,14 @@ const LINKS: TableDefinition<&str, &str> = TableDefinition::new("links");
 /// chunks (key `seen/{pass}/{chunk}`, value the uuids, one a line).
 const RESYNC: TableDefinition<&str, &str> = TableDefinition::new("resync");
 const CHECKPOINT_KEY: &str = "checkpoint";
+/// The file's metadata: key [`EPOCH_KEY`] = the epoch (unix ms the file got one).
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const EPOCH_KEY: &str = "epoch";
 
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    epoch: u64,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -41,8 +45,24 @@ impl EmbeddedStore {
         let txn = db.begin_write().map_err(|e| e.to_string())?;
         txn.open_table(LINKS).map_err(|e| e.to_string())?;
         txn.open_table(RESYNC).map_err(|e| e.to_string())?;
+        // The epoch (crate::epoch): set once, when the file first opens with this version.
+        let epoch = {
+            let mut meta = txn.open_table(META).map_err(|e| e.to_string())?;
+            let stored = meta.get(EPOCH_KEY).map_err(|e| e.to_string())?.map(|v| v.value());
+            match stored {
+                Some(e) => e,
+                None => {
+                    let now = chrono::Utc::now().timestamp_millis() as u64;
+                    meta.insert(EPOCH_KEY, now).map_err(|e| e.to_string())?;
+                    now
+                }
+            }
+        };
         txn.commit().map_err(|e| e.to_string())?;
-        Ok(EmbeddedStore { db: Arc::new(db) })
+        Ok(EmbeddedStore {
+            db: Arc::new(db),
+            epoch,
+        })
     }
 
     async fn blocking<T: Send + 'static>(
@@ -82,6 +102,10 @@ fn decode(json: &str) -> Result<LinkRecord, StoreError> {
 
 #[async_trait]
 impl LinkStore for EmbeddedStore {
+    async fn epoch(&self) -> Result<u64, StoreError> {
+        Ok(self.epoch)
+    }
+
     async fn get(&self, onderwerpobject: &str) -> Result<Option<LinkRecord>, StoreError> {
         let key = onderwerpobject.to_string();
         self.blocking(move |db| {

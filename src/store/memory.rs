@@ -12,9 +12,30 @@ pub struct MemoryStore {
     records: Mutex<HashMap<String, LinkRecord>>,
     checkpoint: Mutex<Option<SavedCheckpoint>>,
     seen: Mutex<HashMap<(String, u32), Vec<String>>>,
+    epoch: u64,
 }
 
 impl MemoryStore {
+    /// A store holding `records` as of epoch `epoch` (`crate::epoch`): what a restore of a
+    /// table hands back, under the restored table's later creation time.
+    pub fn restored(records: impl IntoIterator<Item = LinkRecord>, epoch: u64) -> Self {
+        MemoryStore {
+            records: Mutex::new(
+                records
+                    .into_iter()
+                    .map(|r| (r.onderwerpobject.clone(), r))
+                    .collect(),
+            ),
+            epoch,
+            ..Default::default()
+        }
+    }
+
+    /// Every record, in key order (what a backup would copy).
+    pub fn records(&self) -> Vec<LinkRecord> {
+        self.select(|_| true)
+    }
+
     fn select(&self, f: impl Fn(&LinkRecord) -> bool) -> Vec<LinkRecord> {
         let mut v: Vec<_> = self
             .records
@@ -31,6 +52,10 @@ impl MemoryStore {
 
 #[async_trait]
 impl LinkStore for MemoryStore {
+    async fn epoch(&self) -> Result<u64, StoreError> {
+        Ok(self.epoch)
+    }
+
     async fn get(&self, onderwerpobject: &str) -> Result<Option<LinkRecord>, StoreError> {
         Ok(self.records.lock().unwrap().get(onderwerpobject).cloned())
     }

@@ -30,6 +30,11 @@ pub struct LinkRecord {
     /// before sequences existed (DESIGN §5).
     #[serde(default)]
     pub seq: u64,
+    /// The epoch of the store this record was last written in (`crate::epoch`); unset for
+    /// records written before epochs existed. A record from another epoch (a restored
+    /// table) starts a new sequence on its next transition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
     #[serde(default)]
     pub updated_at: String,
     /// Outbox: event id -> CloudEvent JSON, written with the state it belongs to.
@@ -84,6 +89,11 @@ pub enum StoreError {
 /// Where the last known link per onderwerpobject lives.
 #[async_trait]
 pub trait LinkStore: Send + Sync {
+    /// The epoch of the data this store holds (`crate::epoch`): the creation time (unix ms)
+    /// of the table or file, so a restored copy has a later one. 0: no lineage (memory).
+    async fn epoch(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
     async fn get(&self, onderwerpobject: &str) -> Result<Option<LinkRecord>, StoreError>;
     /// Write `record` only if the stored version is still `expected` (0 = no record yet);
     /// `record.version` is `expected + 1`. Otherwise `Err(StoreError::Conflict)`.
