@@ -181,7 +181,12 @@ pub async fn handle_with(
             let resync = resync.ok_or(LambdaError::NoResync)?;
             match resync.run(stop_at, false).await {
                 Ok(r) => {
-                    telemetry::resync_run(r.run.objects, r.run.written, r.run.emitted, r.stop == Stop::PassDone);
+                    telemetry::resync_run(
+                        r.run.objects,
+                        r.run.written,
+                        r.run.emitted,
+                        r.stop == Stop::PassDone,
+                    );
                     tracing::info!(stop = ?r.stop, pass = ?r.pass, phase = ?r.phase, objects = r.run.objects,
                         written = r.run.written, emitted = r.run.emitted, pages = r.run.pages,
                         pass_objects = r.pass_counts.objects, "resync run done");

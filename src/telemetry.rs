@@ -224,9 +224,16 @@ mod tests {
     #[test]
     fn outcomes_by_status() {
         use NotificationOutcome::*;
-        for (status, want) in [(204, Handled), (401, Unauthorized), (400, Rejected), (405, Rejected),
-            (413, Rejected), (415, Rejected), (502, Failed), (503, Failed)]
-        {
+        for (status, want) in [
+            (204, Handled),
+            (401, Unauthorized),
+            (400, Rejected),
+            (405, Rejected),
+            (413, Rejected),
+            (415, Rejected),
+            (502, Failed),
+            (503, Failed),
+        ] {
             assert_eq!(NotificationOutcome::of_status(status), want, "{status}");
         }
     }

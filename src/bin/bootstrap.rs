@@ -42,7 +42,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // A resync run stops RESYNC_STOP_MARGIN before the invocation's deadline.
         let stop_at = stop_at(event.context.deadline);
-        let answer = zaaklink::lambda::handle_with(app, auth, event.payload, Some(resync), Some(stop_at)).await;
+        let answer =
+            zaaklink::lambda::handle_with(app, auth, event.payload, Some(resync), Some(stop_at)).await;
         emf.flush(&event.context.request_id);
         answer.map_err(Error::from)
     }))
