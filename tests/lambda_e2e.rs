@@ -184,6 +184,7 @@ async fn function_url_samples_through_cargo_lambda_watch() {
         ("OPEN_KLANT_API_ROOT", &ok.api_root()),
         ("OPEN_KLANT_API_TOKEN", TOKEN),
         ("RUST_LOG", "info"),
+        ("METRICS_NAMESPACE", METRICS_NAMESPACE),
     ] {
         cmd.env(k, v);
     }
@@ -258,6 +259,7 @@ async fn function_url_samples_through_cargo_lambda_watch() {
         ("function-url/deleted.json", None, 204, vec![]),
     ];
     let mut version = 0;
+    let mut events_put = 0;
     for (file, state, status, want) in steps {
         if let Some(s) = state {
             ok.put(s);
@@ -269,6 +271,7 @@ async fn function_url_samples_through_cargo_lambda_watch() {
         let resp = invoke(port, &sample(&ok, dir.path(), file)).unwrap();
         assert_eq!(resp["statusCode"], status, "{file}: {resp}");
         let got: Vec<Value> = moto.receive_all(&queue).await;
+        events_put += got.len() as u64;
         let summary: Vec<(String, String)> = got
             .iter()
             .map(|m| {
@@ -332,4 +335,51 @@ async fn function_url_samples_through_cargo_lambda_watch() {
     let sweep = sample(&ok, dir.path(), "schedule/sweep.json");
     let resp = invoke(port, &sweep).unwrap();
     assert_eq!(resp["job"], "sweep", "{resp}");
+
+    // Every invocation flushed its metrics to stdout (the function's log) in CloudWatch's
+    // embedded metric format, before answering.
+    let log = std::fs::read_to_string(dir.path().join("function.log")).unwrap();
+    let totals = emf_totals(&log);
+    let unauthorized = totals
+        .get("Notifications/Outcome=unauthorized")
+        .copied()
+        .unwrap_or(0);
+    // (the first invoke may be repeated while the emulator starts)
+    assert!(unauthorized >= 2, "{totals:?}\n{log}");
+    let mut rest = totals.clone();
+    rest.remove("Notifications/Outcome=unauthorized");
+    let want: std::collections::BTreeMap<String, u64> = [
+        ("Notifications/Outcome=handled", 7),
+        ("Notifications/Outcome=ignored", 1),
+        ("Notifications/Outcome=rejected", 3),
+        ("EventsPut", events_put),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(rest, want, "{log}");
+}
+
+const METRICS_NAMESPACE: &str = "zaaklink/e2e";
+
+/// The sums of the counters in the EMF documents among `log`'s lines, by `Name` or
+/// `Name/Outcome=<value>`; each document checked for its namespace, request id and units.
+fn emf_totals(log: &str) -> std::collections::BTreeMap<String, u64> {
+    let mut totals = std::collections::BTreeMap::new();
+    for line in log.lines().filter(|l| l.contains("\"_aws\"")) {
+        let doc: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let cwm = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(cwm["Namespace"], METRICS_NAMESPACE, "{line}");
+        assert!(doc["requestId"].as_str().is_some_and(|r| !r.is_empty()), "{line}");
+        let outcome = doc["Outcome"]
+            .as_str()
+            .map(|o| format!("/Outcome={o}"))
+            .unwrap_or_default();
+        for m in cwm["Metrics"].as_array().unwrap() {
+            let name = m["Name"].as_str().unwrap();
+            assert_eq!(m["Unit"], "Count", "{line}");
+            *totals.entry(format!("{name}{outcome}")).or_insert(0) += doc[name].as_u64().unwrap();
+        }
+    }
+    totals
 }
