@@ -11,7 +11,8 @@ use aws_lambda_events::http::{HeaderMap, HeaderValue};
 use base64::Engine;
 use serde_json::Value;
 
-use crate::resync::Resync;
+use crate::resync::{Resync, Stop};
+use crate::telemetry::{self, NotificationOutcome};
 use crate::webhook::{self, Answer, WebhookAuth};
 use crate::Zaaklink;
 
@@ -125,7 +126,10 @@ async fn answer(
             )
             .await
         }
-        Err(refused) => refused,
+        Err(refused) => {
+            telemetry::notification(NotificationOutcome::of_status(refused.status));
+            refused
+        }
     }
 }
 
@@ -177,6 +181,12 @@ pub async fn handle_with(
             let resync = resync.ok_or(LambdaError::NoResync)?;
             match resync.run(stop_at, false).await {
                 Ok(r) => {
+                    telemetry::resync_run(
+                        r.run.objects,
+                        r.run.written,
+                        r.run.emitted,
+                        r.stop == Stop::PassDone,
+                    );
                     tracing::info!(stop = ?r.stop, pass = ?r.pass, phase = ?r.phase, objects = r.run.objects,
                         written = r.run.written, emitted = r.run.emitted, pages = r.run.pages,
                         pass_objects = r.pass_counts.objects, "resync run done");
@@ -199,6 +209,7 @@ pub async fn handle_with(
             let result = app.sweep().await;
             match result {
                 Ok(o) => {
+                    telemetry::events_put(o.emitted as u64);
                     tracing::info!(job = ?job, objects = o.objects, written = o.written, emitted = o.emitted, "scheduled job done");
                     Ok(
                         serde_json::json!({"job": format!("{job:?}").to_lowercase(), "objects": o.objects, "written": o.written, "emitted": o.emitted}),

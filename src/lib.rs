@@ -8,7 +8,8 @@
 //! [`deliver`] takes them from the queue to Open Zaak, in order and once per onderwerpobject;
 //! [`resync`] catches in checkpointed passes what Open Klant never notifies. The edges:
 //! [`lambda`] and [`webhook`] (HTTP semantics), [`config`], [`secret`] and [`aws`] (wiring),
-//! [`demo`]; [`testkit`] holds the fakes and counters for tests, demos and benchmarks.
+//! [`demo`], [`telemetry`] (metrics in CloudWatch's embedded metric format, recorded at
+//! the edges); [`testkit`] holds the fakes and counters for tests, demos and benchmarks.
 
 /// mimalloc instead of glibc malloc for every binary of the crate: the per-notification
 /// work is allocation-heavy (JSON in and out), and mimalloc cuts its cost (BENCHMARKS.md).
@@ -32,6 +33,7 @@ pub mod resync;
 pub mod secret;
 pub mod sink;
 pub mod store;
+pub mod telemetry;
 pub mod testkit;
 pub mod webhook;
 

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::secret::Secret;
+use crate::telemetry::{self, NotificationOutcome};
 use crate::{notification, Error, Zaaklink};
 
 /// Bodies over 64 KiB are refused with 413.
@@ -81,7 +82,18 @@ pub struct Request<'a> {
 
 /// The checks before the body is read: method (405), Authorization (401), size (413).
 /// `body_len` may be any length above the limit when the transport stopped reading.
+/// A refusal counts as the request's `Notifications` outcome.
 pub fn check(
+    auth: &WebhookAuth,
+    method: &str,
+    authorization: Option<&[u8]>,
+    body_len: usize,
+) -> Result<(), Answer> {
+    check_request(auth, method, authorization, body_len)
+        .inspect_err(|refused| telemetry::notification(NotificationOutcome::of_status(refused.status)))
+}
+
+fn check_request(
     auth: &WebhookAuth,
     method: &str,
     authorization: Option<&[u8]>,
@@ -136,13 +148,20 @@ pub async fn handle(app: &Zaaklink, auth: &WebhookAuth, req: Request<'_>) -> Ans
         Ok(n) => n,
         Err(e) => {
             tracing::info!(status = 400, field = %e.field, reason = %e.problem, "webhook refused: malformed notification");
+            telemetry::notification(NotificationOutcome::Rejected);
             return Answer::problem(400, "Bad Request", &e.to_string(), Some(&e.field));
         }
     };
     let result = app.handle(&n).await;
     let status = result.as_ref().map_or_else(Error::status, |_| 204);
+    telemetry::notification(match &result {
+        Ok(o) if o.ignored.is_some() => NotificationOutcome::Ignored,
+        Ok(_) => NotificationOutcome::Handled,
+        Err(_) => NotificationOutcome::of_status(status),
+    });
     match result {
         Ok(o) => {
+            telemetry::events_put(o.emitted as u64);
             if let Some(why) = &o.ignored {
                 tracing::debug!(status, kanaal = %n.kanaal, resource = %n.resource, actie = %n.actie, reason = %why, "notification ignored");
             } else {

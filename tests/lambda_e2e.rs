@@ -2,14 +2,18 @@
 //! serves the Lambda Runtime API, the `bootstrap` binary cargo built for this test runs the real
 //! `lambda_runtime` loop against it (no second compile of the crate inside the test), with moto
 //! (DynamoDB + EventBridge → SQS) and a fake Open Klant behind it; the sample files under
-//! `events/` are sent with `cargo lambda invoke --data-file`.
+//! `events/` are sent with `cargo lambda invoke --data-file`. The same for the `deliver` binary
+//! (moto's DynamoDB, the fake Open Zaak, SQS batches). Both check the metrics each invocation
+//! writes to stdout (CloudWatch's embedded metric format).
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use serde_json::Value;
 use zaaklink::demo::samples;
 use zaaklink::fake_openklant::FakeOpenKlant;
@@ -184,6 +188,7 @@ async fn function_url_samples_through_cargo_lambda_watch() {
         ("OPEN_KLANT_API_ROOT", &ok.api_root()),
         ("OPEN_KLANT_API_TOKEN", TOKEN),
         ("RUST_LOG", "info"),
+        ("METRICS_NAMESPACE", METRICS_NAMESPACE),
     ] {
         cmd.env(k, v);
     }
@@ -258,6 +263,7 @@ async fn function_url_samples_through_cargo_lambda_watch() {
         ("function-url/deleted.json", None, 204, vec![]),
     ];
     let mut version = 0;
+    let mut events_put = 0;
     for (file, state, status, want) in steps {
         if let Some(s) = state {
             ok.put(s);
@@ -269,6 +275,7 @@ async fn function_url_samples_through_cargo_lambda_watch() {
         let resp = invoke(port, &sample(&ok, dir.path(), file)).unwrap();
         assert_eq!(resp["statusCode"], status, "{file}: {resp}");
         let got: Vec<Value> = moto.receive_all(&queue).await;
+        events_put += got.len() as u64;
         let summary: Vec<(String, String)> = got
             .iter()
             .map(|m| {
@@ -332,4 +339,192 @@ async fn function_url_samples_through_cargo_lambda_watch() {
     let sweep = sample(&ok, dir.path(), "schedule/sweep.json");
     let resp = invoke(port, &sweep).unwrap();
     assert_eq!(resp["job"], "sweep", "{resp}");
+
+    // Every invocation flushed its metrics to stdout (the function's log) in CloudWatch's
+    // embedded metric format, before answering.
+    let log = std::fs::read_to_string(dir.path().join("function.log")).unwrap();
+    let (totals, lags) = emf(&log);
+    assert!(lags.is_empty());
+    let unauthorized = totals
+        .get("Notifications/Outcome=unauthorized")
+        .copied()
+        .unwrap_or(0);
+    // (the first invoke may be repeated while the emulator starts)
+    assert!(unauthorized >= 2, "{totals:?}\n{log}");
+    let mut rest = totals.clone();
+    rest.remove("Notifications/Outcome=unauthorized");
+    let want = counts(&[
+        ("Notifications/Outcome=handled", 7),
+        ("Notifications/Outcome=ignored", 1),
+        ("Notifications/Outcome=rejected", 3),
+        ("EventsPut", events_put),
+    ]);
+    assert_eq!(rest, want, "{log}");
+}
+
+const METRICS_NAMESPACE: &str = "zaaklink/e2e";
+
+/// The sums of the counters in the EMF documents among `log`'s lines, by `Name` or
+/// `Name/Outcome=<value>`, and the `DeliveryLag` values; each document checked for its
+/// namespace, request id and units.
+fn emf(log: &str) -> (BTreeMap<String, u64>, Vec<f64>) {
+    let (mut totals, mut lags) = (BTreeMap::new(), Vec::new());
+    for line in log.lines().filter(|l| l.contains("\"_aws\"")) {
+        let doc: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let cwm = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(cwm["Namespace"], METRICS_NAMESPACE, "{line}");
+        assert!(doc["requestId"].as_str().is_some_and(|r| !r.is_empty()), "{line}");
+        let outcome = doc["Outcome"]
+            .as_str()
+            .map(|o| format!("/Outcome={o}"))
+            .unwrap_or_default();
+        for m in cwm["Metrics"].as_array().unwrap() {
+            let name = m["Name"].as_str().unwrap();
+            if name == "DeliveryLag" {
+                assert_eq!(m["Unit"], "Milliseconds", "{line}");
+                lags.extend(doc[name].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()));
+                continue;
+            }
+            assert_eq!(m["Unit"], "Count", "{line}");
+            *totals.entry(format!("{name}{outcome}")).or_insert(0) += doc[name].as_u64().unwrap();
+        }
+    }
+    (totals, lags)
+}
+
+fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+/// An SQS batch (as the event source mapping sends it) of EventBridge events carrying these
+/// CloudEvents, written to `dir/name`.
+fn sqs_batch(dir: &Path, name: &str, cloudevents: &[Value]) -> PathBuf {
+    let mut batch = SqsEvent::default();
+    for (i, ce) in cloudevents.iter().enumerate() {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(format!("{name}-{i}"));
+        m.receipt_handle = Some(format!("rh-{name}-{i}"));
+        m.attributes.insert("ApproximateReceiveCount".into(), "1".into());
+        let envelope = serde_json::json!({"version": "0", "id": format!("{name}-{i}"),
+            "detail-type": ce["type"], "source": ce["source"], "detail": ce});
+        m.body = Some(envelope.to_string());
+        batch.records.push(m);
+    }
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_string(&batch).unwrap()).unwrap();
+    path
+}
+
+/// The `deliver` binary through the real runtime loop: each invocation (an SQS batch) flushes
+/// its metrics — delivered with its lag, retried, parked — before answering.
+#[tokio::test(flavor = "multi_thread")]
+async fn deliver_binary_writes_its_metrics_per_invocation() {
+    use std::os::unix::process::CommandExt;
+    use zaaklink::cloudevent::outbox_event;
+    use zaaklink::fake_openzaak::FakeOpenZaak;
+    use zaaklink::link::ZaakLink;
+    use zaaklink::reconcile::EventKind;
+
+    const CLIENT_ID: &str = "zaaklink-e2e";
+    const SECRET: &str = "een-geheim-van-minstens-32-tekens-lang!";
+    require_cargo_lambda();
+    let moto = common::Moto::start();
+    let table = "zaaklink-e2e-deliveries";
+    zaaklink::deliver::log::dynamodb::create_table(&moto.dynamodb().await, table)
+        .await
+        .unwrap();
+    let oz = FakeOpenZaak::start(CLIENT_ID, SECRET).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    let port = common::cli::free_port();
+    let log = std::fs::File::create(dir.path().join("watch.log")).unwrap();
+    let mut cmd = cargo_lambda();
+    cmd.args(["watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1"])
+        .args(["--invoke-port", &port.to_string()])
+        .process_group(0)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    let _watch = Proc(cmd.spawn().unwrap());
+    common::cli::wait_listening(port, "cargo lambda watch", Some(&dir.path().join("watch.log")));
+
+    let log = std::fs::File::create(dir.path().join("function.log")).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deliver"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
+        .env("AWS_LAMBDA_FUNCTION_NAME", FUNCTION)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128");
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("AWS_REGION", common::REGION),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("OPEN_ZAAK_ROOT", oz.base.as_str()),
+        ("OPEN_ZAAK_CLIENT_ID", CLIENT_ID),
+        ("OPEN_ZAAK_SECRET", SECRET),
+        ("DELIVERIES_TABLE", table),
+        ("RUST_LOG", "info"),
+        ("METRICS_NAMESPACE", METRICS_NAMESPACE),
+    ] {
+        cmd.env(k, v);
+    }
+    cmd.process_group(0).stdout(log.try_clone().unwrap()).stderr(log);
+    let _function = Proc(cmd.spawn().unwrap());
+    let function_log = || std::fs::read_to_string(dir.path().join("function.log")).unwrap_or_default();
+
+    // An empty batch until the emulator and the function are up: it records nothing.
+    let empty = sqs_batch(dir.path(), "empty", &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while let Err(e) = invoke(port, &empty) {
+        assert!(
+            Instant::now() < deadline,
+            "the function never answered: {e}\n{}",
+            function_log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(emf(&function_log()).0, counts(&[]), "{}", function_log());
+
+    let event = |oo: &str| {
+        let link = ZaakLink {
+            zaak: "a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5".into(),
+            label: "Onderwerp".into(),
+            link_to: format!("http://ok.local/klantinteracties/api/v1/onderwerpobjecten/{oo}"),
+            klantcontact: "http://ok.local/klantinteracties/api/v1/klantcontacten/1".into(),
+        };
+        let written = chrono::Utc::now() - chrono::Duration::seconds(30);
+        let e = outbox_event(EventKind::Gekoppeld, &link, SOURCE, oo, 1, 1, written);
+        serde_json::from_str::<Value>(&e.json).unwrap()
+    };
+    let resp = invoke(port, &sqs_batch(dir.path(), "delivered", &[event("oo-1")])).unwrap();
+    assert_eq!(resp["batchItemFailures"], serde_json::json!([]), "{resp}");
+    let (totals, lags) = emf(&function_log());
+    assert_eq!(
+        totals,
+        counts(&[("Deliveries/Outcome=delivered", 1)]),
+        "{}",
+        function_log()
+    );
+    assert_eq!(lags.len(), 1);
+    assert!((30_000.0..90_000.0).contains(&lags[0]), "lag {lags:?}");
+
+    oz.fail_next(1, 503);
+    let resp = invoke(port, &sqs_batch(dir.path(), "retried", &[event("oo-2")])).unwrap();
+    assert_eq!(resp["batchItemFailures"].as_array().unwrap().len(), 1, "{resp}");
+    oz.fail_next(1, 400);
+    let resp = invoke(port, &sqs_batch(dir.path(), "parked", &[event("oo-3")])).unwrap();
+    assert_eq!(resp["batchItemFailures"], serde_json::json!([]), "{resp}");
+    let (totals, lags) = emf(&function_log());
+    assert_eq!(
+        totals,
+        counts(&[
+            ("Deliveries/Outcome=delivered", 1),
+            ("Deliveries/Outcome=retried", 1),
+            ("Deliveries/Outcome=parked", 1),
+        ]),
+        "{}",
+        function_log()
+    );
+    assert_eq!(lags.len(), 1);
 }

@@ -7,6 +7,7 @@
 //! `resync` and `sweep`, and `zaaklink demo`. Everything the processes print (stdout and
 //! stderr) and every HTTP answer is searched for each secret, its token part, any 10-character
 //! piece of it, its base64 (standard and URL-safe), hex, percent-encoded and SHA-256 forms.
+//! The same outputs carry no metrics document (EMF is written by the Lambda functions only).
 
 mod common;
 
@@ -58,6 +59,11 @@ fn forbidden() -> Vec<String> {
 }
 
 fn assert_clean(what: &str, text: &str) {
+    // Metrics (EMF documents) are only for the Lambda functions' logs, never the CLI's output.
+    assert!(
+        !text.contains("CloudWatchMetrics"),
+        "{what} contains an EMF metrics document:\n{text}"
+    );
     for f in forbidden() {
         assert!(
             !text.contains(&f),

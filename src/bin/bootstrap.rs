@@ -11,6 +11,11 @@ use zaaklink::aws::{self, LambdaArgs};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     zaaklink::init_logging("info");
+    // Metrics in CloudWatch's embedded metric format, flushed to stdout after every invocation.
+    let emf = zaaklink::telemetry::Emf::from_env().map_err(|e| {
+        tracing::error!(setting = "METRICS_NAMESPACE", error = %e, "zaaklink cannot start");
+        e
+    })?;
     let mut args = LambdaArgs::try_parse_from(["bootstrap"]).map_err(|e| {
         tracing::error!(error = %e, "invalid setting");
         e
@@ -33,13 +38,14 @@ async fn main() -> Result<(), Error> {
         tracing::warn!(reason = why, "events are not emitted");
     }
     let auth = cfg.webhook_auth;
-    let (app, auth, resync) = (&app, &auth, &resync);
+    let (app, auth, resync, emf) = (&app, &auth, &resync, &emf);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // A resync run stops RESYNC_STOP_MARGIN before the invocation's deadline.
         let stop_at = stop_at(event.context.deadline);
-        zaaklink::lambda::handle_with(app, auth, event.payload, Some(resync), Some(stop_at))
-            .await
-            .map_err(Error::from)
+        let answer =
+            zaaklink::lambda::handle_with(app, auth, event.payload, Some(resync), Some(stop_at)).await;
+        emf.flush(&event.context.request_id);
+        answer.map_err(Error::from)
     }))
     .await
 }

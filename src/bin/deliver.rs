@@ -10,7 +10,8 @@
 //! - `DELIVERIES_TABLE` (required): DynamoDB table of the per-object delivery state.
 //! - `PARKED_QUEUE_URL` (optional): the queue parked events go to (the stack's DLQ).
 //! - `OPEN_ZAAK_ZAKEN_API_READ` (optional, default false), `OPEN_ZAAK_TIMEOUT_SECONDS`
-//!   (optional, default 10), `RUST_LOG` (default `info`).
+//!   (optional, default 10), `RUST_LOG` (default `info`), `METRICS_NAMESPACE` (default
+//!   `zaaklink`: the CloudWatch namespace of the metrics, `zaaklink::telemetry`).
 
 use aws_config::BehaviorVersion;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
@@ -30,6 +31,14 @@ async fn main() -> Result<(), Error> {
         .with_target(false)
         .init();
 
+    // Metrics in CloudWatch's embedded metric format, flushed to stdout after every invocation.
+    let emf = match zaaklink::telemetry::Emf::from_env() {
+        Ok(emf) => emf,
+        Err(e) => {
+            tracing::error!(error = %e, "deliver: startup failed");
+            return Err(e.into());
+        }
+    };
     let (deliverer, queues) = match init().await {
         Ok(d) => d,
         Err(e) => {
@@ -37,9 +46,11 @@ async fn main() -> Result<(), Error> {
             return Err(e);
         }
     };
-    let (deliverer, queues) = (&deliverer, &queues);
+    let (deliverer, queues, emf) = (&deliverer, &queues, &emf);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(handle_batch(deliverer, queues, &event.payload).await)
+        let answer = handle_batch(deliverer, queues, &event.payload).await;
+        emf.flush(&event.context.request_id);
+        Ok::<SqsBatchResponse, Error>(answer)
     }))
     .await
 }

@@ -36,6 +36,8 @@ pub struct DeliveryEvent {
     pub zaak: String,
     /// `data.linkTo`.
     pub link_to: String,
+    /// The `time` attribute (when the transition was written), if it is an RFC 3339 time.
+    pub time: Option<chrono::DateTime<chrono::FixedOffset>>,
     /// The exact bytes POSTed: the CloudEvent with only the [`POSTED_ATTRIBUTES`], in the
     /// order they came, re-serialised compactly.
     pub body: Vec<u8>,
@@ -106,6 +108,10 @@ pub fn parse(cloudevent: &Value) -> Result<DeliveryEvent, String> {
         },
     };
 
+    let time = object
+        .get("time")
+        .and_then(Value::as_str)
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
     let kind = EventKind::from_event_type(&event_type);
     let refusal = refusal(kind, &event_type, &zaak, &link_to, &label, &link_object_type);
 
@@ -122,6 +128,7 @@ pub fn parse(cloudevent: &Value) -> Result<DeliveryEvent, String> {
         place,
         zaak,
         link_to,
+        time,
         body,
         refusal,
     })

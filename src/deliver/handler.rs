@@ -12,6 +12,7 @@ use super::log::{ClaimOutcome, Completion, DeliveryLog};
 use super::openzaak::{classify, AnswerClass, OpenZaakClient, PostResult};
 use super::{ConfigError, DeliverError, OpenZaakCredentials};
 use crate::reconcile::EventKind;
+use crate::telemetry;
 
 /// What happened to one CloudEvent (every variant is final: the message is done).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +121,9 @@ impl<L: DeliveryLog> Deliverer<L> {
                     // (sending it would undo later transitions)
                     tracing::info!(event_id = %ev.id, key, seq = n, applied = state.applied,
                         "already applied (or superseded by later events): skipped");
+                    if state.applied > n {
+                        telemetry::stale_event_skipped();
+                    }
                     return Ok(Outcome::AlreadyDelivered);
                 }
             } else if crate::epoch::is_epoch_start(n) {
@@ -205,6 +209,10 @@ impl<L: DeliveryLog> Deliverer<L> {
         match result {
             PostResult::Answered { status, body } => match classify(status) {
                 AnswerClass::Success => {
+                    if let Some(time) = ev.time {
+                        let lag = chrono::Utc::now().signed_duration_since(time);
+                        telemetry::delivery_lag(lag.num_milliseconds() as f64);
+                    }
                     tracing::info!(event_id = %ev.id, event_type = %ev.event_type, key, seq = n,
                         status, body = %body, "delivered to Open Zaak");
                     if let Some(reason) = self.not_applied(ev).await {

@@ -19,6 +19,7 @@ use serde_json::Value;
 use super::event;
 use super::log::DeliveryLog;
 use super::{DeliverError, Deliverer, Outcome};
+use crate::telemetry::{self, DeliveryOutcome};
 
 /// The queue's `maxReceiveCount` in template.yaml; with [`retry_delay`] > 24 h of retries.
 pub const MAX_RECEIVE_COUNT: u32 = 120;
@@ -144,9 +145,12 @@ pub async fn handle_batch<L: DeliveryLog>(
             }),
             Err(reason) => {
                 tracing::error!(message_id = %id, reason = %reason, alarm = "parked", "not a CloudEvent: parked");
-                if let Err(e) = queues.park(body).await {
-                    tracing::error!(message_id = %id, error = %e, "could not park; retried");
-                    fail(queues, &mut response, m).await;
+                match queues.park(body).await {
+                    Ok(()) => telemetry::delivery(DeliveryOutcome::Parked),
+                    Err(e) => {
+                        tracing::error!(message_id = %id, error = %e, "could not park; retried");
+                        fail(queues, &mut response, m).await;
+                    }
                 }
             }
         }
@@ -163,20 +167,23 @@ pub async fn handle_batch<L: DeliveryLog>(
         match d.deliver(&item.cloudevent).await {
             Ok(Outcome::Parked { reason }) => {
                 let body = item.message.body.as_deref().unwrap_or("");
-                if let Err(e) = queues.park(body).await {
-                    tracing::error!(message_id = %id, error = %e, reason = %reason, "could not park; retried");
-                    fail(queues, &mut response, item.message).await;
+                match queues.park(body).await {
+                    Ok(()) => telemetry::delivery(DeliveryOutcome::Parked),
+                    Err(e) => {
+                        tracing::error!(message_id = %id, error = %e, reason = %reason, "could not park; retried");
+                        fail(queues, &mut response, item.message).await;
+                    }
                 }
             }
-            Ok(_) => {}
+            Ok(Outcome::Delivered { .. }) => telemetry::delivery(DeliveryOutcome::Delivered),
+            Ok(Outcome::AlreadyDelivered | Outcome::AlreadyPresent) => {
+                telemetry::delivery(DeliveryOutcome::AlreadyDelivered)
+            }
             Err(e) if !e.retryable() => {
                 tracing::error!(message_id = %id, error = %e, alarm = "parked", "parked");
-                if queues
-                    .park(item.message.body.as_deref().unwrap_or(""))
-                    .await
-                    .is_err()
-                {
-                    fail(queues, &mut response, item.message).await;
+                match queues.park(item.message.body.as_deref().unwrap_or("")).await {
+                    Ok(()) => telemetry::delivery(DeliveryOutcome::Parked),
+                    Err(_) => fail(queues, &mut response, item.message).await,
                 }
             }
             Err(e) => {
@@ -198,7 +205,9 @@ fn log_retry(message_id: &str, e: &DeliverError) {
     }
 }
 
+/// The message goes back to the queue (a `Deliveries` outcome `retried`).
 async fn fail(queues: &dyn Queues, response: &mut SqsBatchResponse, m: &SqsMessage) {
+    telemetry::delivery(DeliveryOutcome::Retried);
     let id = m.message_id.clone().unwrap_or_default();
     let count: u32 = m
         .attributes
