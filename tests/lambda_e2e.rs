@@ -376,7 +376,10 @@ fn bootstrap_refuses_a_plain_http_open_klant_root_at_startup() {
         .env("LINKS_TABLE", "t")
         .env("WEBHOOK_AUTH", AUTH)
         .env("OPEN_KLANT_API_TOKEN", TOKEN)
-        .env("OPEN_KLANT_API_ROOT", "http://127.0.0.1:8000/klantinteracties/api/v1/")
+        .env(
+            "OPEN_KLANT_API_ROOT",
+            "http://127.0.0.1:8000/klantinteracties/api/v1/",
+        )
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -426,8 +429,7 @@ async fn deliver_sqs_sample_through_cargo_lambda_watch() {
 
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("events/sqs/zaak-gekoppeld.json");
     let batch: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    let envelope: Value =
-        serde_json::from_str(batch["Records"][0]["body"].as_str().unwrap()).unwrap();
+    let envelope: Value = serde_json::from_str(batch["Records"][0]["body"].as_str().unwrap()).unwrap();
     let cloudevent = &envelope["detail"];
     assert_eq!(envelope["detail-type"], cloudevent["type"]);
     assert_eq!(cloudevent["type"], "nl.overheid.zaken.zaak-gekoppeld");
@@ -446,10 +448,7 @@ async fn deliver_sqs_sample_through_cargo_lambda_watch() {
     let objects = oz.objects();
     assert_eq!(objects.len(), 1, "{objects:?}");
     assert_eq!(objects[0].object, link_to);
-    assert_eq!(
-        objects[0].zaak,
-        oz.zaak_url(zaak.trim_start_matches("urn:uuid:"))
-    );
+    assert_eq!(objects[0].zaak, oz.zaak_url(zaak.trim_start_matches("urn:uuid:")));
     assert_eq!(objects[0].relatieomschrijving, cloudevent["data"]["label"]);
     assert_eq!(objects[0].object_type_overige, "Onderwerpobject");
 

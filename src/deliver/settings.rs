@@ -143,10 +143,16 @@ mod tests {
         }
         let mut vars = base.to_vec();
         vars.push(("ALLOW_PLAIN_HTTP", "true"));
-        assert_eq!(settings(&vars).unwrap().open_zaak_root, "http://open-zaak.test:8000");
+        assert_eq!(
+            settings(&vars).unwrap().open_zaak_root,
+            "http://open-zaak.test:8000"
+        );
         vars.pop();
         vars.push(("ALLOW_PLAIN_HTTP", "misschien"));
-        assert!(settings(&vars).unwrap_err().to_string().contains("ALLOW_PLAIN_HTTP"));
+        assert!(settings(&vars)
+            .unwrap_err()
+            .to_string()
+            .contains("ALLOW_PLAIN_HTTP"));
         // https needs no permission
         let mut vars = base.to_vec();
         vars[0] = ("OPEN_ZAAK_ROOT", "https://open-zaak.test");
