@@ -91,3 +91,38 @@ for name, detail_type, resources in [("sweep", "Scheduled Event", ["arn:aws:even
         "version": "0", "id": "89d1a02d-5ec7-412e-82f5-13505f849b41", "detail-type": detail_type,
         "source": "aws.events", "account": "123456789012", "time": "2025-10-10T10:00:00Z", "region": "eu-west-1",
         "resources": resources, "detail": {"zaaklink": name}}, indent=2) + "\n")
+
+# events/sqs/: what the `deliver` function receives from the delivery queue's event source
+# mapping: an SQS batch whose message body is the EventBridge event the DeliveryRule put on the
+# queue, its `detail` the CloudEvent (with `sequence`, which deliver removes before the POST).
+import uuid
+
+oo_uuid = create["resourceUrl"].rstrip("/").rsplit("/", 1)[-1]
+link_to = create["resourceUrl"]
+zaak_uuid = zaak_a["onderwerpobjectidentificator"]["objectId"]
+source = "urn:nld:oin:01823288444:openklant"  # NOTIFICATIONS_SOURCE in the README examples
+ce_type = "nl.overheid.zaken.zaak-gekoppeld"
+ns = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/zaaklink/zaaklink/event-id")
+cloudevent = {
+    "specversion": "1.0", "id": str(uuid.uuid5(ns, f"{oo_uuid}/1/{ce_type}")), "type": ce_type,
+    "source": source, "datacontenttype": "application/json", "subject": zaak_uuid,
+    "time": "2025-10-10T10:00:00Z",
+    "data": {"zaak": f"urn:uuid:{zaak_uuid}", "linkTo": link_to,
+             "label": json.loads((oo / "klantcontact.json").read_text())["onderwerp"],
+             "linkObjectType": "Onderwerpobject"},
+    "sequence": "1"}
+envelope = {"version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718", "detail-type": ce_type,
+            "source": source, "account": "123456789012", "time": "2025-10-10T10:00:00Z",
+            "region": "eu-west-1", "resources": [], "detail": cloudevent}
+body = json.dumps(envelope, separators=(",", ":"))
+(root / "sqs").mkdir(exist_ok=True)
+(root / "sqs" / "zaak-gekoppeld.json").write_text(json.dumps({"Records": [{
+    "messageId": "059f36b4-87a3-44ab-83d2-661975830a7d",
+    "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a...",
+    "body": body,
+    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1760090400000",
+                   "SenderId": "AIDAIENQZJOLO23YVJ4VO", "ApproximateFirstReceiveTimestamp": "1760090400001"},
+    "messageAttributes": {}, "md5OfBody": __import__("hashlib").md5(body.encode()).hexdigest(),
+    "eventSource": "aws:sqs",
+    "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:zaaklink-DeliveryQueue-EXAMPLE",
+    "awsRegion": "eu-west-1"}]}, indent=2) + "\n")

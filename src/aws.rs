@@ -37,6 +37,9 @@ pub struct LambdaArgs {
     /// Secrets Manager secret (name or ARN) holding OPEN_KLANT_API_TOKEN.
     #[arg(long, env = "OPEN_KLANT_API_TOKEN_SECRET_ID")]
     pub open_klant_api_token_secret_id: Option<String>,
+    /// Accept an http:// OPEN_KLANT_API_ROOT (test stacks only; the functions talk https).
+    #[arg(long, env = "ALLOW_PLAIN_HTTP", default_value = "false")]
+    pub allow_plain_http: String,
     #[command(flatten)]
     pub resync: crate::config::ResyncArgs,
 }
@@ -137,7 +140,7 @@ pub async fn build(sdk: &SdkConfig, mut args: LambdaArgs) -> Result<(Zaaklink, C
     if let Some(v) = token? {
         args.core.open_klant_api_token = Some(v);
     }
-    let cfg = args.core.validate()?;
+    let cfg = args.core.validate_for_lambda(&args.allow_plain_http)?;
     let table = non_empty(&args.links_table).ok_or_else(|| ConfigError {
         setting: "LINKS_TABLE",
         problem: "is not set: set it to the DynamoDB table of the stack (output LinksTableName)".into(),

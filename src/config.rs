@@ -165,6 +165,22 @@ pub fn parse_bool(setting: &'static str, v: &str) -> Result<bool, ConfigError> {
     }
 }
 
+/// The Lambda functions talk https only: an `http://` root (Open Klant's, Open Zaak's) is
+/// refused unless `ALLOW_PLAIN_HTTP` is true (test stacks; the template's `AllowPlainHttp`).
+/// The CLI (`serve`, `resync`, …) runs on laptops and never applies this. The `Err` is the
+/// problem and the fix, without the URL (a root could carry user info).
+pub fn refuse_plain_http(url: &str, allow_plain_http: bool) -> Result<(), String> {
+    let scheme = url.trim().split(':').next().unwrap_or_default();
+    if scheme.eq_ignore_ascii_case("http") && !allow_plain_http {
+        return Err(
+            "is an http:// URL, and the Lambda functions only talk https (tokens and personal data must not cross the network in clear text): \
+             use the https:// URL, or for a test stack set ALLOW_PLAIN_HTTP=true (stack parameter AllowPlainHttp=true)"
+                .to_string(),
+        );
+    }
+    Ok(())
+}
+
 fn required(setting: &'static str, v: &Option<String>, hint: &str) -> Result<String, ConfigError> {
     match v.as_deref().map(str::trim) {
         Some(s) if !s.is_empty() => Ok(s.to_string()),
@@ -173,6 +189,16 @@ fn required(setting: &'static str, v: &Option<String>, hint: &str) -> Result<Str
 }
 
 impl CoreArgs {
+    /// [`CoreArgs::validate`] for the Lambda functions (webhook, resync): also refuses an
+    /// `http://` `OPEN_KLANT_API_ROOT` unless `allow_plain_http` (`ALLOW_PLAIN_HTTP`) is true.
+    pub fn validate_for_lambda(&self, allow_plain_http: &str) -> Result<CoreConfig, ConfigError> {
+        let allow = parse_bool("ALLOW_PLAIN_HTTP", allow_plain_http)?;
+        let cfg = self.validate()?;
+        refuse_plain_http(cfg.settings.api_root.as_str(), allow)
+            .map_err(|problem| err("OPEN_KLANT_API_ROOT", problem))?;
+        Ok(cfg)
+    }
+
     pub fn validate(&self) -> Result<CoreConfig, ConfigError> {
         let enabled = parse_bool("ENABLE_CLOUD_EVENTS", &self.enable_cloud_events)?;
         let source = self.notifications_source.trim();
@@ -328,6 +354,38 @@ mod tests {
         let c = a.validate().unwrap();
         assert!(c.settings.emit_source.is_none());
         assert!(c.emission_off_reason.unwrap().contains("NOTIFICATIONS_SOURCE"));
+    }
+
+    #[test]
+    fn lambdas_refuse_a_plain_http_open_klant_root_unless_allowed() {
+        let mut a = full();
+        a.open_klant_api_root = Some("http://klant.example.nl/klantinteracties/api/v1/".into());
+        // the CLI (laptops) keeps accepting http
+        assert!(a.validate().is_ok());
+        for unset in ["", "false", "0", "no"] {
+            let e = a.validate_for_lambda(unset).unwrap_err();
+            assert_eq!(e.setting, "OPEN_KLANT_API_ROOT", "{unset:?}");
+            let msg = e.to_string();
+            assert!(msg.contains("http://") && msg.contains("https"), "{msg}");
+            assert!(msg.contains("ALLOW_PLAIN_HTTP=true"), "the fix is named: {msg}");
+        }
+        for allow in ["true", "TRUE", "1", "yes"] {
+            let c = a.validate_for_lambda(allow).unwrap();
+            assert_eq!(
+                c.settings.api_root.as_str(),
+                "http://klant.example.nl/klantinteracties/api/v1/"
+            );
+        }
+        // https needs no permission; a bad flag is named
+        assert!(full().validate_for_lambda("").is_ok());
+        assert!(full().validate_for_lambda("false").is_ok());
+        assert_eq!(
+            full().validate_for_lambda("misschien").unwrap_err().setting,
+            "ALLOW_PLAIN_HTTP"
+        );
+        assert!(refuse_plain_http("HTTP://x.example", false).is_err());
+        assert!(refuse_plain_http("https://x.example", false).is_ok());
+        assert!(refuse_plain_http("http://x.example", true).is_ok());
     }
 
     #[test]

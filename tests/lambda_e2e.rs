@@ -2,9 +2,10 @@
 //! serves the Lambda Runtime API, the `bootstrap` binary cargo built for this test runs the real
 //! `lambda_runtime` loop against it (no second compile of the crate inside the test), with moto
 //! (DynamoDB + EventBridge → SQS) and a fake Open Klant behind it; the sample files under
-//! `events/` are sent with `cargo lambda invoke --data-file`. The same for the `deliver` binary
-//! (moto's DynamoDB, the fake Open Zaak, SQS batches). Both check the metrics each invocation
-//! writes to stdout (CloudWatch's embedded metric format).
+//! `events/` are sent with `cargo lambda invoke --data-file`. The same for the `deliver`
+//! binary: the sample SQS batch of `events/sqs/` through the Runtime API, against the fake
+//! Open Zaak and moto's DynamoDB. Both check the metrics each invocation writes to stdout
+//! (CloudWatch's embedded metric format).
 
 mod common;
 
@@ -17,6 +18,7 @@ use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use serde_json::Value;
 use zaaklink::demo::samples;
 use zaaklink::fake_openklant::FakeOpenKlant;
+use zaaklink::fake_openzaak::FakeOpenZaak;
 
 const AUTH: &str = "Token demo-webhook-secret";
 const TOKEN: &str = "e2e-token";
@@ -141,6 +143,62 @@ async fn item(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Option<Value> {
     out.item.map(|i| serde_dynamo::from_item(i).unwrap())
 }
 
+/// `cargo lambda watch --only-lambda-apis` on a free port (stopped when the `Proc` drops).
+fn start_watch(dir: &Path) -> (u16, Proc) {
+    use std::os::unix::process::CommandExt;
+    let port = common::cli::free_port();
+    let log = std::fs::File::create(dir.join("watch.log")).unwrap();
+    let mut cmd = cargo_lambda();
+    cmd.args(["watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1"])
+        .args(["--invoke-port", &port.to_string()])
+        .process_group(0)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    let watch = Proc(cmd.spawn().unwrap());
+    // the function gives up at once if the Runtime API is not there yet
+    common::cli::wait_listening(port, "cargo lambda watch", Some(&dir.join("watch.log")));
+    (port, watch)
+}
+
+/// A binary of this very build run as the function, pointed at the emulated Runtime API, with
+/// only `vars` (and PATH) in its environment; its output goes to `dir/function.log`.
+fn start_function(binary: &str, port: u16, vars: &[(&str, &str)], dir: &Path) -> Proc {
+    use std::os::unix::process::CommandExt;
+    let log = std::fs::File::create(dir.join("function.log")).unwrap();
+    let mut cmd = Command::new(binary);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
+        .env("AWS_LAMBDA_FUNCTION_NAME", FUNCTION)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd.process_group(0).stdout(log.try_clone().unwrap()).stderr(log);
+    Proc(cmd.spawn().unwrap())
+}
+
+/// The first invoke waits (up to 60 s) for the emulator and the function to be up.
+fn first_invoke(port: u16, file: &Path, dir: &Path) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match invoke(port, file) {
+            Ok(v) => return v,
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "the Runtime API emulator or the function never answered: {e}\n\
+                     --- cargo lambda watch:\n{}\n--- function:\n{}",
+                    std::fs::read_to_string(dir.join("watch.log")).unwrap_or_default(),
+                    std::fs::read_to_string(dir.join("function.log")).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn function_url_samples_through_cargo_lambda_watch() {
     require_cargo_lambda();
@@ -153,68 +211,36 @@ async fn function_url_samples_through_cargo_lambda_watch() {
     let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
 
-    use std::os::unix::process::CommandExt;
-    let port = common::cli::free_port();
-    let log = std::fs::File::create(dir.path().join("watch.log")).unwrap();
-    let mut cmd = cargo_lambda();
-    cmd.args(["watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1"])
-        .args(["--invoke-port", &port.to_string()])
-        .process_group(0)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log);
-    let _watch = Proc(cmd.spawn().unwrap());
-    // the function gives up at once if the Runtime API is not there yet
-    common::cli::wait_listening(port, "cargo lambda watch", Some(&dir.path().join("watch.log")));
-
-    // the function: the bootstrap binary of this very build, pointed at the emulated Runtime API
-    let log = std::fs::File::create(dir.path().join("function.log")).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
-        .env("AWS_LAMBDA_FUNCTION_NAME", FUNCTION)
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128");
-    for (k, v) in [
-        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
-        ("AWS_REGION", common::REGION),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("LINKS_TABLE", table),
-        ("EVENT_BUS_NAME", bus),
-        ("ENABLE_CLOUD_EVENTS", "true"),
-        ("NOTIFICATIONS_SOURCE", SOURCE),
-        ("WEBHOOK_AUTH", AUTH),
-        ("OPEN_KLANT_API_ROOT", &ok.api_root()),
-        ("OPEN_KLANT_API_TOKEN", TOKEN),
-        ("RUST_LOG", "info"),
-        ("METRICS_NAMESPACE", METRICS_NAMESPACE),
-    ] {
-        cmd.env(k, v);
-    }
-    cmd.process_group(0).stdout(log.try_clone().unwrap()).stderr(log);
-    let _function = Proc(cmd.spawn().unwrap());
+    let (port, _watch) = start_watch(dir.path());
+    let api_root = ok.api_root();
+    let _function = start_function(
+        env!("CARGO_BIN_EXE_bootstrap"),
+        port,
+        &[
+            ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+            ("AWS_REGION", common::REGION),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("LINKS_TABLE", table),
+            ("EVENT_BUS_NAME", bus),
+            ("ENABLE_CLOUD_EVENTS", "true"),
+            ("NOTIFICATIONS_SOURCE", SOURCE),
+            ("WEBHOOK_AUTH", AUTH),
+            ("OPEN_KLANT_API_ROOT", &api_root),
+            // the fake Open Klant is plain http: the Lambda refuses that without this
+            ("ALLOW_PLAIN_HTTP", "true"),
+            ("OPEN_KLANT_API_TOKEN", TOKEN),
+            ("RUST_LOG", "info"),
+            ("METRICS_NAMESPACE", METRICS_NAMESPACE),
+        ],
+        dir.path(),
+    );
 
     // The first invoke waits for the emulator and the function to be up.
     ok.put(samples::KLANTCONTACT);
     ok.put(samples::ZAAK_A);
     let unauth = sample(&ok, dir.path(), "function-url/unauthenticated.json");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let first = loop {
-        match invoke(port, &unauth) {
-            Ok(v) => break v,
-            Err(e) => {
-                assert!(
-                    Instant::now() < deadline,
-                    "the Runtime API emulator or the function never answered: {e}\n\
-                     --- cargo lambda watch:\n{}\n--- function:\n{}",
-                    std::fs::read_to_string(dir.path().join("watch.log")).unwrap_or_default(),
-                    std::fs::read_to_string(dir.path().join("function.log")).unwrap_or_default()
-                );
-                std::thread::sleep(Duration::from_millis(500));
-            }
-        }
-    };
+    let first = first_invoke(port, &unauth, dir.path());
     assert_eq!(first["statusCode"], 401, "{first}");
     assert_eq!(first["headers"]["content-type"], "application/problem+json");
 
@@ -419,7 +445,6 @@ fn sqs_batch(dir: &Path, name: &str, cloudevents: &[Value]) -> PathBuf {
 /// its metrics — delivered with its lag, retried, parked — before answering.
 #[tokio::test(flavor = "multi_thread")]
 async fn deliver_binary_writes_its_metrics_per_invocation() {
-    use std::os::unix::process::CommandExt;
     use zaaklink::cloudevent::outbox_event;
     use zaaklink::fake_openzaak::FakeOpenZaak;
     use zaaklink::link::ZaakLink;
@@ -436,41 +461,26 @@ async fn deliver_binary_writes_its_metrics_per_invocation() {
     let oz = FakeOpenZaak::start(CLIENT_ID, SECRET).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
 
-    let port = common::cli::free_port();
-    let log = std::fs::File::create(dir.path().join("watch.log")).unwrap();
-    let mut cmd = cargo_lambda();
-    cmd.args(["watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1"])
-        .args(["--invoke-port", &port.to_string()])
-        .process_group(0)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log);
-    let _watch = Proc(cmd.spawn().unwrap());
-    common::cli::wait_listening(port, "cargo lambda watch", Some(&dir.path().join("watch.log")));
-
-    let log = std::fs::File::create(dir.path().join("function.log")).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deliver"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
-        .env("AWS_LAMBDA_FUNCTION_NAME", FUNCTION)
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128");
-    for (k, v) in [
-        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
-        ("AWS_REGION", common::REGION),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("OPEN_ZAAK_ROOT", oz.base.as_str()),
-        ("OPEN_ZAAK_CLIENT_ID", CLIENT_ID),
-        ("OPEN_ZAAK_SECRET", SECRET),
-        ("DELIVERIES_TABLE", table),
-        ("RUST_LOG", "info"),
-        ("METRICS_NAMESPACE", METRICS_NAMESPACE),
-    ] {
-        cmd.env(k, v);
-    }
-    cmd.process_group(0).stdout(log.try_clone().unwrap()).stderr(log);
-    let _function = Proc(cmd.spawn().unwrap());
+    let (port, _watch) = start_watch(dir.path());
+    let _function = start_function(
+        env!("CARGO_BIN_EXE_deliver"),
+        port,
+        &[
+            ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+            ("AWS_REGION", common::REGION),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("OPEN_ZAAK_ROOT", oz.base.as_str()),
+            // the fake Open Zaak is plain http: the Lambda refuses that without this
+            ("ALLOW_PLAIN_HTTP", "true"),
+            ("OPEN_ZAAK_CLIENT_ID", CLIENT_ID),
+            ("OPEN_ZAAK_SECRET", SECRET),
+            ("DELIVERIES_TABLE", table),
+            ("RUST_LOG", "info"),
+            ("METRICS_NAMESPACE", METRICS_NAMESPACE),
+        ],
+        dir.path(),
+    );
     let function_log = || std::fs::read_to_string(dir.path().join("function.log")).unwrap_or_default();
 
     // An empty batch until the emulator and the function are up: it records nothing.
@@ -494,7 +504,12 @@ async fn deliver_binary_writes_its_metrics_per_invocation() {
             klantcontact: "http://ok.local/klantinteracties/api/v1/klantcontacten/1".into(),
         };
         let written = chrono::Utc::now() - chrono::Duration::seconds(30);
-        let e = outbox_event(EventKind::Gekoppeld, &link, SOURCE, oo, 1, 1, written);
+        let stamp = zaaklink::epoch::Stamp {
+            epoch: 0,
+            version: 1,
+            seq: 1,
+        };
+        let e = outbox_event(EventKind::Gekoppeld, &link, SOURCE, oo, stamp, written);
         serde_json::from_str::<Value>(&e.json).unwrap()
     };
     let resp = invoke(port, &sqs_batch(dir.path(), "delivered", &[event("oo-1")])).unwrap();
@@ -527,4 +542,122 @@ async fn deliver_binary_writes_its_metrics_per_invocation() {
         function_log()
     );
     assert_eq!(lags.len(), 1);
+}
+
+/// The Lambda refuses a plain-http Open Klant root unless ALLOW_PLAIN_HTTP=true: the same
+/// function without it stops at startup, naming the setting and the fix.
+#[test]
+fn bootstrap_refuses_a_plain_http_open_klant_root_at_startup() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+        .env_clear()
+        .env("AWS_REGION", common::REGION)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        // nothing listens there: the function must stop before it reaches any AWS API
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .env("LINKS_TABLE", "t")
+        .env("WEBHOOK_AUTH", AUTH)
+        .env("OPEN_KLANT_API_TOKEN", TOKEN)
+        .env(
+            "OPEN_KLANT_API_ROOT",
+            "http://127.0.0.1:8000/klantinteracties/api/v1/",
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("OPEN_KLANT_API_ROOT"), "{log}");
+    assert!(log.contains("ALLOW_PLAIN_HTTP=true"), "{log}");
+}
+
+const OZ_CLIENT: &str = "zaaklink-e2e";
+const OZ_SECRET: &str = "e2e-open-zaak-secret";
+
+/// `events/sqs/zaak-gekoppeld.json` (an SQS batch as the delivery queue's event source mapping
+/// hands it over: the EventBridge event of a zaak-gekoppeld CloudEvent) through the real
+/// `deliver` binary: Open Zaak receives the event once, as a ZaakObject, and the same message
+/// again (SQS is at least once) POSTs nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn deliver_sqs_sample_through_cargo_lambda_watch() {
+    require_cargo_lambda();
+    let moto = common::Moto::start();
+    let ddb = moto.dynamodb().await;
+    let table = "zaaklink-e2e-deliveries";
+    zaaklink::deliver::log::dynamodb::create_table(&ddb, table)
+        .await
+        .unwrap();
+    let oz = FakeOpenZaak::start(OZ_CLIENT, OZ_SECRET).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    let (port, _watch) = start_watch(dir.path());
+    let _function = start_function(
+        env!("CARGO_BIN_EXE_deliver"),
+        port,
+        &[
+            ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+            ("AWS_REGION", common::REGION),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("OPEN_ZAAK_ROOT", &oz.base),
+            // the fake Open Zaak is plain http
+            ("ALLOW_PLAIN_HTTP", "true"),
+            ("OPEN_ZAAK_CLIENT_ID", OZ_CLIENT),
+            ("OPEN_ZAAK_SECRET", OZ_SECRET),
+            ("DELIVERIES_TABLE", table),
+            ("RUST_LOG", "info"),
+        ],
+        dir.path(),
+    );
+
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("events/sqs/zaak-gekoppeld.json");
+    let batch: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let envelope: Value = serde_json::from_str(batch["Records"][0]["body"].as_str().unwrap()).unwrap();
+    let cloudevent = &envelope["detail"];
+    assert_eq!(envelope["detail-type"], cloudevent["type"]);
+    assert_eq!(cloudevent["type"], "nl.overheid.zaken.zaak-gekoppeld");
+    let link_to = cloudevent["data"]["linkTo"].as_str().unwrap();
+    let zaak = cloudevent["data"]["zaak"].as_str().unwrap();
+
+    let resp = first_invoke(port, &file, dir.path());
+    assert_eq!(resp, serde_json::json!({"batchItemFailures": []}));
+    let log = || std::fs::read_to_string(dir.path().join("function.log")).unwrap_or_default();
+    assert_eq!(
+        oz.posts(),
+        vec![(202, cloudevent["id"].as_str().unwrap().to_string())],
+        "{}",
+        log()
+    );
+    let objects = oz.objects();
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    assert_eq!(objects[0].object, link_to);
+    assert_eq!(objects[0].zaak, oz.zaak_url(zaak.trim_start_matches("urn:uuid:")));
+    assert_eq!(objects[0].relatieomschrijving, cloudevent["data"]["label"]);
+    assert_eq!(objects[0].object_type_overige, "Onderwerpobject");
+
+    // the delivery state: place 1 of this onderwerpobject applied
+    let item = ddb
+        .get_item()
+        .table_name(table)
+        .key(
+            "id",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("object:{link_to}")),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the delivery state of the onderwerpobject");
+    assert_eq!(
+        item.get("applied"),
+        Some(&aws_sdk_dynamodb::types::AttributeValue::N("1".into())),
+        "{item:?}"
+    );
+
+    // SQS delivers at least once: the same message again is skipped, nothing is POSTed
+    let again = invoke(port, &file).unwrap();
+    assert_eq!(again, serde_json::json!({"batchItemFailures": []}));
+    assert_eq!(oz.posts().len(), 1, "{}", log());
+    assert_eq!(oz.objects().len(), 1);
 }

@@ -226,8 +226,11 @@ fn cloudevent(kind: EventKind, oo: &str, seq: u64, age: chrono::Duration) -> Val
         &link,
         zaaklink::demo::SOURCE,
         oo,
-        seq,
-        seq,
+        zaaklink::epoch::Stamp {
+            epoch: 0,
+            version: seq,
+            seq,
+        },
         Utc::now() - age,
     );
     serde_json::from_str(&e.json).unwrap()

@@ -27,7 +27,6 @@ async fn main() -> Result<(), Error> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_current_span(false)
         .with_ansi(false)
-        .without_time()
         .with_target(false)
         .init();
 

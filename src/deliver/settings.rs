@@ -48,6 +48,15 @@ impl DeliverSettings {
 
         let open_zaak_root = get("OPEN_ZAAK_ROOT").unwrap_or_default();
         events_url(&open_zaak_root)?;
+        // The Lambda talks https only, unless a test stack allows http (the CLI's Open Zaak
+        // sink does not read these settings and keeps accepting http).
+        let allow_plain_http = flag("ALLOW_PLAIN_HTTP", get("ALLOW_PLAIN_HTTP"))?;
+        crate::config::refuse_plain_http(&open_zaak_root, allow_plain_http).map_err(|reason| {
+            ConfigError::Invalid {
+                name: "OPEN_ZAAK_ROOT",
+                reason,
+            }
+        })?;
 
         let credentials = match (
             get("OPEN_ZAAK_CLIENT_ID"),
@@ -113,6 +122,41 @@ mod tests {
     fn settings(vars: &[(&str, &str)]) -> Result<DeliverSettings, ConfigError> {
         let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         DeliverSettings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn a_plain_http_open_zaak_root_is_refused_unless_allowed() {
+        let base = [
+            ("OPEN_ZAAK_ROOT", "http://open-zaak.test:8000"),
+            ("OPEN_ZAAK_CREDENTIALS_SECRET_ID", "zaaklink/open-zaak"),
+            ("DELIVERIES_TABLE", "t"),
+        ];
+        for allow in [None, Some("false"), Some("0"), Some("")] {
+            let mut vars = base.to_vec();
+            if let Some(v) = allow {
+                vars.push(("ALLOW_PLAIN_HTTP", v));
+            }
+            let err = settings(&vars).unwrap_err().to_string();
+            assert!(err.contains("OPEN_ZAAK_ROOT"), "{err}");
+            assert!(err.contains("https"), "the cause: {err}");
+            assert!(err.contains("ALLOW_PLAIN_HTTP=true"), "the fix: {err}");
+        }
+        let mut vars = base.to_vec();
+        vars.push(("ALLOW_PLAIN_HTTP", "true"));
+        assert_eq!(
+            settings(&vars).unwrap().open_zaak_root,
+            "http://open-zaak.test:8000"
+        );
+        vars.pop();
+        vars.push(("ALLOW_PLAIN_HTTP", "misschien"));
+        assert!(settings(&vars)
+            .unwrap_err()
+            .to_string()
+            .contains("ALLOW_PLAIN_HTTP"));
+        // https needs no permission
+        let mut vars = base.to_vec();
+        vars[0] = ("OPEN_ZAAK_ROOT", "https://open-zaak.test");
+        assert!(settings(&vars).is_ok());
     }
 
     #[test]
