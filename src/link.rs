@@ -12,6 +12,12 @@ pub struct ZaakLink {
     pub label: String,
     pub link_to: String,
     pub klantcontact: String,
+    /// The uuid of the onderwerpobject's `wasKlantcontact`, if it has one: Open Klant deletes
+    /// the object when that klantcontact is deleted (cascade, no notification of its own), so
+    /// a klantcontact `destroy` also looks up the links stored with it (DESIGN §2). Not part of
+    /// any event; absent in records written before it was stored (= none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub was_klantcontact: Option<String>,
 }
 
 /// A `{uuid, url}` reference as the klantinteracties API returns it.
@@ -105,7 +111,16 @@ pub fn resolve(o: &Onderwerpobject, kc: &Klantcontact, max_chars: usize) -> Opti
         label: label(kc, max_chars),
         link_to: o.url.clone(),
         klantcontact: o.klantcontact.as_ref()?.url.clone(),
+        was_klantcontact: o.was_klantcontact.as_ref().and_then(ref_uuid),
     })
+}
+
+/// The uuid of a `{uuid, url}` reference in canonical lower case: its `uuid`, or, when that is
+/// empty, the last segment of its `url`. None when neither gives one.
+pub fn ref_uuid(r: &ObjectRef) -> Option<String> {
+    let from_url = || r.url.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    let u = if r.uuid.is_empty() { from_url() } else { r.uuid.as_str() };
+    (!u.is_empty()).then(|| u.to_ascii_lowercase())
 }
 
 #[cfg(test)]

@@ -16,6 +16,10 @@ use crate::reconcile::{self, Plan};
 use crate::sink::{EventSink, SinkError};
 use crate::store::{self, LinkRecord, LinkStore, StoreError};
 
+mod destroyed;
+
+pub use destroyed::DEFAULT_DESTROY_RECHECK_AFTER;
+
 /// Everything that can stop a notification from being handled.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -55,6 +59,9 @@ pub struct Settings {
     /// How long a writer holds the outbox it wrote while it puts the events (see
     /// [`DEFAULT_OUTBOX_LEASE`]); other deliveries wait rather than put them twice.
     pub outbox_lease: Duration,
+    /// How long after a klantcontact `destroy` the sweep looks for its links once more
+    /// ([`DEFAULT_DESTROY_RECHECK_AFTER`]): longer than any index lag (DESIGN §2).
+    pub destroy_recheck_after: Duration,
 }
 
 /// What handling did, for the one log line per notification.
@@ -122,15 +129,18 @@ impl Zaaklink {
 
     /// Reconcile every onderwerpobject of a klantcontact: those Open Klant lists (read with
     /// the klantcontact in one request) and those we hold a link for. Objects it no longer
-    /// lists, and all of them when it is destroyed, are looked up one by one (404 = gone): an
-    /// object moved silently to another klantcontact keeps its link. Stored records are read
-    /// after the klantcontact; a label that would be written is read again after them.
+    /// lists are looked up one by one (404 = gone): an object moved silently to another
+    /// klantcontact keeps its link. Stored records are read after the klantcontact; a label
+    /// that would be written is read again after them. A destroyed klantcontact (or one that
+    /// answers 404/410) goes to [`Self::klantcontact_destroyed`].
     async fn sync_klantcontact(&self, url: &str, destroyed: bool) -> Result<Outcome, Error> {
-        let found = if destroyed {
-            None
-        } else {
-            self.klant.klantcontact_expanded(url).await?
+        if destroyed {
+            return self.klantcontact_destroyed(url).await;
+        }
+        let Some(found) = self.klant.klantcontact_expanded(url).await? else {
+            return self.klantcontact_destroyed(url).await;
         };
+        let found = Some(found);
         let stored = self.store.linked_to_klantcontact(url).await?;
         let mut outcome = Outcome::default();
         let mut first_error = None;
@@ -399,6 +409,7 @@ impl Zaaklink {
     /// The outbox sweep: put every event a crash or a failed put left in the outbox. It does
     /// not wait for live claims (a crashed writer's claim would hold it up to the lease); at
     /// worst an event goes out twice with the same id, which consumers drop.
+    /// Then it rechecks the klantcontact destroys whose grace period is over (DESIGN §2).
     pub async fn sweep(&self) -> Result<Outcome, Error> {
         let mut outcome = Outcome::default();
         let mut first_error = None;
@@ -410,6 +421,12 @@ impl Zaaklink {
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
+            }
+        }
+        match self.recheck_destroyed().await {
+            Ok(o) => outcome.add(o),
+            Err(e) => {
+                first_error.get_or_insert(e);
             }
         }
         first_error.map_or(Ok(outcome), Err)

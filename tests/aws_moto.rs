@@ -134,6 +134,7 @@ impl World {
             label: LABEL.into(),
             link_to: self.oo_url(),
             klantcontact: self.kc_url(),
+            was_klantcontact: None,
         }
     }
 }
@@ -556,6 +557,7 @@ fn outbox_event(i: usize) -> OutboxEvent {
         label: "L".into(),
         link_to: format!("http://ok/oo/{i}"),
         klantcontact: "http://ok/kc/1".into(),
+        was_klantcontact: None,
     };
     zaaklink::cloudevent::outbox_event(
         EventKind::Gekoppeld,

@@ -160,7 +160,7 @@ impl Moto {
         aws_sdk_sqs::Client::new(&self.sdk_config().await)
     }
 
-    /// Create the links table (both GSIs) as the stack does.
+    /// Create the links table (its three GSIs) as the stack does.
     pub async fn create_links_table(&self, name: &str) {
         zaaklink::store::dynamodb::create_table(&self.dynamodb().await, name)
             .await
