@@ -225,6 +225,49 @@ mod tests {
     }
 
     #[test]
+    fn was_klantcontact_is_kept_as_its_lower_case_uuid() {
+        let k: Klantcontact =
+            serde_json::from_str(include_str!("../tests/fixtures/klantcontact.json")).unwrap();
+        let mut o: Onderwerpobject =
+            serde_json::from_str(include_str!("../tests/fixtures/onderwerpobject-zaak.json")).unwrap();
+        assert_eq!(resolve(&o, &k, 80).unwrap().was_klantcontact, None);
+        o.was_klantcontact = Some(ObjectRef {
+            uuid: "3B2A0D4E-6F8C-4E1D-9A55-0C1F2E3D4B5A".into(),
+            url: "http://ok/klantcontacten/x".into(),
+        });
+        assert_eq!(
+            resolve(&o, &k, 80).unwrap().was_klantcontact.as_deref(),
+            Some("3b2a0d4e-6f8c-4e1d-9a55-0c1f2e3d4b5a")
+        );
+        // without a uuid, the URL's last segment
+        let by_url = ObjectRef {
+            uuid: String::new(),
+            url: "http://ok/klantcontacten/AB-12/".into(),
+        };
+        assert_eq!(ref_uuid(&by_url).as_deref(), Some("ab-12"));
+        let nothing = ObjectRef {
+            uuid: String::new(),
+            url: String::new(),
+        };
+        assert_eq!(ref_uuid(&nothing), None);
+        // Open Klant's JSON names it wasKlantcontact
+        let o: Onderwerpobject = serde_json::from_str(
+            r#"{"uuid":"u","url":"x","klantcontact":null,
+                "wasKlantcontact":{"uuid":"w","url":"http://ok/klantcontacten/w"}}"#,
+        )
+        .unwrap();
+        assert_eq!(o.was_klantcontact.unwrap().uuid, "w");
+    }
+
+    #[test]
+    fn a_stored_link_without_was_klantcontact_reads_as_none() {
+        let l: ZaakLink =
+            serde_json::from_str(r#"{"zaak":"z","label":"L","linkTo":"x","klantcontact":"k"}"#).unwrap();
+        assert_eq!(l.was_klantcontact, None);
+        assert!(!serde_json::to_string(&l).unwrap().contains("wasKlantcontact"));
+    }
+
+    #[test]
     fn nulls_in_open_klant_json_are_tolerated() {
         let o: Onderwerpobject = serde_json::from_str(
             r#"{"uuid":"u","url":"x","klantcontact":null,"wasKlantcontact":null,

@@ -33,6 +33,8 @@ use zaaklink::Zaaklink;
 
 #[path = "resync/chaos.rs"]
 mod chaos;
+#[path = "resync/destroyed.rs"]
+mod destroyed;
 
 fn id(kind: &str, i: usize) -> String {
     fixtures::id("resync", kind, i)
