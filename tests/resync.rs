@@ -35,6 +35,8 @@ use zaaklink::Zaaklink;
 mod chaos;
 #[path = "resync/destroyed.rs"]
 mod destroyed;
+#[path = "resync/labels.rs"]
+mod labels;
 
 fn id(kind: &str, i: usize) -> String {
     fixtures::id("resync", kind, i)
