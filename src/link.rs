@@ -119,7 +119,11 @@ pub fn resolve(o: &Onderwerpobject, kc: &Klantcontact, max_chars: usize) -> Opti
 /// empty, the last segment of its `url`. None when neither gives one.
 pub fn ref_uuid(r: &ObjectRef) -> Option<String> {
     let from_url = || r.url.trim_end_matches('/').rsplit('/').next().unwrap_or("");
-    let u = if r.uuid.is_empty() { from_url() } else { r.uuid.as_str() };
+    let u = if r.uuid.is_empty() {
+        from_url()
+    } else {
+        r.uuid.as_str()
+    };
     (!u.is_empty()).then(|| u.to_ascii_lowercase())
 }
 

@@ -285,11 +285,15 @@ async fn dynamo_store_keeps_the_link_store_contract() {
         moto.create_links_table("zaaklink-was").await;
         let was = DynamoStore::new(ddb.clone(), "zaaklink-was");
         was_and_markers_contract(&was).await;
-        assert!(
-            index_keys(&ddb, "zaaklink-was", BY_WAS_KLANTCONTACT, "wasKlantcontact", "kcw")
-                .await
-                .is_empty()
-        );
+        assert!(index_keys(
+            &ddb,
+            "zaaklink-was",
+            BY_WAS_KLANTCONTACT,
+            "wasKlantcontact",
+            "kcw"
+        )
+        .await
+        .is_empty());
     }
 
     // An item an older version wrote (outbox = "pending", before the shards) is still swept.

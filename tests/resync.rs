@@ -294,11 +294,17 @@ async fn zaaklink_resync_cli_on_an_embedded_state_file() {
     );
     // Not on a terminal: the one summary line, no progress bar.
     assert_eq!(
-        stderr.lines().filter(|l| l.starts_with("resync done (PassDone): ")).count(),
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("resync done (PassDone): "))
+            .count(),
         1,
         "{stderr}"
     );
-    assert!(!stderr.contains('\r') && !stderr.contains("list page"), "{stderr}");
+    assert!(
+        !stderr.contains('\r') && !stderr.contains("list page"),
+        "{stderr}"
+    );
     let events = std::mem::take(&mut *seen.lock().unwrap());
     assert_eq!(summary(&events), want);
 

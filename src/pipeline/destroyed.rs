@@ -86,7 +86,9 @@ impl Zaaklink {
                 Err(e) => Err(e),
             };
             match checked {
-                Ok(()) => tracing::info!(klantcontact = %m.url, destroyed_at = %m.at, "destroyed klantcontact rechecked"),
+                Ok(()) => {
+                    tracing::info!(klantcontact = %m.url, destroyed_at = %m.at, "destroyed klantcontact rechecked")
+                }
                 Err(e) => {
                     tracing::warn!(klantcontact = %m.url, error = %e, "destroyed klantcontact not rechecked; the next sweep tries again");
                     first_error.get_or_insert(e);

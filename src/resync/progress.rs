@@ -130,7 +130,11 @@ mod tests {
         update(&progress(Phase::List, 2, Some(40), 20));
         assert_eq!((bar.position(), bar.length()), (20, Some(40)));
         assert_eq!(bar.prefix(), "list page 1");
-        assert!(bar.message().ends_with("3 changed, 4 events"), "{}", bar.message());
+        assert!(
+            bar.message().ends_with("3 changed, 4 events"),
+            "{}",
+            bar.message()
+        );
         bar.finish_and_clear();
     }
 }

@@ -401,7 +401,10 @@ impl LinkStore for DynamoStore {
 
     /// Query on [`BY_WAS_KLANTCONTACT`], then a consistent re-read of each item (lagging like
     /// [`Self::linked_to_klantcontact`]; the klantcontact-destroyed markers cover that).
-    async fn linked_to_was_klantcontact(&self, klantcontact_uuid: &str) -> Result<Vec<LinkRecord>, StoreError> {
+    async fn linked_to_was_klantcontact(
+        &self,
+        klantcontact_uuid: &str,
+    ) -> Result<Vec<LinkRecord>, StoreError> {
         let found = self
             .query_index(BY_WAS_KLANTCONTACT, "wasKlantcontact", klantcontact_uuid)
             .await?;

@@ -128,7 +128,10 @@ impl LinkStore for EmbeddedStore {
             .await
     }
 
-    async fn linked_to_was_klantcontact(&self, klantcontact_uuid: &str) -> Result<Vec<LinkRecord>, StoreError> {
+    async fn linked_to_was_klantcontact(
+        &self,
+        klantcontact_uuid: &str,
+    ) -> Result<Vec<LinkRecord>, StoreError> {
         let kc = klantcontact_uuid.to_string();
         self.select(move |r| {
             r.link

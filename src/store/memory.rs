@@ -50,7 +50,10 @@ impl LinkStore for MemoryStore {
         Ok(self.select(|r| r.link.as_ref().is_some_and(|l| l.klantcontact == klantcontact)))
     }
 
-    async fn linked_to_was_klantcontact(&self, klantcontact_uuid: &str) -> Result<Vec<LinkRecord>, StoreError> {
+    async fn linked_to_was_klantcontact(
+        &self,
+        klantcontact_uuid: &str,
+    ) -> Result<Vec<LinkRecord>, StoreError> {
         Ok(self.select(|r| {
             r.link
                 .as_ref()

@@ -129,7 +129,10 @@ pub trait LinkStore: Send + Sync {
     async fn linked_to_klantcontact(&self, klantcontact: &str) -> Result<Vec<LinkRecord>, StoreError>;
     /// Records whose current link's onderwerpobject has this klantcontact (uuid) as its
     /// `wasKlantcontact`.
-    async fn linked_to_was_klantcontact(&self, klantcontact_uuid: &str) -> Result<Vec<LinkRecord>, StoreError>;
+    async fn linked_to_was_klantcontact(
+        &self,
+        klantcontact_uuid: &str,
+    ) -> Result<Vec<LinkRecord>, StoreError>;
     /// Remember a klantcontact destroy for the sweep's recheck (a second marker of the same
     /// klantcontact, e.g. a repeated notification, is kept beside the first).
     async fn put_destroyed(&self, marker: &DestroyedKlantcontact) -> Result<(), StoreError>;
@@ -219,9 +222,15 @@ pub mod contract {
         });
         store.put(&w, 0).await.unwrap();
         assert_eq!(store.get("w1").await.unwrap().as_ref(), Some(&w));
-        assert_eq!(store.linked_to_was_klantcontact("kcw").await.unwrap(), vec![w.clone()]);
+        assert_eq!(
+            store.linked_to_was_klantcontact("kcw").await.unwrap(),
+            vec![w.clone()]
+        );
         assert!(store.linked_to_was_klantcontact("kc7").await.unwrap().is_empty());
-        assert_eq!(store.linked_to_klantcontact("kc7").await.unwrap(), vec![w.clone()]);
+        assert_eq!(
+            store.linked_to_klantcontact("kc7").await.unwrap(),
+            vec![w.clone()]
+        );
         let mut moved = w.clone();
         moved.version = 2;
         moved.link.as_mut().unwrap().was_klantcontact = None;
@@ -259,7 +268,12 @@ pub mod contract {
         assert!(store.destroyed().await.unwrap().is_empty());
         // markers are not records: no index, no link scan, no get sees them
         store.put_destroyed(&a).await.unwrap();
-        assert!(store.linked().await.unwrap().iter().all(|r| r.onderwerpobject != "k1"));
+        assert!(store
+            .linked()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.onderwerpobject != "k1"));
         assert!(store.with_pending().await.unwrap().is_empty());
         store.drop_destroyed(&a).await.unwrap();
     }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use zaaklink::link::{Klantcontact, Onderwerpobject};
 use zaaklink::openklant::{ExpandedKlantcontact, OpenKlant, OpenKlantError, Page};
-use zaaklink::store::{CheckpointStore, DestroyedKlantcontact, LinkRecord, LinkStore, SavedCheckpoint, StoreError};
+use zaaklink::store::{
+    CheckpointStore, DestroyedKlantcontact, LinkRecord, LinkStore, SavedCheckpoint, StoreError,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

@@ -56,14 +56,22 @@ async fn deleting_a_was_klantcontact_unlinks_the_objects_it_takes_with_it() {
     let two = store.get(&id("oo", 2)).await.unwrap().unwrap().link.unwrap();
     assert_eq!(two.was_klantcontact, Some(id("kc", 1)));
     assert_eq!(
-        store.linked_to_was_klantcontact(&id("kc", 1)).await.unwrap().len(),
+        store
+            .linked_to_was_klantcontact(&id("kc", 1))
+            .await
+            .unwrap()
+            .len(),
         2
     );
 
     // Object 3 silently loses its wasKlantcontact; then kc 1 is deleted and Open Klant takes
     // objects 1 and 2 with it (cascade), saying only "klantcontact destroy".
     put_was(&ok, 3, 2, 2, None);
-    for url in [objects(&ok).kc_url(1), objects(&ok).oo_url(1), objects(&ok).oo_url(2)] {
+    for url in [
+        objects(&ok).kc_url(1),
+        objects(&ok).oo_url(1),
+        objects(&ok).oo_url(2),
+    ] {
         ok.remove(&url);
     }
     notify(&app, &auth, &kc_notification(&ok, 1, "destroy")).await;
@@ -106,13 +114,19 @@ async fn a_link_the_lagging_index_hid_at_the_destroy_is_unlinked_by_the_sweeps_r
     put_kc(&ok, 1, &[1]);
     put_was(&ok, 1, 0, 1, None);
     notify(&app, &auth, &kc_notification(&ok, 1, "create")).await;
-    assert_eq!(summary(&events(&sink)), [(id("oo", 1), EventKind::Gekoppeld, zaak(0))]);
+    assert_eq!(
+        summary(&events(&sink)),
+        [(id("oo", 1), EventKind::Gekoppeld, zaak(0))]
+    );
     ok.remove(&objects(&ok).kc_url(1));
     ok.remove(&objects(&ok).oo_url(1));
     let destroyed = std::time::Instant::now();
     notify(&app, &auth, &kc_notification(&ok, 1, "destroy")).await;
     // The index did not show the fresh link: nothing happened yet, the marker waits.
-    assert!(destroyed.elapsed() < lag, "the destroy came too late to miss the link");
+    assert!(
+        destroyed.elapsed() < lag,
+        "the destroy came too late to miss the link"
+    );
     assert!(sink.take().is_empty());
     assert!(memory.get(&id("oo", 1)).await.unwrap().unwrap().link.is_some());
     assert_eq!(memory.destroyed().await.unwrap().len(), 1);
@@ -121,9 +135,15 @@ async fn a_link_the_lagging_index_hid_at_the_destroy_is_unlinked_by_the_sweeps_r
     assert_eq!(memory.destroyed().await.unwrap().len(), 1);
 
     // After the grace period the sweep asks the index again: exactly one ontkoppeld.
-    tokio::time::sleep((app.settings.destroy_recheck_after + Duration::from_millis(100)).saturating_sub(destroyed.elapsed())).await;
+    tokio::time::sleep(
+        (app.settings.destroy_recheck_after + Duration::from_millis(100)).saturating_sub(destroyed.elapsed()),
+    )
+    .await;
     app.sweep().await.unwrap();
-    assert_eq!(summary(&events(&sink)), [(id("oo", 1), EventKind::Ontkoppeld, zaak(0))]);
+    assert_eq!(
+        summary(&events(&sink)),
+        [(id("oo", 1), EventKind::Ontkoppeld, zaak(0))]
+    );
     assert!(memory.get(&id("oo", 1)).await.unwrap().unwrap().link.is_none());
     assert!(memory.destroyed().await.unwrap().is_empty());
     app.sweep().await.unwrap();
@@ -153,6 +173,9 @@ async fn a_failed_recheck_keeps_the_marker_for_the_next_sweep() {
     // Open Klant is back: the next sweep unlinks the object and removes the marker.
     ok.fail_with(None);
     app.sweep().await.unwrap();
-    assert_eq!(summary(&events(&sink)), [(id("oo", 1), EventKind::Ontkoppeld, zaak(0))]);
+    assert_eq!(
+        summary(&events(&sink)),
+        [(id("oo", 1), EventKind::Ontkoppeld, zaak(0))]
+    );
     assert!(store.destroyed().await.unwrap().is_empty());
 }
