@@ -140,26 +140,23 @@ impl Zaaklink {
         let Some(found) = self.klant.klantcontact_expanded(url).await? else {
             return self.klantcontact_destroyed(url).await;
         };
-        let found = Some(found);
         let stored = self.store.linked_to_klantcontact(url).await?;
         let mut outcome = Outcome::default();
         let mut first_error = None;
         // (uuid, url, the object as the klantcontact listed it)
         let mut targets: Vec<(String, String, Option<Onderwerpobject>)> = Vec::new();
-        if let Some(found) = &found {
-            for r in &found.klantcontact.ging_over_onderwerpobjecten {
-                let (_, uuid) = self
-                    .settings
-                    .api_root
-                    .resource_uuid(&r.url, "onderwerpobjecten")
-                    .map_err(OpenKlantError::from)?;
-                let listed = found
-                    .objects
-                    .iter()
-                    .find(|o| o.uuid == uuid || o.url == r.url)
-                    .cloned();
-                targets.push((uuid, r.url.clone(), listed));
-            }
+        for r in &found.klantcontact.ging_over_onderwerpobjecten {
+            let (_, uuid) = self
+                .settings
+                .api_root
+                .resource_uuid(&r.url, "onderwerpobjecten")
+                .map_err(OpenKlantError::from)?;
+            let listed = found
+                .objects
+                .iter()
+                .find(|o| o.uuid == uuid || o.url == r.url)
+                .cloned();
+            targets.push((uuid, r.url.clone(), listed));
         }
         for r in &stored {
             if !targets.iter().any(|(u, _, _)| *u == r.onderwerpobject) {
@@ -177,8 +174,8 @@ impl Zaaklink {
             .collect();
         let mut fresh_kc: Option<Option<Klantcontact>> = None;
         for (uuid, oo_url, listed) in &targets {
-            let seed = match (listed, &found) {
-                (Some(o), Some(found)) => {
+            let seed = match listed {
+                Some(o) => {
                     let record = records.remove(uuid).unwrap_or_else(|| LinkRecord::absent(uuid));
                     let guess = link::resolve(o, &found.klantcontact, self.settings.label_max_chars);
                     if record.pending.is_empty()
@@ -196,7 +193,7 @@ impl Zaaklink {
                         .and_then(|kc| link::resolve(o, kc, self.settings.label_max_chars));
                     Some(Seed { record, new })
                 }
-                _ => None,
+                None => None,
             };
             match self.sync(uuid, Truth::Fetch(oo_url), seed).await {
                 Ok(o) => outcome.add(o),
