@@ -89,6 +89,7 @@ fn settings() -> Settings {
         label_max_chars: 80,
         max_attempts: 8,
         outbox_lease: zaaklink::DEFAULT_OUTBOX_LEASE,
+        destroy_recheck_after: zaaklink::DEFAULT_DESTROY_RECHECK_AFTER,
     }
 }
 

@@ -170,6 +170,7 @@ mod tests {
             label: "Mijn Klantcontact Onderwerp".into(),
             link_to: "http://open-klant.local:8000/klantinteracties/api/v1/onderwerpobjecten/5fee9673-216c-41e7-91d2-69a8d1526b9f".into(),
             klantcontact: "http://open-klant.local:8000/klantinteracties/api/v1/klantcontacten/3b2a0d4e-6f8c-4e1d-9a55-0c1f2e3d4b5a".into(),
+            was_klantcontact: None,
         }
     }
 

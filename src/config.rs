@@ -261,6 +261,7 @@ impl CoreArgs {
                 label_max_chars,
                 max_attempts: 8,
                 outbox_lease: crate::DEFAULT_OUTBOX_LEASE,
+                destroy_recheck_after: crate::DEFAULT_DESTROY_RECHECK_AFTER,
             },
             webhook_auth: WebhookAuth::new(&Secret::new(webhook_auth)),
             open_klant_token: Secret::new(token),

@@ -38,6 +38,6 @@ pub mod testkit;
 pub mod webhook;
 
 pub use logging::init_logging;
-pub use pipeline::{Error, Outcome, Settings, Zaaklink, DEFAULT_OUTBOX_LEASE};
+pub use pipeline::{Error, Outcome, Settings, Zaaklink, DEFAULT_DESTROY_RECHECK_AFTER, DEFAULT_OUTBOX_LEASE};
 // The tools keep their short paths (`zaaklink::fake_openklant`, …) for tests and benches.
 pub use testkit::{callcount, fake_openklant, fake_openzaak};

@@ -12,6 +12,12 @@ pub struct ZaakLink {
     pub label: String,
     pub link_to: String,
     pub klantcontact: String,
+    /// The uuid of the onderwerpobject's `wasKlantcontact`, if it has one: Open Klant deletes
+    /// the object when that klantcontact is deleted (cascade, no notification of its own), so
+    /// a klantcontact `destroy` also looks up the links stored with it (DESIGN §2). Not part of
+    /// any event; absent in records written before it was stored (= none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub was_klantcontact: Option<String>,
 }
 
 /// A `{uuid, url}` reference as the klantinteracties API returns it.
@@ -105,7 +111,20 @@ pub fn resolve(o: &Onderwerpobject, kc: &Klantcontact, max_chars: usize) -> Opti
         label: label(kc, max_chars),
         link_to: o.url.clone(),
         klantcontact: o.klantcontact.as_ref()?.url.clone(),
+        was_klantcontact: o.was_klantcontact.as_ref().and_then(ref_uuid),
     })
+}
+
+/// The uuid of a `{uuid, url}` reference in canonical lower case: its `uuid`, or, when that is
+/// empty, the last segment of its `url`. None when neither gives one.
+pub fn ref_uuid(r: &ObjectRef) -> Option<String> {
+    let from_url = || r.url.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    let u = if r.uuid.is_empty() {
+        from_url()
+    } else {
+        r.uuid.as_str()
+    };
+    (!u.is_empty()).then(|| u.to_ascii_lowercase())
 }
 
 #[cfg(test)]
@@ -207,6 +226,49 @@ mod tests {
         assert_eq!(link.label, "Mijn Klantcontact Onderwerp");
         assert_eq!(link.link_to, o.url);
         assert_eq!(link.klantcontact, k.url);
+    }
+
+    #[test]
+    fn was_klantcontact_is_kept_as_its_lower_case_uuid() {
+        let k: Klantcontact =
+            serde_json::from_str(include_str!("../tests/fixtures/klantcontact.json")).unwrap();
+        let mut o: Onderwerpobject =
+            serde_json::from_str(include_str!("../tests/fixtures/onderwerpobject-zaak.json")).unwrap();
+        assert_eq!(resolve(&o, &k, 80).unwrap().was_klantcontact, None);
+        o.was_klantcontact = Some(ObjectRef {
+            uuid: "3B2A0D4E-6F8C-4E1D-9A55-0C1F2E3D4B5A".into(),
+            url: "http://ok/klantcontacten/x".into(),
+        });
+        assert_eq!(
+            resolve(&o, &k, 80).unwrap().was_klantcontact.as_deref(),
+            Some("3b2a0d4e-6f8c-4e1d-9a55-0c1f2e3d4b5a")
+        );
+        // without a uuid, the URL's last segment
+        let by_url = ObjectRef {
+            uuid: String::new(),
+            url: "http://ok/klantcontacten/AB-12/".into(),
+        };
+        assert_eq!(ref_uuid(&by_url).as_deref(), Some("ab-12"));
+        let nothing = ObjectRef {
+            uuid: String::new(),
+            url: String::new(),
+        };
+        assert_eq!(ref_uuid(&nothing), None);
+        // Open Klant's JSON names it wasKlantcontact
+        let o: Onderwerpobject = serde_json::from_str(
+            r#"{"uuid":"u","url":"x","klantcontact":null,
+                "wasKlantcontact":{"uuid":"w","url":"http://ok/klantcontacten/w"}}"#,
+        )
+        .unwrap();
+        assert_eq!(o.was_klantcontact.unwrap().uuid, "w");
+    }
+
+    #[test]
+    fn a_stored_link_without_was_klantcontact_reads_as_none() {
+        let l: ZaakLink =
+            serde_json::from_str(r#"{"zaak":"z","label":"L","linkTo":"x","klantcontact":"k"}"#).unwrap();
+        assert_eq!(l.was_klantcontact, None);
+        assert!(!serde_json::to_string(&l).unwrap().contains("wasKlantcontact"));
     }
 
     #[test]

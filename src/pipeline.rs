@@ -17,6 +17,10 @@ use crate::reconcile::{self, Plan};
 use crate::sink::{EventSink, SinkError};
 use crate::store::{self, LinkRecord, LinkStore, StoreError};
 
+mod destroyed;
+
+pub use destroyed::DEFAULT_DESTROY_RECHECK_AFTER;
+
 /// Everything that can stop a notification from being handled.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -56,6 +60,9 @@ pub struct Settings {
     /// How long a writer holds the outbox it wrote while it puts the events (see
     /// [`DEFAULT_OUTBOX_LEASE`]); other deliveries wait rather than put them twice.
     pub outbox_lease: Duration,
+    /// How long after a klantcontact `destroy` the sweep looks for its links once more
+    /// ([`DEFAULT_DESTROY_RECHECK_AFTER`]): longer than any index lag (DESIGN §2).
+    pub destroy_recheck_after: Duration,
 }
 
 /// What handling did, for the one log line per notification.
@@ -123,34 +130,34 @@ impl Zaaklink {
 
     /// Reconcile every onderwerpobject of a klantcontact: those Open Klant lists (read with
     /// the klantcontact in one request) and those we hold a link for. Objects it no longer
-    /// lists, and all of them when it is destroyed, are looked up one by one (404 = gone): an
-    /// object moved silently to another klantcontact keeps its link. Stored records are read
-    /// after the klantcontact; a label that would be written is read again after them.
+    /// lists are looked up one by one (404 = gone): an object moved silently to another
+    /// klantcontact keeps its link. Stored records are read after the klantcontact; a label
+    /// that would be written is read again after them. A destroyed klantcontact (or one that
+    /// answers 404/410) goes to [`Self::klantcontact_destroyed`].
     async fn sync_klantcontact(&self, url: &str, destroyed: bool) -> Result<Outcome, Error> {
-        let found = if destroyed {
-            None
-        } else {
-            self.klant.klantcontact_expanded(url).await?
+        if destroyed {
+            return self.klantcontact_destroyed(url).await;
+        }
+        let Some(found) = self.klant.klantcontact_expanded(url).await? else {
+            return self.klantcontact_destroyed(url).await;
         };
         let stored = self.store.linked_to_klantcontact(url).await?;
         let mut outcome = Outcome::default();
         let mut first_error = None;
         // (uuid, url, the object as the klantcontact listed it)
         let mut targets: Vec<(String, String, Option<Onderwerpobject>)> = Vec::new();
-        if let Some(found) = &found {
-            for r in &found.klantcontact.ging_over_onderwerpobjecten {
-                let (_, uuid) = self
-                    .settings
-                    .api_root
-                    .resource_uuid(&r.url, "onderwerpobjecten")
-                    .map_err(OpenKlantError::from)?;
-                let listed = found
-                    .objects
-                    .iter()
-                    .find(|o| o.uuid == uuid || o.url == r.url)
-                    .cloned();
-                targets.push((uuid, r.url.clone(), listed));
-            }
+        for r in &found.klantcontact.ging_over_onderwerpobjecten {
+            let (_, uuid) = self
+                .settings
+                .api_root
+                .resource_uuid(&r.url, "onderwerpobjecten")
+                .map_err(OpenKlantError::from)?;
+            let listed = found
+                .objects
+                .iter()
+                .find(|o| o.uuid == uuid || o.url == r.url)
+                .cloned();
+            targets.push((uuid, r.url.clone(), listed));
         }
         for r in &stored {
             if !targets.iter().any(|(u, _, _)| *u == r.onderwerpobject) {
@@ -168,8 +175,8 @@ impl Zaaklink {
             .collect();
         let mut fresh_kc: Option<Option<Klantcontact>> = None;
         for (uuid, oo_url, listed) in &targets {
-            let seed = match (listed, &found) {
-                (Some(o), Some(found)) => {
+            let seed = match listed {
+                Some(o) => {
                     let record = records.remove(uuid).unwrap_or_else(|| LinkRecord::absent(uuid));
                     let guess = link::resolve(o, &found.klantcontact, self.settings.label_max_chars);
                     if record.pending.is_empty()
@@ -187,7 +194,7 @@ impl Zaaklink {
                         .and_then(|kc| link::resolve(o, kc, self.settings.label_max_chars));
                     Some(Seed { record, new })
                 }
-                _ => None,
+                None => None,
             };
             match self.sync(uuid, Truth::Fetch(oo_url), seed).await {
                 Ok(o) => outcome.add(o),
@@ -411,6 +418,7 @@ impl Zaaklink {
     /// The outbox sweep: put every event a crash or a failed put left in the outbox. It does
     /// not wait for live claims (a crashed writer's claim would hold it up to the lease); at
     /// worst an event goes out twice with the same id, which consumers drop.
+    /// Then it rechecks the klantcontact destroys whose grace period is over (DESIGN §2).
     pub async fn sweep(&self) -> Result<Outcome, Error> {
         let mut outcome = Outcome::default();
         let mut first_error = None;
@@ -422,6 +430,12 @@ impl Zaaklink {
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
+            }
+        }
+        match self.recheck_destroyed().await {
+            Ok(o) => outcome.add(o),
+            Err(e) => {
+                first_error.get_or_insert(e);
             }
         }
         first_error.map_or(Ok(outcome), Err)

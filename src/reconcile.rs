@@ -79,6 +79,7 @@ pub fn reconcile(old: Option<&ZaakLink>, new: Option<&ZaakLink>) -> Plan {
                 label: n.label.clone(),
                 link_to: o.link_to.clone(),
                 klantcontact: n.klantcontact.clone(),
+                was_klantcontact: n.was_klantcontact.clone(),
             };
             if &refreshed == o {
                 Plan::Unchanged
@@ -102,6 +103,7 @@ mod tests {
             label: label.into(),
             link_to: "http://ok/onderwerpobjecten/1".into(),
             klantcontact: "http://ok/klantcontacten/k".into(),
+            was_klantcontact: None,
         }
     }
 
@@ -115,6 +117,8 @@ mod tests {
         z1_other_url.link_to = "http://ok/onderwerpobjecten/1/".into();
         let mut z1_other_kc = link("z1", "L1");
         z1_other_kc.klantcontact = "http://ok/klantcontacten/k2".into();
+        let mut z1_other_was = link("z1", "L1");
+        z1_other_was.was_klantcontact = Some("k0".into());
 
         type Row<'a> = (
             &'a str,
@@ -153,6 +157,13 @@ mod tests {
                 Some(&z1),
                 Some(&z1_other_kc),
                 Some(Some(z1_other_kc.clone())),
+                vec![],
+            ),
+            (
+                "Z -> Z new wasKlantcontact",
+                Some(&z1),
+                Some(&z1_other_was),
+                Some(Some(z1_other_was.clone())),
                 vec![],
             ),
             // linkTo as announced is kept: nothing to store, nothing to emit

@@ -28,8 +28,11 @@ use zaaklink::reconcile::EventKind;
 use zaaklink::sink::eventbridge::EventBridgeSink;
 use zaaklink::sink::{EventSink, SinkError};
 use zaaklink::store::checkpoint::contract::checkpoint_contract;
-use zaaklink::store::contract::{link, store_contract, Point};
-use zaaklink::store::dynamodb::{outbox_shard, DynamoStore, BY_KLANTCONTACT, BY_OUTBOX, OUTBOX_PENDING};
+use zaaklink::store::contract::{link, store_contract, was_and_markers_contract, Point};
+use zaaklink::store::dynamodb::{
+    marker_item, outbox_shard, DynamoStore, BY_KLANTCONTACT, BY_OUTBOX, BY_WAS_KLANTCONTACT, MARKER_SHARDS,
+    OUTBOX_PENDING,
+};
 use zaaklink::store::{LinkRecord, LinkStore, StoreError};
 use zaaklink::webhook::{Answer, WebhookAuth};
 use zaaklink::Zaaklink;
@@ -140,6 +143,7 @@ impl World {
             label: LABEL.into(),
             link_to: self.oo_url(),
             klantcontact: self.kc_url(),
+            was_klantcontact: None,
         }
     }
 }
@@ -285,6 +289,21 @@ async fn dynamo_store_keeps_the_link_store_contract() {
     })
     .await;
     checkpoint_contract(&store).await;
+    {
+        // wasKlantcontact (its own sparse GSI) and the destroyed markers, on a fresh table.
+        moto.create_links_table("zaaklink-was").await;
+        let was = DynamoStore::new(ddb.clone(), "zaaklink-was");
+        was_and_markers_contract(&was).await;
+        assert!(index_keys(
+            &ddb,
+            "zaaklink-was",
+            BY_WAS_KLANTCONTACT,
+            "wasKlantcontact",
+            "kcw"
+        )
+        .await
+        .is_empty());
+    }
 
     // An item an older version wrote (outbox = "pending", before the shards) is still swept.
     let mut legacy = LinkRecord::absent("legacy");
@@ -413,6 +432,45 @@ async fn life_cycle_on_dynamodb_and_eventbridge() {
     assert_eq!(ev.len(), 1, "{ev:?}");
     assert_event(epoch, &ev[0], EventKind::Ontkoppeld, &a, (9, 6), since);
     assert_item(&w.item(OO_UUID).await, None, 10);
+
+    // 7. the destroy left its marker in a reserved item (a string set, no index); the sweep
+    //    keeps it through the grace period, then looks again and removes it.
+    let kc_uuid = KC_SAMPLE_URL.rsplit('/').next().unwrap();
+    let markers = || async {
+        let mut lines = Vec::new();
+        for n in 0..MARKER_SHARDS {
+            let item = w
+                .ddb
+                .get_item()
+                .table_name(TABLE)
+                .key("onderwerpobject", AttributeValue::S(marker_item(n)))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item;
+            if let Some(item) = item {
+                assert!(!item.contains_key("klantcontact") && !item.contains_key("outbox"));
+                if let Some(ss) = item.get("markers") {
+                    lines.extend(ss.as_ss().unwrap().iter().cloned());
+                }
+            }
+        }
+        lines
+    };
+    let lines = markers().await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].ends_with(&format!(" {kc_uuid} {}", w.kc_url())),
+        "{lines:?}"
+    );
+    app.sweep().await.unwrap();
+    assert_eq!(markers().await, lines);
+    let mut now = app.clone();
+    now.settings.destroy_recheck_after = Duration::ZERO;
+    now.sweep().await.unwrap();
+    assert!(markers().await.is_empty());
+    assert!(w.events().await.is_empty());
 
     // Nothing left in any outbox.
     assert!(w.app.store.with_pending().await.unwrap().is_empty());
@@ -567,6 +625,7 @@ fn outbox_event(i: usize) -> OutboxEvent {
         label: "L".into(),
         link_to: format!("http://ok/oo/{i}"),
         klantcontact: "http://ok/kc/1".into(),
+        was_klantcontact: None,
     };
     zaaklink::cloudevent::outbox_event(
         EventKind::Gekoppeld,

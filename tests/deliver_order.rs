@@ -34,6 +34,7 @@ fn link(zaak: &str, oo: &str) -> ZaakLink {
         label: "Mijn Klantcontact Onderwerp".into(),
         link_to: format!("http://ok.local/klantinteracties/api/v1/onderwerpobjecten/{oo}"),
         klantcontact: "http://ok.local/klantinteracties/api/v1/klantcontacten/1".into(),
+        was_klantcontact: None,
     }
 }
 

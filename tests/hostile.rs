@@ -25,7 +25,7 @@ use zaaklink::openklant::{HttpOpenKlant, OpenKlant, OpenKlantError, Page};
 use zaaklink::secret::Secret;
 use zaaklink::sink::MemorySink;
 use zaaklink::store::memory::MemoryStore;
-use zaaklink::store::{LinkRecord, LinkStore, StoreError};
+use zaaklink::store::{DestroyedKlantcontact, LinkRecord, LinkStore, StoreError};
 use zaaklink::webhook::{self, Answer, Request, WebhookAuth, MAX_BODY_BYTES};
 use zaaklink::Zaaklink;
 
@@ -57,6 +57,18 @@ impl LinkStore for CountingStore {
     }
     async fn linked_to_klantcontact(&self, kc: &str) -> Result<Vec<LinkRecord>, StoreError> {
         self.inner.linked_to_klantcontact(kc).await
+    }
+    async fn linked_to_was_klantcontact(&self, kc: &str) -> Result<Vec<LinkRecord>, StoreError> {
+        self.inner.linked_to_was_klantcontact(kc).await
+    }
+    async fn put_destroyed(&self, m: &DestroyedKlantcontact) -> Result<(), StoreError> {
+        self.inner.put_destroyed(m).await
+    }
+    async fn destroyed(&self) -> Result<Vec<DestroyedKlantcontact>, StoreError> {
+        self.inner.destroyed().await
+    }
+    async fn drop_destroyed(&self, m: &DestroyedKlantcontact) -> Result<(), StoreError> {
+        self.inner.drop_destroyed(m).await
     }
     async fn with_pending(&self) -> Result<Vec<LinkRecord>, StoreError> {
         self.inner.with_pending().await

@@ -502,6 +502,7 @@ async fn deliver_binary_writes_its_metrics_per_invocation() {
             label: "Onderwerp".into(),
             link_to: format!("http://ok.local/klantinteracties/api/v1/onderwerpobjecten/{oo}"),
             klantcontact: "http://ok.local/klantinteracties/api/v1/klantcontacten/1".into(),
+            was_klantcontact: None,
         };
         let written = chrono::Utc::now() - chrono::Duration::seconds(30);
         let stamp = zaaklink::epoch::Stamp {

@@ -289,6 +289,7 @@ impl Sim {
                 label: self.label(i),
                 link_to: self.oo_url(i),
                 klantcontact: self.kc_url(i),
+                was_klantcontact: None,
             }),
             _ => None,
         }

@@ -220,6 +220,7 @@ fn cloudevent(kind: EventKind, oo: &str, seq: u64, age: chrono::Duration) -> Val
         label: "Onderwerp".into(),
         link_to: format!("http://ok.local/klantinteracties/api/v1/onderwerpobjecten/{oo}"),
         klantcontact: "http://ok.local/klantinteracties/api/v1/klantcontacten/1".into(),
+        was_klantcontact: None,
     };
     let e = outbox_event(
         kind,

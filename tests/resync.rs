@@ -33,6 +33,10 @@ use zaaklink::Zaaklink;
 
 #[path = "resync/chaos.rs"]
 mod chaos;
+#[path = "resync/destroyed.rs"]
+mod destroyed;
+#[path = "resync/labels.rs"]
+mod labels;
 
 fn id(kind: &str, i: usize) -> String {
     fixtures::id("resync", kind, i)
@@ -286,6 +290,19 @@ async fn zaaklink_resync_cli_on_an_embedded_state_file() {
     assert!(out.status.success(), "{stderr}");
     assert!(
         stderr.contains(&format!("8 changed, {} events emitted", want.len())),
+        "{stderr}"
+    );
+    // Not on a terminal: the one summary line, no progress bar.
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("resync done (PassDone): "))
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\r') && !stderr.contains("list page"),
         "{stderr}"
     );
     let events = std::mem::take(&mut *seen.lock().unwrap());

@@ -151,12 +151,16 @@ fn links_table_key_indexes_and_protection() {
             )
         })
         .collect();
-    for a in ["onderwerpobject", "klantcontact", "outbox"] {
+    for a in ["onderwerpobject", "klantcontact", "wasKlantcontact", "outbox"] {
         assert!(attrs.contains(&(a.to_owned(), "S".to_owned())), "{a}: S");
     }
     let gsis = p["GlobalSecondaryIndexes"].as_array().unwrap();
-    assert_eq!(gsis.len(), 2);
-    for (index, key) in [("by-klantcontact", "klantcontact"), ("by-outbox", "outbox")] {
+    assert_eq!(gsis.len(), 3);
+    for (index, key) in [
+        ("by-klantcontact", "klantcontact"),
+        ("by-was-klantcontact", "wasKlantcontact"),
+        ("by-outbox", "outbox"),
+    ] {
         let gsi = gsis
             .iter()
             .find(|g| g["IndexName"] == index)

@@ -14,7 +14,7 @@ use std::io::IsTerminal;
 
 use zaaklink::config::{CoreArgs, CoreConfig, ResyncArgs};
 use zaaklink::openklant::HttpOpenKlant;
-use zaaklink::resync::Resync;
+use zaaklink::resync::{progress, Resync};
 use zaaklink::sink::{http::HttpSink, stdout::StdoutSink, EventSink};
 use zaaklink::store::embedded::EmbeddedStore;
 use zaaklink::webhook::{self, Answer, WebhookAuth, MAX_BODY_BYTES};
@@ -302,33 +302,19 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Resync { local } => {
             let (_, _, resync) = local.build_with_resync()?;
             let started = std::time::Instant::now();
-            let resync = if std::io::stderr().is_terminal() {
-                resync.on_progress(move |p| {
-                    let secs = started.elapsed().as_secs_f64().max(0.001);
-                    let of = p.listed.map(|n| format!("/{n}")).unwrap_or_default();
-                    eprint!(
-                        "\r\x1b[2K{:?} page {} | {}{} objects | {:.0} objects/s | {} changed, {} events",
-                        p.phase,
-                        p.page,
-                        p.run.objects,
-                        of,
-                        p.run.objects as f64 / secs,
-                        p.run.written,
-                        p.run.emitted
-                    );
-                })
+            // A progress bar on a terminal; elsewhere (a log, a pipe) only the summary.
+            let (resync, bar) = if std::io::stderr().is_terminal() {
+                let (bar, update) = progress::terminal_bar(started);
+                (resync.on_progress(update), Some(bar))
             } else {
-                resync
+                (resync, None)
             };
-            let r = resync.full_pass().await.map_err(|e| e.to_string())?;
-            if std::io::stderr().is_terminal() {
-                eprintln!();
+            let result = resync.full_pass().await;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
             }
-            let secs = started.elapsed().as_secs_f64();
-            eprintln!(
-                "resync done ({:?}): {} onderwerpobjecten checked, {} changed, {} events emitted, {} pages, {:.1} s",
-                r.stop, r.run.objects, r.run.written, r.run.emitted, r.run.pages, secs
-            );
+            let r = result.map_err(|e| e.to_string())?;
+            eprintln!("{}", progress::summary(&r, started.elapsed()));
             Ok(())
         }
         Command::FakeOpenKlant {

@@ -10,12 +10,14 @@
 //!   pages to read again when the list shrank underneath the pass);
 //! - [`plan`]: what a listed object needs, from the page and its stored record (pure);
 //! - [`patient`]: Open Klant reads retried with backoff on 429/5xx;
+//! - [`progress`]: what `zaaklink resync` shows (a progress bar on a terminal, a summary);
 //! - `run`: the I/O — the loop over pages and store pages, bounded concurrency, the same
 //!   conditional write and outbox as the webhook ([`crate::Zaaklink`]).
 
 pub mod checkpoint;
 pub mod patient;
 pub mod plan;
+pub mod progress;
 mod run;
 
 pub use checkpoint::{Checkpoint, Counts, Phase};

@@ -8,8 +8,8 @@ use crate::store::LinkRecord;
 pub enum Step {
     /// The stored link is what the list shows: nothing to read, nothing to write.
     Unchanged,
-    /// A link that is new or moved (other zaak or other klantcontact): read the label of
-    /// this klantcontact (after the record), then write.
+    /// A link that is new or moved (other zaak, other klantcontact or other
+    /// `wasKlantcontact`): read the label of this klantcontact (after the record), then write.
     NeedsLabel { klantcontact: String },
     /// The object no longer links a zaak: write without a link.
     Drop,
@@ -24,8 +24,11 @@ pub fn step(o: &Onderwerpobject, record: Option<&LinkRecord>) -> Step {
     }
     let stored = record.and_then(|r| r.link.as_ref());
     let kc = o.klantcontact.as_ref().map(|k| k.url.as_str());
+    let was = o.was_klantcontact.as_ref().and_then(link::ref_uuid);
     match (link::linked_zaak(o), kc, stored) {
-        (Some(z), Some(kc), Some(l)) if l.zaak == z && l.klantcontact == kc => Step::Unchanged,
+        (Some(z), Some(kc), Some(l)) if l.zaak == z && l.klantcontact == kc && l.was_klantcontact == was => {
+            Step::Unchanged
+        }
         (Some(_), Some(kc), _) => Step::NeedsLabel {
             klantcontact: kc.to_string(),
         },
@@ -65,10 +68,24 @@ mod tests {
             label: "L".into(),
             link_to: "http://ok/onderwerpobjecten/u".into(),
             klantcontact: kc.into(),
+            was_klantcontact: None,
         });
         if pending {
             r.pending.insert("e".into(), "{}".into());
         }
+        r
+    }
+
+    fn with_was(mut o: Onderwerpobject, uuid: &str) -> Onderwerpobject {
+        o.was_klantcontact = Some(ObjectRef {
+            uuid: uuid.into(),
+            url: format!("http://ok/klantcontacten/{uuid}"),
+        });
+        o
+    }
+
+    fn with_stored_was(mut r: LinkRecord, uuid: &str) -> LinkRecord {
+        r.link.as_mut().unwrap().was_klantcontact = Some(uuid.into());
         r
     }
 
@@ -110,6 +127,24 @@ mod tests {
                 Step::Drop,
             ),
             ("never a zaak", object(None, "kc1"), None, Step::Unchanged),
+            (
+                "wasKlantcontact set (or stored before it was kept)",
+                with_was(object(Some("z1"), "kc1"), "KC0"),
+                Some(record(Some("z1"), "kc1", false)),
+                needs("kc1"),
+            ),
+            (
+                "same wasKlantcontact",
+                with_was(object(Some("z1"), "kc1"), "KC0"),
+                Some(with_stored_was(record(Some("z1"), "kc1", false), "kc0")),
+                Step::Unchanged,
+            ),
+            (
+                "wasKlantcontact gone",
+                object(Some("z1"), "kc1"),
+                Some(with_stored_was(record(Some("z1"), "kc1", false), "kc0")),
+                needs("kc1"),
+            ),
             (
                 "outbox pending",
                 object(Some("z1"), "kc1"),

@@ -5,6 +5,9 @@
 //! - `onderwerpobject` (S, partition key): the onderwerpobject uuid;
 //! - `zaak`, `label`, `linkTo`, `klantcontact` (S): the current link, only while there is
 //!   one — a tombstone omits them, so the GSI [`BY_KLANTCONTACT`] on `klantcontact` is sparse;
+//! - `wasKlantcontact` (S): the uuid of the onderwerpobject's `wasKlantcontact`, only while a
+//!   link exists and the object has one (absent in older items = none): the sparse GSI
+//!   [`BY_WAS_KLANTCONTACT`] finds the links a klantcontact's delete takes with it;
 //! - `version` (N): +1 per write, the optimistic lock;
 //! - `seq` (N): the gap-free event counter of this onderwerpobject (the `sequence` of its
 //!   last event; absent = 0 in items written before it existed);
@@ -23,7 +26,8 @@
 //! Reserved items (keys that are never a uuid) hold the resync's state
 //! ([`CheckpointStore`]): `zaaklink:resync` with `checkpoint` (S, JSON) and `version` (N),
 //! and `zaaklink:resync:seen:{pass}:{page}` with `uuids` (S, one a line). They have no
-//! `zaak`/`klantcontact`/`outbox`, so no index and no link scan sees them.
+//! `zaak`/`klantcontact`/`outbox`, so no index and no link scan sees them. So do the
+//! klantcontact-destroyed markers (`markers`, [`MARKER_SHARDS`] items, see [`markers`]).
 //!
 //! Throttling and transient errors are retried by the SDK's standard retry policy (the
 //! default retry config of the client is kept); what still fails becomes
@@ -41,11 +45,16 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
 
-use super::{CheckpointStore, LinkRecord, LinkStore, SavedCheckpoint, StoreError};
+use super::{CheckpointStore, DestroyedKlantcontact, LinkRecord, LinkStore, SavedCheckpoint, StoreError};
 use crate::link::ZaakLink;
+
+pub mod markers;
+pub use markers::{marker_item, MARKER_SHARDS};
 
 /// Sparse GSI on `klantcontact` (only items that hold a link have it).
 pub const BY_KLANTCONTACT: &str = "by-klantcontact";
+/// Sparse GSI on `wasKlantcontact` (only items holding a link whose object has one).
+pub const BY_WAS_KLANTCONTACT: &str = "by-was-klantcontact";
 /// Sparse GSI on `outbox` (only items with a non-empty `pending` have it).
 pub const BY_OUTBOX: &str = "by-outbox";
 /// The partition key.
@@ -89,6 +98,8 @@ struct Item {
     link_to: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     klantcontact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    was_klantcontact: Option<String>,
     version: u64,
     #[serde(default)]
     seq: u64,
@@ -113,6 +124,7 @@ impl From<&LinkRecord> for Item {
             label: l.map(|l| l.label.clone()),
             link_to: l.map(|l| l.link_to.clone()),
             klantcontact: l.map(|l| l.klantcontact.clone()),
+            was_klantcontact: l.and_then(|l| l.was_klantcontact.clone()),
             version: r.version,
             seq: r.seq,
             epoch: r.epoch,
@@ -134,6 +146,7 @@ impl TryFrom<Item> for LinkRecord {
                 label,
                 link_to,
                 klantcontact,
+                was_klantcontact: i.was_klantcontact,
             }),
             (None, None, None, None) => None,
             _ => {
@@ -410,9 +423,10 @@ impl LinkStore for DynamoStore {
     }
 
     /// Query on [`BY_KLANTCONTACT`], then a consistent re-read of each item: the GSI is
-    /// eventually consistent, so a link written a moment ago may be missing from it. That is
-    /// acceptable: such a link was written after its own fresh read of Open Klant, and the
-    /// klantcontact's own notifications (or resync) reconcile it.
+    /// eventually consistent, so a link written a moment ago may be missing from it: the
+    /// klantcontact `destroy` handler leaves a marker, and the sweep asks again after the grace
+    /// period (DESIGN §2); for other notifications such a link was written after its own fresh
+    /// read of Open Klant.
     async fn linked_to_klantcontact(&self, klantcontact: &str) -> Result<Vec<LinkRecord>, StoreError> {
         let found = self
             .query_index(BY_KLANTCONTACT, "klantcontact", klantcontact)
@@ -421,6 +435,35 @@ impl LinkStore for DynamoStore {
             r.link.as_ref().is_some_and(|l| l.klantcontact == klantcontact)
         })
         .await
+    }
+
+    /// Query on [`BY_WAS_KLANTCONTACT`], then a consistent re-read of each item (lagging like
+    /// [`Self::linked_to_klantcontact`]; the klantcontact-destroyed markers cover that).
+    async fn linked_to_was_klantcontact(
+        &self,
+        klantcontact_uuid: &str,
+    ) -> Result<Vec<LinkRecord>, StoreError> {
+        let found = self
+            .query_index(BY_WAS_KLANTCONTACT, "wasKlantcontact", klantcontact_uuid)
+            .await?;
+        self.reread(found, |r| {
+            r.link
+                .as_ref()
+                .is_some_and(|l| l.was_klantcontact.as_deref() == Some(klantcontact_uuid))
+        })
+        .await
+    }
+
+    async fn put_destroyed(&self, marker: &DestroyedKlantcontact) -> Result<(), StoreError> {
+        self.put_marker(marker).await
+    }
+
+    async fn destroyed(&self) -> Result<Vec<DestroyedKlantcontact>, StoreError> {
+        self.markers().await
+    }
+
+    async fn drop_destroyed(&self, marker: &DestroyedKlantcontact) -> Result<(), StoreError> {
+        self.drop_marker(marker).await
     }
 
     /// Query on the sparse [`BY_OUTBOX`] index, then a consistent re-read of each item, so a
@@ -578,7 +621,7 @@ impl CheckpointStore for DynamoStore {
     }
 }
 
-/// Create the links table with both sparse GSIs, on-demand billing, and wait until it is
+/// Create the links table with its three sparse GSIs, on-demand billing, and wait until it is
 /// active. For tests and local setups (e.g. against an emulator via `AWS_ENDPOINT_URL`); in
 /// AWS the stack creates it with the same layout.
 pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
@@ -611,8 +654,10 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
         .attribute_definitions(s(PARTITION_KEY))
         .attribute_definitions(s("klantcontact"))
         .attribute_definitions(s("outbox"))
+        .attribute_definitions(s("wasKlantcontact"))
         .key_schema(hash(PARTITION_KEY))
         .global_secondary_indexes(gsi(BY_KLANTCONTACT, "klantcontact"))
+        .global_secondary_indexes(gsi(BY_WAS_KLANTCONTACT, "wasKlantcontact"))
         .global_secondary_indexes(gsi(BY_OUTBOX, "outbox"))
         .send()
         .await
@@ -654,6 +699,7 @@ mod tests {
                 label: "L".into(),
                 link_to: "http://ok/oo/u1".into(),
                 klantcontact: "http://ok/kc/1".into(),
+                was_klantcontact: Some("kc0".into()),
             }),
             version: 7,
             seq: 3,
@@ -673,7 +719,7 @@ mod tests {
         for (link, pending) in [(true, true), (true, false), (false, true), (false, false)] {
             let r = record(link, pending);
             let item = serde_dynamo::aws_sdk_dynamodb_1::to_item(Item::from(&r)).unwrap();
-            for attr in ["zaak", "label", "linkTo", "klantcontact"] {
+            for attr in ["zaak", "label", "linkTo", "klantcontact", "wasKlantcontact"] {
                 assert_eq!(item.contains_key(attr), link, "{attr}");
             }
             assert_eq!(item.contains_key("pending"), pending);
@@ -705,6 +751,14 @@ mod tests {
         }
         assert_eq!(used.len(), OUTBOX_SHARDS as usize, "{used:?}");
         assert!(outbox_values().contains(&OUTBOX_PENDING.to_string()));
+    }
+
+    #[test]
+    fn an_item_without_was_klantcontact_reads_as_none() {
+        let mut item = serde_dynamo::aws_sdk_dynamodb_1::to_item(Item::from(&record(true, false))).unwrap();
+        item.remove("wasKlantcontact");
+        let r = decode(item).unwrap();
+        assert_eq!(r.link.unwrap().was_klantcontact, None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{CheckpointStore, LinkRecord, LinkStore, SavedCheckpoint, StoreError};
+use super::{CheckpointStore, DestroyedKlantcontact, LinkRecord, LinkStore, SavedCheckpoint, StoreError};
 
 /// onderwerpobject uuid -> LinkRecord as JSON.
 const LINKS: TableDefinition<&str, &str> = TableDefinition::new("links");
@@ -15,6 +15,8 @@ const LINKS: TableDefinition<&str, &str> = TableDefinition::new("links");
 /// chunks (key `seen/{pass}/{chunk}`, value the uuids, one a line).
 const RESYNC: TableDefinition<&str, &str> = TableDefinition::new("resync");
 const CHECKPOINT_KEY: &str = "checkpoint";
+/// Klantcontact-destroyed markers: key = the marker's line (`{at} {uuid} {url}`), value empty.
+const DESTROYED: TableDefinition<&str, &str> = TableDefinition::new("klantcontact_destroyed");
 /// The file's metadata: key [`EPOCH_KEY`] = the epoch (unix ms the file got one).
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const EPOCH_KEY: &str = "epoch";
@@ -45,6 +47,7 @@ impl EmbeddedStore {
         let txn = db.begin_write().map_err(|e| e.to_string())?;
         txn.open_table(LINKS).map_err(|e| e.to_string())?;
         txn.open_table(RESYNC).map_err(|e| e.to_string())?;
+        txn.open_table(DESTROYED).map_err(|e| e.to_string())?;
         // The epoch (crate::epoch): set once, when the file first opens with this version.
         let epoch = {
             let mut meta = txn.open_table(META).map_err(|e| e.to_string())?;
@@ -147,6 +150,59 @@ impl LinkStore for EmbeddedStore {
         let kc = klantcontact.to_string();
         self.select(move |r| r.link.as_ref().is_some_and(|l| l.klantcontact == kc))
             .await
+    }
+
+    async fn linked_to_was_klantcontact(
+        &self,
+        klantcontact_uuid: &str,
+    ) -> Result<Vec<LinkRecord>, StoreError> {
+        let kc = klantcontact_uuid.to_string();
+        self.select(move |r| {
+            r.link
+                .as_ref()
+                .is_some_and(|l| l.was_klantcontact.as_deref() == Some(kc.as_str()))
+        })
+        .await
+    }
+
+    async fn put_destroyed(&self, marker: &DestroyedKlantcontact) -> Result<(), StoreError> {
+        let line = marker.encode();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(unavailable)?;
+            {
+                let mut table = txn.open_table(DESTROYED).map_err(unavailable)?;
+                table.insert(line.as_str(), "").map_err(unavailable)?;
+            }
+            txn.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn destroyed(&self) -> Result<Vec<DestroyedKlantcontact>, StoreError> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let table = txn.open_table(DESTROYED).map_err(unavailable)?;
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(unavailable)? {
+                let (k, _) = entry.map_err(unavailable)?;
+                out.push(DestroyedKlantcontact::decode(k.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn drop_destroyed(&self, marker: &DestroyedKlantcontact) -> Result<(), StoreError> {
+        let line = marker.encode();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(unavailable)?;
+            {
+                let mut table = txn.open_table(DESTROYED).map_err(unavailable)?;
+                table.remove(line.as_str()).map_err(unavailable)?;
+            }
+            txn.commit().map_err(unavailable)
+        })
+        .await
     }
 
     async fn with_pending(&self) -> Result<Vec<LinkRecord>, StoreError> {
@@ -320,6 +376,8 @@ mod tests {
         let store = EmbeddedStore::open(&path).unwrap();
         super::super::contract::store_contract(&store, async |_| {}).await;
         super::super::checkpoint::contract::checkpoint_contract(&store).await;
+        let other = EmbeddedStore::open(&dir.path().join("was.db")).unwrap();
+        super::super::contract::was_and_markers_contract(&other).await;
         let before = store.get("a").await.unwrap();
         drop(store);
         let reopened = EmbeddedStore::open(&path).unwrap();

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{CheckpointStore, LinkRecord, LinkStore, SavedCheckpoint, StoreError};
+use super::{CheckpointStore, DestroyedKlantcontact, LinkRecord, LinkStore, SavedCheckpoint, StoreError};
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -13,6 +13,7 @@ pub struct MemoryStore {
     checkpoint: Mutex<Option<SavedCheckpoint>>,
     seen: Mutex<HashMap<(String, u32), Vec<String>>>,
     epoch: u64,
+    destroyed: Mutex<std::collections::BTreeSet<DestroyedKlantcontact>>,
 }
 
 impl MemoryStore {
@@ -74,6 +75,31 @@ impl LinkStore for MemoryStore {
         Ok(self.select(|r| r.link.as_ref().is_some_and(|l| l.klantcontact == klantcontact)))
     }
 
+    async fn linked_to_was_klantcontact(
+        &self,
+        klantcontact_uuid: &str,
+    ) -> Result<Vec<LinkRecord>, StoreError> {
+        Ok(self.select(|r| {
+            r.link
+                .as_ref()
+                .is_some_and(|l| l.was_klantcontact.as_deref() == Some(klantcontact_uuid))
+        }))
+    }
+
+    async fn put_destroyed(&self, marker: &DestroyedKlantcontact) -> Result<(), StoreError> {
+        self.destroyed.lock().unwrap().insert(marker.clone());
+        Ok(())
+    }
+
+    async fn destroyed(&self) -> Result<Vec<DestroyedKlantcontact>, StoreError> {
+        Ok(self.destroyed.lock().unwrap().iter().cloned().collect())
+    }
+
+    async fn drop_destroyed(&self, marker: &DestroyedKlantcontact) -> Result<(), StoreError> {
+        self.destroyed.lock().unwrap().remove(marker);
+        Ok(())
+    }
+
     async fn with_pending(&self) -> Result<Vec<LinkRecord>, StoreError> {
         Ok(self.select(|r| !r.pending.is_empty()))
     }
@@ -132,6 +158,7 @@ mod tests {
     #[tokio::test]
     async fn contract() {
         super::super::contract::store_contract(&super::MemoryStore::default(), async |_| {}).await;
+        super::super::contract::was_and_markers_contract(&super::MemoryStore::default()).await;
         super::super::checkpoint::contract::checkpoint_contract(&super::MemoryStore::default()).await;
     }
 }

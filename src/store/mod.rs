@@ -86,6 +86,43 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// "Klantcontact K was destroyed at `at`": written by the klantcontact `destroy` handler before
+/// it looks for K's links, removed by the outbox sweep once it looked again after the grace
+/// period (DESIGN §2, §5) — an index that lagged at the destroy has caught up by then.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DestroyedKlantcontact {
+    /// When the destroy was handled (RFC 3339, milliseconds, `Z`).
+    pub at: String,
+    /// The klantcontact's uuid (canonical lower case).
+    pub uuid: String,
+    /// The klantcontact's URL (as in the notification).
+    pub url: String,
+}
+
+impl DestroyedKlantcontact {
+    /// The marker as one line of text, `{at} {uuid} {url}` (none of them holds a space), as
+    /// the DynamoDB and embedded stores keep it.
+    pub fn encode(&self) -> String {
+        format!("{} {} {}", self.at, self.uuid, self.url)
+    }
+
+    pub fn decode(s: &str) -> Result<Self, StoreError> {
+        let mut parts = s.splitn(3, ' ');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(at), Some(uuid), Some(url)) if !at.is_empty() && !uuid.is_empty() && !url.is_empty() => {
+                Ok(DestroyedKlantcontact {
+                    at: at.into(),
+                    uuid: uuid.into(),
+                    url: url.into(),
+                })
+            }
+            _ => Err(StoreError::Corrupt(format!(
+                "klantcontact-destroyed marker {s:?}: want \"<time> <uuid> <url>\""
+            ))),
+        }
+    }
+}
+
 /// Where the last known link per onderwerpobject lives.
 #[async_trait]
 pub trait LinkStore: Send + Sync {
@@ -100,6 +137,20 @@ pub trait LinkStore: Send + Sync {
     async fn put(&self, record: &LinkRecord, expected: u64) -> Result<(), StoreError>;
     /// Records whose current link belongs to this klantcontact (URL).
     async fn linked_to_klantcontact(&self, klantcontact: &str) -> Result<Vec<LinkRecord>, StoreError>;
+    /// Records whose current link's onderwerpobject has this klantcontact (uuid) as its
+    /// `wasKlantcontact`.
+    async fn linked_to_was_klantcontact(
+        &self,
+        klantcontact_uuid: &str,
+    ) -> Result<Vec<LinkRecord>, StoreError>;
+    /// Remember a klantcontact destroy for the sweep's recheck (a second marker of the same
+    /// klantcontact, e.g. a repeated notification, is kept beside the first).
+    async fn put_destroyed(&self, marker: &DestroyedKlantcontact) -> Result<(), StoreError>;
+    /// Every marker not yet removed, read consistently.
+    async fn destroyed(&self) -> Result<Vec<DestroyedKlantcontact>, StoreError>;
+    /// Remove exactly this marker (a newer one of the same klantcontact stays); removing one
+    /// that is gone is no error.
+    async fn drop_destroyed(&self, marker: &DestroyedKlantcontact) -> Result<(), StoreError>;
     /// Records with events still in their outbox.
     async fn with_pending(&self) -> Result<Vec<LinkRecord>, StoreError>;
     /// Onderwerpobject uuids of every record that holds a link (for resync).
@@ -167,7 +218,74 @@ pub mod contract {
             label: "L".into(),
             link_to: "http://ok/oo/1".into(),
             klantcontact: kc.into(),
+            was_klantcontact: None,
         }
+    }
+
+    /// The `wasKlantcontact` index and the klantcontact-destroyed markers.
+    pub async fn was_and_markers_contract(store: &dyn LinkStore) {
+        let mut w = LinkRecord::absent("w1");
+        w.version = 1;
+        w.link = Some(ZaakLink {
+            was_klantcontact: Some("kcw".into()),
+            ..link("z1", "kc7")
+        });
+        store.put(&w, 0).await.unwrap();
+        assert_eq!(store.get("w1").await.unwrap().as_ref(), Some(&w));
+        assert_eq!(
+            store.linked_to_was_klantcontact("kcw").await.unwrap(),
+            vec![w.clone()]
+        );
+        assert!(store.linked_to_was_klantcontact("kc7").await.unwrap().is_empty());
+        assert_eq!(
+            store.linked_to_klantcontact("kc7").await.unwrap(),
+            vec![w.clone()]
+        );
+        let mut moved = w.clone();
+        moved.version = 2;
+        moved.link.as_mut().unwrap().was_klantcontact = None;
+        store.put(&moved, 1).await.unwrap();
+        assert!(store.linked_to_was_klantcontact("kcw").await.unwrap().is_empty());
+        let mut tomb = moved.clone();
+        tomb.version = 3;
+        tomb.link = None;
+        store.put(&tomb, 2).await.unwrap();
+
+        assert!(store.destroyed().await.unwrap().is_empty());
+        let m = |at: &str, u: &str| DestroyedKlantcontact {
+            at: at.into(),
+            uuid: u.into(),
+            url: format!("http://ok/klantcontacten/{u}"),
+        };
+        let (a, a2, b) = (
+            m("2026-10-10T09:00:00.000Z", "k1"),
+            m("2026-10-10T09:00:05.000Z", "k1"),
+            m("2026-10-10T09:00:01.000Z", "k2"),
+        );
+        for x in [&a, &b, &a2, &a] {
+            store.put_destroyed(x).await.unwrap();
+        }
+        let mut all = store.destroyed().await.unwrap();
+        all.sort();
+        assert_eq!(all, vec![a.clone(), b.clone(), a2.clone()]);
+        store.drop_destroyed(&a).await.unwrap();
+        store.drop_destroyed(&a).await.unwrap();
+        let mut all = store.destroyed().await.unwrap();
+        all.sort();
+        assert_eq!(all, vec![b.clone(), a2.clone()]);
+        store.drop_destroyed(&a2).await.unwrap();
+        store.drop_destroyed(&b).await.unwrap();
+        assert!(store.destroyed().await.unwrap().is_empty());
+        // markers are not records: no index, no link scan, no get sees them
+        store.put_destroyed(&a).await.unwrap();
+        assert!(store
+            .linked()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.onderwerpobject != "k1"));
+        assert!(store.with_pending().await.unwrap().is_empty());
+        store.drop_destroyed(&a).await.unwrap();
     }
 
     /// Runs the contract on an empty `store`, calling `at` at each [`Point`].

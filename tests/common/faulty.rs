@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use zaaklink::cloudevent::OutboxEvent;
 use zaaklink::sink::{EventSink, SinkError};
-use zaaklink::store::{LinkRecord, LinkStore, StoreError};
+use zaaklink::store::{DestroyedKlantcontact, LinkRecord, LinkStore, StoreError};
 
 use zaaklink::sink::eventbridge::EventBridgeSink;
 use zaaklink::store::dynamodb::DynamoStore;
@@ -87,6 +87,18 @@ impl LinkStore for FaultyStore {
 
     async fn linked_to_klantcontact(&self, klantcontact: &str) -> Result<Vec<LinkRecord>, StoreError> {
         self.inner.linked_to_klantcontact(klantcontact).await
+    }
+    async fn linked_to_was_klantcontact(&self, kc: &str) -> Result<Vec<LinkRecord>, StoreError> {
+        self.inner.linked_to_was_klantcontact(kc).await
+    }
+    async fn put_destroyed(&self, m: &DestroyedKlantcontact) -> Result<(), StoreError> {
+        self.inner.put_destroyed(m).await
+    }
+    async fn destroyed(&self) -> Result<Vec<DestroyedKlantcontact>, StoreError> {
+        self.inner.destroyed().await
+    }
+    async fn drop_destroyed(&self, m: &DestroyedKlantcontact) -> Result<(), StoreError> {
+        self.inner.drop_destroyed(m).await
     }
 
     async fn with_pending(&self) -> Result<Vec<LinkRecord>, StoreError> {

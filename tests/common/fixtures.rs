@@ -138,6 +138,7 @@ impl Scene {
             label: format!("Onderwerp {i} - ({i})"),
             link_to: self.oo_url(i),
             klantcontact: self.kc_url(i),
+            was_klantcontact: None,
         }
     }
 

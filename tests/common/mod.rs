@@ -67,6 +67,27 @@ pub fn find_moto_server() -> Option<PathBuf> {
     on_path.chain(std::iter::once(venv)).find(|p| p.is_file())
 }
 
+/// The Python interpreter of a console script (its `#!` line), e.g. `.venv/bin/python3`.
+fn interpreter_of(script: &Path) -> PathBuf {
+    let text =
+        std::fs::read_to_string(script).unwrap_or_else(|e| panic!("cannot read {}: {e}", script.display()));
+    let words: Vec<&str> = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("#!"))
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    match words.as_slice() {
+        [python] => PathBuf::from(python),
+        // `#!/usr/bin/env python3`
+        [env, python] if env.ends_with("/env") => PathBuf::from(python),
+        _ => panic!(
+            "{} does not start with a #!<python> line: reinstall moto with scripts/test",
+            script.display()
+        ),
+    }
+}
+
 /// The port in werkzeug's " * Running on http://127.0.0.1:PORT" line, once it is logged.
 fn logged_port(log: &Path) -> Option<u16> {
     let text = std::fs::read_to_string(log).ok()?;
@@ -99,14 +120,19 @@ impl Moto {
         ));
         let out = std::fs::File::create(&log).expect("create the moto log file");
         let err = out.try_clone().expect("clone the moto log file handle");
-        let mut child = Command::new(&bin)
+        // moto_server's own interpreter runs the launcher that makes DynamoDB writes atomic
+        // (tests/common/moto_atomic.py says why).
+        let python = interpreter_of(&bin);
+        let launcher = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/moto_atomic.py");
+        let mut child = Command::new(&python)
+            .arg(&launcher)
             .args(["-H", "127.0.0.1", "-p", "0"])
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+            .unwrap_or_else(|e| panic!("cannot start {} {}: {e}", python.display(), launcher.display()));
         let deadline = Instant::now() + Duration::from_secs(10);
         let fail = |child: &mut Child, why: String| -> ! {
             let _ = child.kill();
@@ -160,7 +186,7 @@ impl Moto {
         aws_sdk_sqs::Client::new(&self.sdk_config().await)
     }
 
-    /// Create the links table (both GSIs) as the stack does.
+    /// Create the links table (its three GSIs) as the stack does.
     pub async fn create_links_table(&self, name: &str) {
         zaaklink::store::dynamodb::create_table(&self.dynamodb().await, name)
             .await

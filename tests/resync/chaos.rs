@@ -8,7 +8,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use zaaklink::link::{Klantcontact, Onderwerpobject};
 use zaaklink::openklant::{ExpandedKlantcontact, OpenKlant, OpenKlantError, Page};
-use zaaklink::store::{CheckpointStore, LinkRecord, LinkStore, SavedCheckpoint, StoreError};
+use zaaklink::store::{
+    CheckpointStore, DestroyedKlantcontact, LinkRecord, LinkStore, SavedCheckpoint, StoreError,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -98,6 +100,18 @@ impl<S: LinkStore + CheckpointStore + 'static> LinkStore for ChaosStore<S> {
     }
     async fn linked_to_klantcontact(&self, kc: &str) -> Result<Vec<LinkRecord>, StoreError> {
         around!(self, self.inner.linked_to_klantcontact(kc), down())
+    }
+    async fn linked_to_was_klantcontact(&self, kc: &str) -> Result<Vec<LinkRecord>, StoreError> {
+        around!(self, self.inner.linked_to_was_klantcontact(kc), down())
+    }
+    async fn put_destroyed(&self, m: &DestroyedKlantcontact) -> Result<(), StoreError> {
+        around!(self, self.inner.put_destroyed(m), down())
+    }
+    async fn destroyed(&self) -> Result<Vec<DestroyedKlantcontact>, StoreError> {
+        around!(self, self.inner.destroyed(), down())
+    }
+    async fn drop_destroyed(&self, m: &DestroyedKlantcontact) -> Result<(), StoreError> {
+        around!(self, self.inner.drop_destroyed(m), down())
     }
     async fn with_pending(&self) -> Result<Vec<LinkRecord>, StoreError> {
         around!(self, self.inner.with_pending(), down())
