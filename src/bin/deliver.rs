@@ -11,6 +11,8 @@
 //! - `PARKED_QUEUE_URL` (optional): the queue parked events go to (the stack's DLQ).
 //! - `OPEN_ZAAK_ZAKEN_API_READ` (optional, default false), `OPEN_ZAAK_TIMEOUT_SECONDS`
 //!   (optional, default 10), `RUST_LOG` (default `info`).
+//! - `OPEN_ZAAK_USER_ID`, `OPEN_ZAAK_USER_REPRESENTATION` (optional): the JWT's `user_id` /
+//!   `user_representation` (default `zaaklink` / `zaaklink (Open Klant koppelingen)`).
 
 use aws_config::BehaviorVersion;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
@@ -47,7 +49,9 @@ async fn main() -> Result<(), Error> {
 async fn init() -> Result<(Deliverer<DynamoDbDeliveryLog>, SqsQueues), Error> {
     let settings = DeliverSettings::from_env()?;
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    let credentials = load_credentials(&settings.credentials, &sdk).await?;
+    let credentials = load_credentials(&settings.credentials, &sdk)
+        .await?
+        .with_user(&settings.user_id, &settings.user_representation);
     let log = DynamoDbDeliveryLog::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         settings.deliveries_table.clone(),
@@ -59,7 +63,7 @@ async fn init() -> Result<(Deliverer<DynamoDbDeliveryLog>, SqsQueues), Error> {
         parked_queue_url: settings.parked_queue_url.clone(),
     };
     tracing::info!(
-        events_url = %deliverer.events_url(),
+        events_url = %zaaklink::secret::redact_url(deliverer.events_url()),
         deliveries_table = %settings.deliveries_table,
         zaken_api_read = settings.zaken_api_read,
         parked_queue = settings.parked_queue_url.as_deref().unwrap_or("(none)"),
