@@ -7,8 +7,11 @@
 //! `resync` and `sweep`, and `zaaklink demo`. Everything the processes print (stdout and
 //! stderr) and every HTTP answer is searched for each secret, its token part, any 10-character
 //! piece of it, its base64 (standard and URL-safe), hex, percent-encoded and SHA-256 forms.
+//! The Lambda binaries (`bootstrap`, `deliver`) get the same treatment in `lambda.rs`.
 
 mod common;
+#[path = "secrets_in_logs/lambda.rs"]
+mod lambda;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -29,10 +32,16 @@ fn webhook_auth() -> String {
 
 /// Every form of the secrets that must never appear.
 fn forbidden() -> Vec<String> {
-    let mut v = Vec::new();
     let auth = webhook_auth();
     let ok_header = format!("Token {TOKEN}");
-    for s in [WEBHOOK_SECRET, TOKEN, auth.as_str(), ok_header.as_str()] {
+    forms(&[WEBHOOK_SECRET, TOKEN], &[auth.as_str(), ok_header.as_str()])
+}
+
+/// The forms of `distinct` secrets (also any 10-character piece of them) and of `whole`
+/// values (header values that hold them).
+pub(crate) fn forms(distinct: &[&str], whole: &[&str]) -> Vec<String> {
+    let mut v = Vec::new();
+    for s in distinct.iter().chain(whole) {
         let b = s.as_bytes();
         v.push(s.to_string());
         v.push(base64::engine::general_purpose::STANDARD.encode(b));
@@ -47,7 +56,7 @@ fn forbidden() -> Vec<String> {
         v.push(format!("{:?}", digest.as_slice()));
     }
     // Any 10-character piece of the distinctive parts (a partial leak, e.g. a prefix).
-    for s in [WEBHOOK_SECRET, TOKEN] {
+    for s in distinct {
         for w in s.as_bytes().windows(10) {
             v.push(String::from_utf8(w.to_vec()).unwrap());
         }

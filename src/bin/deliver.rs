@@ -17,7 +17,6 @@
 use aws_config::BehaviorVersion;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use tracing_subscriber::EnvFilter;
 use zaaklink::deliver::sqs::{handle_batch, SqsQueues};
 use zaaklink::deliver::{load_credentials, DeliverSettings, Deliverer, DynamoDbDeliveryLog};
 
@@ -25,7 +24,7 @@ use zaaklink::deliver::{load_credentials, DeliverSettings, Deliverer, DynamoDbDe
 async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(zaaklink::logging::env_filter("info"))
         .with_current_span(false)
         .with_ansi(false)
         .without_time()
