@@ -65,9 +65,16 @@ pub struct SecretRef<'a> {
 /// one `GetSecretValue` (one secret) or `BatchGetSecretValue` (more). `Ok(values)` in the
 /// order of `wanted`, `None` where nothing was named. Errors name the setting and the
 /// parameter/secret and the right the function needs, never a value.
-pub async fn fetch_secrets(sdk: &SdkConfig, wanted: &[SecretRef<'_>]) -> Result<Vec<Option<String>>, ConfigError> {
+pub async fn fetch_secrets(
+    sdk: &SdkConfig,
+    wanted: &[SecretRef<'_>],
+) -> Result<Vec<Option<String>>, ConfigError> {
     let mut ssm_names: Vec<&str> = wanted.iter().filter_map(|w| w.ssm).collect();
-    let mut sm_ids: Vec<&str> = wanted.iter().filter(|w| w.ssm.is_none()).filter_map(|w| w.secret_id).collect();
+    let mut sm_ids: Vec<&str> = wanted
+        .iter()
+        .filter(|w| w.ssm.is_none())
+        .filter_map(|w| w.secret_id)
+        .collect();
     ssm_names.dedup();
     sm_ids.dedup();
     let (ssm, sm) = tokio::join!(ssm_values(sdk, &ssm_names), secrets_manager_values(sdk, &sm_ids));
@@ -78,13 +85,25 @@ pub async fn fetch_secrets(sdk: &SdkConfig, wanted: &[SecretRef<'_>]) -> Result<
         .map(|w| match (w.ssm, w.secret_id) {
             (Some(name), _) => match ssm.iter().find(|(n, _)| *n == name) {
                 Some((_, Ok(v))) => Ok(Some(v.clone())),
-                Some((_, Err(why))) => Err(fail(w.setting, format!("could not be read from SSM parameter {name:?}: {why}"))),
-                None => Err(fail(w.setting, format!("SSM parameter {name:?} was not in the answer"))),
+                Some((_, Err(why))) => Err(fail(
+                    w.setting,
+                    format!("could not be read from SSM parameter {name:?}: {why}"),
+                )),
+                None => Err(fail(
+                    w.setting,
+                    format!("SSM parameter {name:?} was not in the answer"),
+                )),
             },
             (None, Some(id)) => match sm.iter().find(|(i, _)| *i == id) {
                 Some((_, Ok(v))) => Ok(Some(v.clone())),
-                Some((_, Err(why))) => Err(fail(w.setting, format!("could not be read from Secrets Manager secret {id:?}: {why}"))),
-                None => Err(fail(w.setting, format!("Secrets Manager secret {id:?} was not in the answer"))),
+                Some((_, Err(why))) => Err(fail(
+                    w.setting,
+                    format!("could not be read from Secrets Manager secret {id:?}: {why}"),
+                )),
+                None => Err(fail(
+                    w.setting,
+                    format!("Secrets Manager secret {id:?} was not in the answer"),
+                )),
             },
             (None, None) => Ok(None),
         })
@@ -115,14 +134,18 @@ async fn ssm_values<'a>(sdk: &SdkConfig, names: &[&'a str]) -> Result<Fetched<'a
         .iter()
         .map(|&name| {
             let found = out.parameters().iter().find(|p| {
-                p.name() == Some(name) || p.arn() == Some(name) || p.name().is_some_and(|n| n.trim_start_matches('/') == name.trim_start_matches('/'))
+                p.name() == Some(name)
+                    || p.arn() == Some(name)
+                    || p.name()
+                        .is_some_and(|n| n.trim_start_matches('/') == name.trim_start_matches('/'))
             });
             let v = match found.map(|p| p.value()) {
                 Some(Some(v)) => Ok(v.to_string()),
                 Some(None) => Err("it has no value".to_string()),
-                None if out.invalid_parameters().iter().any(|n| n == name) => {
-                    Err("it does not exist (check the name; the function needs ssm:GetParameters on it)".to_string())
-                }
+                None if out.invalid_parameters().iter().any(|n| n == name) => Err(
+                    "it does not exist (check the name; the function needs ssm:GetParameters on it)"
+                        .to_string(),
+                ),
                 None => Err("it was not in the answer".to_string()),
             };
             (name, v)
@@ -144,7 +167,9 @@ async fn secrets_manager_values<'a>(sdk: &SdkConfig, ids: &[&'a str]) -> Result<
         [] => Ok(vec![]),
         [id] => {
             let v = match client.get_secret_value().secret_id(*id).send().await {
-                Ok(out) => out.secret_string.ok_or_else(|| "it has no string value".to_string()),
+                Ok(out) => out
+                    .secret_string
+                    .ok_or_else(|| "it has no string value".to_string()),
                 Err(e) => Err(format!(
                     "{} (check the name and the function's secretsmanager:GetSecretValue right)",
                     DisplayErrorContext(&e)

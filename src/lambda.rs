@@ -367,11 +367,15 @@ mod tests {
         assert_eq!(resp["statusCode"], 204, "{resp}");
         assert_eq!(sink.take().len(), 1);
         // exactly 64 KiB decoded: accepted (nothing changed: duplicate)
-        let resp = handle(&app, &auth, encoded(webhook::MAX_BODY_BYTES)).await.unwrap();
+        let resp = handle(&app, &auth, encoded(webhook::MAX_BODY_BYTES))
+            .await
+            .unwrap();
         assert_eq!(resp["statusCode"], 204, "{resp}");
         // one byte more, decoded: 413, nothing done
         ok.put(samples::ZAAK_B);
-        let resp = handle(&app, &auth, encoded(webhook::MAX_BODY_BYTES + 1)).await.unwrap();
+        let resp = handle(&app, &auth, encoded(webhook::MAX_BODY_BYTES + 1))
+            .await
+            .unwrap();
         assert_eq!(resp["statusCode"], 413, "{resp}");
         assert!(sink.take().is_empty());
         // far over, encoded: 413 before decoding (and also when it is not valid base64)

@@ -95,7 +95,10 @@ mod tests {
                 "POST https://***@one/events failed, then http://***@two/ too",
             ),
             // JSON-escaped inside a log line
-            (r#"{"msg":"\"https://u:p@h/\""}"#, r#"{"msg":"\"https://***@h/\""}"#),
+            (
+                r#"{"msg":"\"https://u:p@h/\""}"#,
+                r#"{"msg":"\"https://***@h/\""}"#,
+            ),
             ("no url here", "no url here"),
             ("https://host/path", "https://host/path"),
             ("ends with ://", "ends with ://"),

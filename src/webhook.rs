@@ -207,7 +207,8 @@ mod tests {
         use crate::openklant::{OpenKlantError as K, UrlRefused};
         use crate::sink::SinkError;
         use crate::store::StoreError;
-        let url = "https://user:pw@klant.internal.example/klantinteracties/api/v1/onderwerpobjecten/1".to_string();
+        let url =
+            "https://user:pw@klant.internal.example/klantinteracties/api/v1/onderwerpobjecten/1".to_string();
         let cases: Vec<(Error, u16, &str)> = vec![
             (K::Timeout { url: url.clone(), timeout_ms: 10 }.into(), 502, "in time"),
             (K::Unreachable { url: url.clone(), reason: "dns error: klant.internal.example".into() }.into(), 502, "reached"),
@@ -224,7 +225,18 @@ mod tests {
             let d = public_detail(&e);
             assert!(d.contains(says), "{d}");
             assert!(d.contains("retries"), "{d}");
-            for internal in ["http", "klant.internal", "pw", "zaaklink-prod", "arn:", "123456789012", "DynamoDB", "dispatch", "Exception", "5fee9673"] {
+            for internal in [
+                "http",
+                "klant.internal",
+                "pw",
+                "zaaklink-prod",
+                "arn:",
+                "123456789012",
+                "DynamoDB",
+                "dispatch",
+                "Exception",
+                "5fee9673",
+            ] {
                 assert!(!d.contains(internal), "{d:?} names {internal:?}");
             }
         }

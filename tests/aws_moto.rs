@@ -671,7 +671,10 @@ async fn a_sink_that_keeps_failing_leaves_the_outbox_and_the_sweep_puts_it_with_
     // The answer names the failing side only; the log line has the SDK error.
     let detail = answer.body.unwrap().1;
     assert!(detail.contains("event bus did not accept"), "{detail}");
-    assert!(!detail.contains("ThrottlingException") && !detail.contains(BUS), "{detail}");
+    assert!(
+        !detail.contains("ThrottlingException") && !detail.contains(BUS),
+        "{detail}"
+    );
     assert_eq!(refusing.num_calls(), 3, "3 attempts");
 
     // The state is written (version 1), its event waits in the outbox (and on the by-outbox
@@ -811,7 +814,10 @@ async fn dynamodb_throttling_answers_503_and_emits_nothing() {
     // the error (logged) names the operation and the fix
     let n = zaaklink::notification::parse(w.ok.rewrite(samples::CREATE).as_bytes()).unwrap();
     let error = missing.handle(&n).await.unwrap_err().to_string();
-    assert!(error.contains("check LINKS_TABLE") && error.contains("no-such-table"), "{error}");
+    assert!(
+        error.contains("check LINKS_TABLE") && error.contains("no-such-table"),
+        "{error}"
+    );
     assert!(w.events().await.is_empty(), "nothing was emitted");
 
     // The real table is untouched, and the first delivery Open Notificaties retries works.

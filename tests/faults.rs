@@ -348,7 +348,10 @@ async fn open_klant_slower_than_the_timeout_answers_502_then_ok() {
     let a = w.post(&body).await;
     assert_eq!(a.status, 502, "{a:?}");
     // the answer says what failed, not where or how long (that is logged)
-    assert!(a.body.as_ref().unwrap().1.contains("did not answer in time"), "{a:?}");
+    assert!(
+        a.body.as_ref().unwrap().1.contains("did not answer in time"),
+        "{a:?}"
+    );
     assert!(t.elapsed() < Duration::from_millis(700), "the timeout applies");
     w.ok.delay(None);
     w.redeliver(&body).await;
@@ -392,7 +395,11 @@ async fn open_klant_connection_refused_answers_502_then_ok() {
         let a = w.post(&body).await;
         assert_eq!(a.status, 502, "{a:?}");
         assert!(
-            a.body.as_ref().unwrap().1.contains("Open Klant could not be reached"),
+            a.body
+                .as_ref()
+                .unwrap()
+                .1
+                .contains("Open Klant could not be reached"),
             "{a:?}"
         );
     }

@@ -57,7 +57,9 @@ async fn counting_proxy(moto: &str) -> (String, Arc<Mutex<Vec<String>>>) {
 async fn sdk(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(common::REGION))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "moto"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
         .endpoint_url(endpoint)
         .load()
         .await
@@ -72,7 +74,10 @@ async fn both_secrets_in_one_request_per_service() {
     let moto = common::Moto::start();
     let direct = moto.sdk_config().await;
     let ssm = aws_sdk_ssm::Client::new(&direct);
-    for (name, value) in [("/zaaklink/webhook-auth", WEBHOOK), ("/zaaklink/open-klant-token", TOKEN)] {
+    for (name, value) in [
+        ("/zaaklink/webhook-auth", WEBHOOK),
+        ("/zaaklink/open-klant-token", TOKEN),
+    ] {
         ssm.put_parameter()
             .name(name)
             .value(value)
@@ -82,8 +87,16 @@ async fn both_secrets_in_one_request_per_service() {
             .unwrap();
     }
     let sm = aws_sdk_secretsmanager::Client::new(&direct);
-    for (name, value) in [("zaaklink/webhook-auth", WEBHOOK), ("zaaklink/open-klant-token", TOKEN)] {
-        sm.create_secret().name(name).secret_string(value).send().await.unwrap();
+    for (name, value) in [
+        ("zaaklink/webhook-auth", WEBHOOK),
+        ("zaaklink/open-klant-token", TOKEN),
+    ] {
+        sm.create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap();
     }
     let (proxy, seen) = counting_proxy(&moto.endpoint).await;
     let sdk = sdk(&proxy).await;

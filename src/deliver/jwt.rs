@@ -88,12 +88,17 @@ mod tests {
         let payload = token.split('.').nth(1).unwrap();
         use base64::Engine;
         let raw: serde_json::Value = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap(),
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
         )
         .unwrap();
         let mut keys: Vec<&str> = raw.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort();
-        assert_eq!(keys, ["client_id", "iat", "iss", "user_id", "user_representation"]);
+        assert_eq!(
+            keys,
+            ["client_id", "iat", "iss", "user_id", "user_representation"]
+        );
     }
 
     #[test]
@@ -105,6 +110,9 @@ mod tests {
         let got = jsonwebtoken::decode::<ZgwClaims>(&token, &DecodingKey::from_secret(b"s"), &v).unwrap();
         assert_eq!(got.claims.user_id, "svc-42");
         assert_eq!(got.claims.user_representation, "Koppelservice gemeente X");
-        assert_eq!((got.claims.iss.as_str(), got.claims.client_id.as_str()), ("zl", "zl"));
+        assert_eq!(
+            (got.claims.iss.as_str(), got.claims.client_id.as_str()),
+            ("zl", "zl")
+        );
     }
 }

@@ -43,11 +43,16 @@ fn flag(name: &'static str, v: Option<String>) -> Result<bool, ConfigError> {
 
 /// A JWT user field: at most 255 characters (Open Zaak's audit trail keeps 255).
 fn jwt_user(name: &'static str, v: Option<String>, default: &str) -> Result<String, ConfigError> {
-    let v = v.map(|v| v.trim().to_owned()).unwrap_or_else(|| default.to_owned());
+    let v = v
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| default.to_owned());
     if v.chars().count() > 255 {
         return Err(ConfigError::Invalid {
             name,
-            reason: format!("{} characters; use at most 255 (Open Zaak's audit trail keeps 255)", v.chars().count()),
+            reason: format!(
+                "{} characters; use at most 255 (Open Zaak's audit trail keeps 255)",
+                v.chars().count()
+            ),
         });
     }
     Ok(v)
@@ -117,7 +122,11 @@ impl DeliverSettings {
             timeout,
             zaken_api_read: flag("OPEN_ZAAK_ZAKEN_API_READ", get("OPEN_ZAAK_ZAKEN_API_READ"))?,
             parked_queue_url: get("PARKED_QUEUE_URL"),
-            user_id: jwt_user("OPEN_ZAAK_USER_ID", get("OPEN_ZAAK_USER_ID"), super::credentials::DEFAULT_USER_ID)?,
+            user_id: jwt_user(
+                "OPEN_ZAAK_USER_ID",
+                get("OPEN_ZAAK_USER_ID"),
+                super::credentials::DEFAULT_USER_ID,
+            )?,
             user_representation: jwt_user(
                 "OPEN_ZAAK_USER_REPRESENTATION",
                 get("OPEN_ZAAK_USER_REPRESENTATION"),
@@ -169,7 +178,10 @@ mod tests {
         assert_eq!(s.timeout, DEFAULT_TIMEOUT);
         assert!(!s.zaken_api_read);
         assert_eq!(s.parked_queue_url, None);
-        assert_eq!((s.user_id.as_str(), s.user_representation.as_str()), ("zaaklink", "zaaklink (Open Klant koppelingen)"));
+        assert_eq!(
+            (s.user_id.as_str(), s.user_representation.as_str()),
+            ("zaaklink", "zaaklink (Open Klant koppelingen)")
+        );
         let s = settings(&[
             ("OPEN_ZAAK_ROOT", "https://oz"),
             ("OPEN_ZAAK_CLIENT_ID", "a"),
@@ -182,7 +194,10 @@ mod tests {
             ("OPEN_ZAAK_USER_REPRESENTATION", "Koppelservice"),
         ])
         .unwrap();
-        assert_eq!((s.user_id.as_str(), s.user_representation.as_str()), ("svc", "Koppelservice"));
+        assert_eq!(
+            (s.user_id.as_str(), s.user_representation.as_str()),
+            ("svc", "Koppelservice")
+        );
         assert_eq!(
             s.credentials,
             CredentialsSource::Env(OpenZaakCredentials::new("a", "b"))

@@ -39,10 +39,15 @@ async fn next(State(s): State<Arc<Inner>>) -> impl IntoResponse {
             let mut h = HeaderMap::new();
             h.insert("content-type", "application/json".parse().unwrap());
             h.insert("lambda-runtime-aws-request-id", id.parse().unwrap());
-            h.insert("lambda-runtime-deadline-ms", deadline.to_string().parse().unwrap());
+            h.insert(
+                "lambda-runtime-deadline-ms",
+                deadline.to_string().parse().unwrap(),
+            );
             h.insert(
                 "lambda-runtime-invoked-function-arn",
-                "arn:aws:lambda:eu-west-1:123456789012:function:zaaklink-test".parse().unwrap(),
+                "arn:aws:lambda:eu-west-1:123456789012:function:zaaklink-test"
+                    .parse()
+                    .unwrap(),
             );
             h.insert(
                 "lambda-runtime-trace-id",
@@ -65,11 +70,19 @@ fn answer(s: &Inner, id: &str, a: Answer) -> StatusCode {
 }
 
 async fn response(State(s): State<Arc<Inner>>, Path(id): Path<String>, body: String) -> StatusCode {
-    answer(&s, &id, Ok(serde_json::from_str(&body).unwrap_or(Value::String(body))))
+    answer(
+        &s,
+        &id,
+        Ok(serde_json::from_str(&body).unwrap_or(Value::String(body))),
+    )
 }
 
 async fn error(State(s): State<Arc<Inner>>, Path(id): Path<String>, body: String) -> StatusCode {
-    answer(&s, &id, Err(serde_json::from_str(&body).unwrap_or(Value::String(body))))
+    answer(
+        &s,
+        &id,
+        Err(serde_json::from_str(&body).unwrap_or(Value::String(body))),
+    )
 }
 
 async fn init_error(State(s): State<Arc<Inner>>, body: String) -> StatusCode {
@@ -82,8 +95,14 @@ impl RuntimeApi {
         let inner = Arc::new(Inner::default());
         let app = axum::Router::new()
             .route("/2018-06-01/runtime/invocation/next", axum::routing::get(next))
-            .route("/2018-06-01/runtime/invocation/{id}/response", axum::routing::post(response))
-            .route("/2018-06-01/runtime/invocation/{id}/error", axum::routing::post(error))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                axum::routing::post(response),
+            )
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/error",
+                axum::routing::post(error),
+            )
             .route("/2018-06-01/runtime/init/error", axum::routing::post(init_error))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -101,10 +120,7 @@ impl RuntimeApi {
     /// Hand `event` to the function and wait (≤ 60 s) for its answer: `Ok(response)` or
     /// `Err(error document)`.
     pub async fn invoke(&self, event: Value) -> Answer {
-        let id = format!(
-            "req-{}",
-            self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-        );
+        let id = format!("req-{}", self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
         let (tx, rx) = oneshot::channel();
         self.inner.waiting.lock().unwrap().insert(id.clone(), tx);
         self.inner.queue.lock().unwrap().push_back((id, event));

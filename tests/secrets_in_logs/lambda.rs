@@ -38,7 +38,10 @@ fn assert_clean(what: &str, text: &str) {
         &[auth.as_str(), ok_header.as_str()],
     );
     for f in forbidden {
-        assert!(!text.contains(&f), "{what} contains the secret form {f:?}:\n{text}");
+        assert!(
+            !text.contains(&f),
+            "{what} contains the secret form {f:?}:\n{text}"
+        );
     }
 }
 
@@ -91,7 +94,10 @@ fn fails_to_start(mut cmd: Command) -> std::process::ExitStatus {
         if let Some(status) = p.0.try_wait().unwrap() {
             return status;
         }
-        assert!(Instant::now() < deadline, "the function did not stop at its config error");
+        assert!(
+            Instant::now() < deadline,
+            "the function did not stop at its config error"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -112,7 +118,9 @@ fn request(ok_base: &str, file: &str, authorization: Option<&str>) -> Value {
 }
 
 fn status(answer: &Result<Value, Value>) -> u16 {
-    answer.as_ref().expect("an HTTP answer")["statusCode"].as_u64().unwrap() as u16
+    answer.as_ref().expect("an HTTP answer")["statusCode"]
+        .as_u64()
+        .unwrap() as u16
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -121,7 +129,10 @@ async fn bootstrap_at_trace_level_never_prints_a_secret() {
     moto.create_links_table("links").await;
     let queue = moto.create_bus_rule_queue("bus", SOURCE).await;
     let ssm = aws_sdk_ssm::Client::new(&moto.sdk_config().await);
-    for (name, value) in [("/zaaklink/webhook-auth", auth()), ("/zaaklink/open-klant-token", TOKEN.into())] {
+    for (name, value) in [
+        ("/zaaklink/webhook-auth", auth()),
+        ("/zaaklink/open-klant-token", TOKEN.into()),
+    ] {
         ssm.put_parameter()
             .name(name)
             .value(value)
@@ -161,30 +172,64 @@ async fn bootstrap_at_trace_level_never_prints_a_secret() {
         assert_eq!(status(&got), want, "{what}: {got:?}");
         answers.push(got.unwrap().to_string());
     };
-    expect(api.invoke(request(&ok.base, "function-url/link-created.json", Some(&auth))).await, 204, "good");
-    assert_eq!(moto.receive_all(&queue).await.len(), 1, "the good notification emitted");
+    expect(
+        api.invoke(request(&ok.base, "function-url/link-created.json", Some(&auth)))
+            .await,
+        204,
+        "good",
+    );
+    assert_eq!(
+        moto.receive_all(&queue).await.len(),
+        1,
+        "the good notification emitted"
+    );
     for wrong in [
         "Token wrong".to_string(),
         format!("Token {}", &WEBHOOK_SECRET[..WEBHOOK_SECRET.len() - 1]),
         format!("Bearer {WEBHOOK_SECRET}"),
         WEBHOOK_SECRET.to_string(),
     ] {
-        expect(api.invoke(request(&ok.base, "function-url/link-created.json", Some(&wrong))).await, 401, "wrong");
+        expect(
+            api.invoke(request(&ok.base, "function-url/link-created.json", Some(&wrong)))
+                .await,
+            401,
+            "wrong",
+        );
     }
-    expect(api.invoke(request(&ok.base, "function-url/link-created.json", None)).await, 401, "missing");
+    expect(
+        api.invoke(request(&ok.base, "function-url/link-created.json", None))
+            .await,
+        401,
+        "missing",
+    );
     ok.put(samples::ZAAK_B);
     for (fail, what) in [(500, "Open Klant 500"), (401, "Open Klant 401")] {
         ok.fail_with(Some(fail));
-        expect(api.invoke(request(&ok.base, "function-url/relinked.json", Some(&auth))).await, 502, what);
+        expect(
+            api.invoke(request(&ok.base, "function-url/relinked.json", Some(&auth)))
+                .await,
+            502,
+            what,
+        );
     }
     ok.fail_with(None);
     ok.delay(Some(Duration::from_millis(1500)));
-    expect(api.invoke(request(&ok.base, "function-url/relinked.json", Some(&auth))).await, 502, "slow");
+    expect(
+        api.invoke(request(&ok.base, "function-url/relinked.json", Some(&auth)))
+            .await,
+        502,
+        "slow",
+    );
     ok.delay(None);
     let mut big = request(&ok.base, "function-url/link-created.json", Some(&auth));
     big["body"] = "x".repeat(70 * 1024).into();
     expect(api.invoke(big).await, 413, "too big");
-    expect(api.invoke(request(&ok.base, "function-url/relinked.json", Some(&auth))).await, 204, "relink");
+    expect(
+        api.invoke(request(&ok.base, "function-url/relinked.json", Some(&auth)))
+            .await,
+        204,
+        "relink",
+    );
     drop(a);
 
     // B: secrets in the environment, Open Klant unreachable (a closed port).
@@ -199,10 +244,15 @@ async fn bootstrap_at_trace_level_never_prints_a_secret() {
     ]);
     let log_b = dir.path().join("bootstrap-b.log");
     let b = Proc(function(bin, &api.address, &log_b, &env).spawn().unwrap());
-    let got = api.invoke(request(&closed, "function-url/link-created.json", Some(&auth))).await;
+    let got = api
+        .invoke(request(&closed, "function-url/link-created.json", Some(&auth)))
+        .await;
     assert_eq!(status(&got), 502, "unreachable: {got:?}");
     let body = got.unwrap()["body"].as_str().unwrap().to_string();
-    assert!(body.contains("could not be reached") && !body.contains("127.0.0.1"), "{body}");
+    assert!(
+        body.contains("could not be reached") && !body.contains("127.0.0.1"),
+        "{body}"
+    );
     answers.push(body);
     drop(b);
 
@@ -225,9 +275,15 @@ async fn bootstrap_at_trace_level_never_prints_a_secret() {
         std::fs::read_to_string(&log_c).unwrap(),
     );
     assert!(a.contains("TRACE"), "trace logging is on");
-    assert!(a.contains("Open Klant refused GET"), "the 401 is logged (without the token)");
+    assert!(
+        a.contains("Open Klant refused GET"),
+        "the 401 is logged (without the token)"
+    );
     assert!(b.contains("could not reach Open Klant"), "{b}");
-    assert!(c.contains("OPEN_KLANT_API_ROOT") && c.contains("***@127.0.0.1:9"), "{c}");
+    assert!(
+        c.contains("OPEN_KLANT_API_ROOT") && c.contains("***@127.0.0.1:9"),
+        "{c}"
+    );
     assert_clean("bootstrap (SSM secrets)", &a);
     assert_clean("bootstrap (env secrets, Open Klant unreachable)", &b);
     assert_clean("bootstrap (user info in the root)", &c);
@@ -238,7 +294,12 @@ async fn bootstrap_at_trace_level_never_prints_a_secret() {
 async fn open_zaak(status: Arc<AtomicU16>) -> String {
     let app = axum::Router::new().fallback(move || {
         let s = status.load(Ordering::SeqCst);
-        async move { (axum::http::StatusCode::from_u16(s).unwrap(), "{\"detail\":\"fake\"}") }
+        async move {
+            (
+                axum::http::StatusCode::from_u16(s).unwrap(),
+                "{\"detail\":\"fake\"}",
+            )
+        }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -269,8 +330,22 @@ async fn deliver_at_trace_level_never_prints_a_secret() {
         .await
         .unwrap();
     let sqs = moto.sqs().await;
-    let queue_url = sqs.create_queue().queue_name("deliveries").send().await.unwrap().queue_url.unwrap();
-    let parked = sqs.create_queue().queue_name("parked").send().await.unwrap().queue_url.unwrap();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("deliveries")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let parked = sqs
+        .create_queue()
+        .queue_name("parked")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
     let arn = sqs
         .get_queue_attributes()
         .queue_url(&queue_url)
@@ -305,7 +380,8 @@ async fn deliver_at_trace_level_never_prints_a_secret() {
     let api = RuntimeApi::start().await;
     let log = dir.path().join("deliver.log");
     let p = Proc(function(bin, &api.address, &log, &env).spawn().unwrap());
-    let fixture: Value = serde_json::from_str(include_str!("../fixtures/cloudevent-zaak-gekoppeld.json")).unwrap();
+    let fixture: Value =
+        serde_json::from_str(include_str!("../fixtures/cloudevent-zaak-gekoppeld.json")).unwrap();
     let mut answers = Vec::new();
     for (i, (answer, failed)) in [(500, true), (401, false), (202, false)].into_iter().enumerate() {
         status.store(answer, Ordering::SeqCst);
@@ -326,11 +402,20 @@ async fn deliver_at_trace_level_never_prints_a_secret() {
     let api = RuntimeApi::start().await;
     assert!(!fails_to_start(function(bin, &api.address, &log_bad, &env)).success());
 
-    let (text, bad) = (std::fs::read_to_string(&log).unwrap(), std::fs::read_to_string(&log_bad).unwrap());
+    let (text, bad) = (
+        std::fs::read_to_string(&log).unwrap(),
+        std::fs::read_to_string(&log_bad).unwrap(),
+    );
     assert!(text.contains("TRACE"), "trace logging is on");
-    assert!(text.contains("***@127.0.0.1"), "the events URL is logged, redacted: {text}");
+    assert!(
+        text.contains("***@127.0.0.1"),
+        "the events URL is logged, redacted: {text}"
+    );
     assert!(text.contains("401") && text.contains("500"), "{text}");
-    assert!(bad.contains("OPEN_ZAAK_ROOT") && bad.contains("ftp://***@zaken.example.nl"), "{bad}");
+    assert!(
+        bad.contains("OPEN_ZAAK_ROOT") && bad.contains("ftp://***@zaken.example.nl"),
+        "{bad}"
+    );
     assert_clean("deliver", &text);
     assert_clean("deliver (bad root)", &bad);
     assert_clean("batch answers", &answers.join("\n"));
