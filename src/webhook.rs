@@ -191,7 +191,7 @@ pub fn public_detail(e: &Error) -> String {
             format!("Open Klant named an object outside its API root; {retry}")
         }
         Error::Store(_) => format!("zaaklink's link store is unavailable; {retry}"),
-        Error::Sink(_) => format!("zaaklink's event bus did not accept the events; {retry}"),
+        Error::Sink(_) => format!("zaaklink's event sink did not accept the events; {retry}"),
         Error::Contention(..) => {
             format!("the onderwerpobject kept changing while it was being written; {retry}")
         }
@@ -217,7 +217,7 @@ mod tests {
             (K::Malformed { url: url.clone(), reason: "expected value at line 1".into() }.into(), 502, "cannot read"),
             (K::Refused(UrlRefused { url: url.clone(), root: url.clone(), why: "other host or port" }).into(), 502, "outside"),
             (StoreError::Unavailable("DynamoDB GetItem on table zaaklink-prod-links (arn:aws:dynamodb:eu-west-1:123456789012:table/zaaklink-prod-links): dispatch failure".into()).into(), 503, "link store"),
-            (SinkError::Rejected { sink: "EventBridge bus zaaklink-prod-bus", failed: 1, total: 1, reason: "AccessDeniedException: arn:aws:events:eu-west-1:123456789012:event-bus/zaaklink-prod-bus".into() }.into(), 503, "event bus"),
+            (SinkError::Rejected { sink: "EventBridge bus zaaklink-prod-bus", failed: 1, total: 1, reason: "AccessDeniedException: arn:aws:events:eu-west-1:123456789012:event-bus/zaaklink-prod-bus".into() }.into(), 503, "event sink"),
             (Error::Contention("5fee9673".into(), 8), 503, "kept changing"),
         ];
         for (e, status, says) in cases {

@@ -670,7 +670,7 @@ async fn a_sink_that_keeps_failing_leaves_the_outbox_and_the_sweep_puts_it_with_
     assert_eq!(answer.status, 503, "{answer:?}");
     // The answer names the failing side only; the log line has the SDK error.
     let detail = answer.body.unwrap().1;
-    assert!(detail.contains("event bus did not accept"), "{detail}");
+    assert!(detail.contains("event sink did not accept"), "{detail}");
     assert!(
         !detail.contains("ThrottlingException") && !detail.contains(BUS),
         "{detail}"
