@@ -34,7 +34,7 @@ async fn main() -> Result<(), Error> {
     let (deliverer, queues) = match init().await {
         Ok(d) => d,
         Err(e) => {
-            tracing::error!(error = %e, "deliver: startup failed");
+            tracing::error!(error = %zaaklink::secret::redact(&e.to_string()), "deliver: startup failed");
             return Err(e);
         }
     };

@@ -406,7 +406,8 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("zaaklink: {e}");
+            // (every error is built with URLs redacted; this is the safety net)
+            eprintln!("zaaklink: {}", zaaklink::secret::redact(&e));
             ExitCode::FAILURE
         }
     }
