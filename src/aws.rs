@@ -1,6 +1,7 @@
 //! AWS wiring for the Lambda: one shared `SdkConfig` (honours `AWS_ENDPOINT_URL` for
 //! emulators), secrets by name from SSM Parameter Store or Secrets Manager (fetched once per
-//! cold start), and the pipeline on DynamoDB + EventBridge.
+//! cold start, one request per service: [`fetch_secrets`]), and the pipeline on DynamoDB +
+//! EventBridge.
 
 use std::sync::Arc;
 
@@ -53,54 +54,164 @@ fn non_empty(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// Fetch a secret by SSM parameter name or Secrets Manager id. Errors name the setting and
-/// the parameter/secret, never a value.
-async fn fetch_secret(
+/// One secret the Lambda reads at cold start: the setting it fills and where it is kept (an
+/// SSM parameter wins over a Secrets Manager secret when both are named).
+#[derive(Debug, Clone, Copy)]
+pub struct SecretRef<'a> {
+    pub setting: &'static str,
+    pub ssm: Option<&'a str>,
+    pub secret_id: Option<&'a str>,
+}
+
+/// Read every named secret in one round trip per service, both services at once: all SSM
+/// parameters with one `GetParameters` (`WithDecryption`), all Secrets Manager secrets with
+/// one `GetSecretValue` (one secret) or `BatchGetSecretValue` (more). `Ok(values)` in the
+/// order of `wanted`, `None` where nothing was named. Errors name the setting and the
+/// parameter/secret and the right the function needs, never a value.
+pub async fn fetch_secrets(
     sdk: &SdkConfig,
-    setting: &'static str,
-    ssm: Option<&str>,
-    secret_id: Option<&str>,
-) -> Result<Option<String>, ConfigError> {
-    let fail = |what: String| ConfigError {
-        setting,
-        problem: what,
-    };
-    if let Some(name) = ssm {
-        let out = aws_sdk_ssm::Client::new(sdk)
-            .get_parameter()
-            .name(name)
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| {
-                fail(format!(
-                    "could not be read from SSM parameter {name:?}: {} (check the name and the function's ssm:GetParameter / kms:Decrypt rights)",
-                    aws_sdk_ssm::error::DisplayErrorContext(&e)
-                ))
-            })?;
-        let value = out.parameter.and_then(|p| p.value);
-        return value
-            .map(Some)
-            .ok_or_else(|| fail(format!("SSM parameter {name:?} has no value")));
+    wanted: &[SecretRef<'_>],
+) -> Result<Vec<Option<String>>, ConfigError> {
+    let mut ssm_names: Vec<&str> = wanted.iter().filter_map(|w| w.ssm).collect();
+    let mut sm_ids: Vec<&str> = wanted
+        .iter()
+        .filter(|w| w.ssm.is_none())
+        .filter_map(|w| w.secret_id)
+        .collect();
+    ssm_names.dedup();
+    sm_ids.dedup();
+    let (ssm, sm) = tokio::join!(ssm_values(sdk, &ssm_names), secrets_manager_values(sdk, &sm_ids));
+    let (ssm, sm) = (ssm?, sm?);
+    let fail = |setting, problem: String| ConfigError { setting, problem };
+    wanted
+        .iter()
+        .map(|w| match (w.ssm, w.secret_id) {
+            (Some(name), _) => match ssm.iter().find(|(n, _)| *n == name) {
+                Some((_, Ok(v))) => Ok(Some(v.clone())),
+                Some((_, Err(why))) => Err(fail(
+                    w.setting,
+                    format!("could not be read from SSM parameter {name:?}: {why}"),
+                )),
+                None => Err(fail(
+                    w.setting,
+                    format!("SSM parameter {name:?} was not in the answer"),
+                )),
+            },
+            (None, Some(id)) => match sm.iter().find(|(i, _)| *i == id) {
+                Some((_, Ok(v))) => Ok(Some(v.clone())),
+                Some((_, Err(why))) => Err(fail(
+                    w.setting,
+                    format!("could not be read from Secrets Manager secret {id:?}: {why}"),
+                )),
+                None => Err(fail(
+                    w.setting,
+                    format!("Secrets Manager secret {id:?} was not in the answer"),
+                )),
+            },
+            (None, None) => Ok(None),
+        })
+        .collect()
+}
+
+type Fetched<'a> = Vec<(&'a str, Result<String, String>)>;
+
+/// All SSM SecureString parameters in one `GetParameters` (at most 10 names a call; two here).
+async fn ssm_values<'a>(sdk: &SdkConfig, names: &[&'a str]) -> Result<Fetched<'a>, ConfigError> {
+    if names.is_empty() {
+        return Ok(vec![]);
     }
-    if let Some(id) = secret_id {
-        let out = aws_sdk_secretsmanager::Client::new(sdk)
-            .get_secret_value()
-            .secret_id(id)
-            .send()
-            .await
-            .map_err(|e| {
-                fail(format!(
-                    "could not be read from Secrets Manager secret {id:?}: {} (check the name and the function's secretsmanager:GetSecretValue right)",
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-                ))
-            })?;
-        return out
-            .secret_string
-            .map(Some)
-            .ok_or_else(|| fail(format!("Secrets Manager secret {id:?} has no string value")));
+    let out = aws_sdk_ssm::Client::new(sdk)
+        .get_parameters()
+        .set_names(Some(names.iter().map(|n| n.to_string()).collect()))
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| ConfigError {
+            setting: "WEBHOOK_AUTH_SSM_PARAMETER / OPEN_KLANT_API_TOKEN_SSM_PARAMETER",
+            problem: format!(
+                "SSM parameters {names:?} could not be read: {} (check the names and the function's ssm:GetParameters / kms:Decrypt rights)",
+                aws_sdk_ssm::error::DisplayErrorContext(&e)
+            ),
+        })?;
+    Ok(names
+        .iter()
+        .map(|&name| {
+            let found = out.parameters().iter().find(|p| {
+                p.name() == Some(name)
+                    || p.arn() == Some(name)
+                    || p.name()
+                        .is_some_and(|n| n.trim_start_matches('/') == name.trim_start_matches('/'))
+            });
+            let v = match found.map(|p| p.value()) {
+                Some(Some(v)) => Ok(v.to_string()),
+                Some(None) => Err("it has no value".to_string()),
+                None if out.invalid_parameters().iter().any(|n| n == name) => Err(
+                    "it does not exist (check the name; the function needs ssm:GetParameters on it)"
+                        .to_string(),
+                ),
+                None => Err("it was not in the answer".to_string()),
+            };
+            (name, v)
+        })
+        .collect())
+}
+
+/// Whether a Secrets Manager entry (name, ARN) is the secret asked for by `id` (a name, a
+/// full ARN or an ARN without the random suffix).
+fn is_secret(id: &str, name: Option<&str>, arn: Option<&str>) -> bool {
+    name == Some(id) || arn == Some(id) || (id.starts_with("arn:") && arn.is_some_and(|a| a.starts_with(id)))
+}
+
+/// All Secrets Manager secrets: one `GetSecretValue`, or one `BatchGetSecretValue` for more.
+async fn secrets_manager_values<'a>(sdk: &SdkConfig, ids: &[&'a str]) -> Result<Fetched<'a>, ConfigError> {
+    use aws_sdk_secretsmanager::error::DisplayErrorContext;
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    match ids {
+        [] => Ok(vec![]),
+        [id] => {
+            let v = match client.get_secret_value().secret_id(*id).send().await {
+                Ok(out) => out
+                    .secret_string
+                    .ok_or_else(|| "it has no string value".to_string()),
+                Err(e) => Err(format!(
+                    "{} (check the name and the function's secretsmanager:GetSecretValue right)",
+                    DisplayErrorContext(&e)
+                )),
+            };
+            Ok(vec![(*id, v)])
+        }
+        _ => {
+            let out = client
+                .batch_get_secret_value()
+                .set_secret_id_list(Some(ids.iter().map(|i| i.to_string()).collect()))
+                .send()
+                .await
+                .map_err(|e| ConfigError {
+                    setting: "WEBHOOK_AUTH_SECRET_ID / OPEN_KLANT_API_TOKEN_SECRET_ID",
+                    problem: format!(
+                        "Secrets Manager secrets {ids:?} could not be read: {} (check the names and the function's secretsmanager:BatchGetSecretValue and secretsmanager:GetSecretValue rights)",
+                        DisplayErrorContext(&e)
+                    ),
+                })?;
+            Ok(ids
+                .iter()
+                .map(|&id| {
+                    let found = out.secret_values().iter().find(|s| is_secret(id, s.name(), s.arn()));
+                    let failed = out.errors().iter().find(|e| e.secret_id().is_some_and(|s| s == id || is_secret(id, Some(s), Some(s))));
+                    let v = match (found, failed) {
+                        (Some(s), _) => s.secret_string().map(str::to_string).ok_or_else(|| "it has no string value".to_string()),
+                        (None, Some(e)) => Err(format!(
+                            "{}: {} (check the name and the function's secretsmanager:GetSecretValue right on it)",
+                            e.error_code().unwrap_or("error"),
+                            e.message().unwrap_or("(no message)")
+                        )),
+                        (None, None) => Err("it was not in the answer".to_string()),
+                    };
+                    (id, v)
+                })
+                .collect())
+        }
     }
-    Ok(None)
 }
 
 /// The resync over the pipeline, its checkpoint in the same links table.
@@ -120,24 +231,23 @@ pub fn resync(
 
 /// Resolve secrets by name, validate every setting, and build the pipeline.
 pub async fn build(sdk: &SdkConfig, mut args: LambdaArgs) -> Result<(Zaaklink, CoreConfig), ConfigError> {
-    let (webhook, token) = tokio::join!(
-        fetch_secret(
-            sdk,
-            "WEBHOOK_AUTH",
-            non_empty(&args.webhook_auth_ssm_parameter),
-            non_empty(&args.webhook_auth_secret_id)
-        ),
-        fetch_secret(
-            sdk,
-            "OPEN_KLANT_API_TOKEN",
-            non_empty(&args.open_klant_api_token_ssm_parameter),
-            non_empty(&args.open_klant_api_token_secret_id)
-        ),
-    );
-    if let Some(v) = webhook? {
+    let wanted = [
+        SecretRef {
+            setting: "WEBHOOK_AUTH",
+            ssm: non_empty(&args.webhook_auth_ssm_parameter),
+            secret_id: non_empty(&args.webhook_auth_secret_id),
+        },
+        SecretRef {
+            setting: "OPEN_KLANT_API_TOKEN",
+            ssm: non_empty(&args.open_klant_api_token_ssm_parameter),
+            secret_id: non_empty(&args.open_klant_api_token_secret_id),
+        },
+    ];
+    let mut values = fetch_secrets(sdk, &wanted).await?.into_iter();
+    if let Some(v) = values.next().flatten() {
         args.core.webhook_auth = Some(v);
     }
-    if let Some(v) = token? {
+    if let Some(v) = values.next().flatten() {
         args.core.open_klant_api_token = Some(v);
     }
     let cfg = args.core.validate_for_lambda(&args.allow_plain_http)?;

@@ -104,13 +104,16 @@ async fn answer(
 ) -> Answer {
     let authorization = headers.get("authorization").map(HeaderValue::as_bytes);
     let raw_len = body.map_or(0, str::len);
-    // Size is checked on the body as received, before decoding anything.
-    if let Err(refused) = webhook::check(
-        auth,
-        method,
-        authorization,
-        raw_len.min(webhook::MAX_BODY_BYTES * 2),
-    ) {
+    // The 64 KiB limit is on the notification itself, i.e. the decoded body. Before decoding,
+    // a body longer than the base64 form of 64 KiB is refused at once (it cannot decode to
+    // 64 KiB or less); `webhook::handle` checks the decoded size.
+    let encoded_limit = if base64 {
+        webhook::MAX_BODY_BYTES.div_ceil(3) * 4
+    } else {
+        webhook::MAX_BODY_BYTES
+    };
+    let early = if raw_len > encoded_limit { raw_len } else { 0 };
+    if let Err(refused) = webhook::check(auth, method, authorization, early) {
         return refused;
     }
     match body_bytes(body, base64) {
@@ -344,6 +347,59 @@ mod tests {
         ev["body"] = "x".repeat(webhook::MAX_BODY_BYTES + 1).into();
         let resp = handle(&app, &auth, ev).await.unwrap();
         assert_eq!(resp["statusCode"], 413);
+    }
+
+    /// A notification padded to `decoded` bytes of JSON.
+    fn padded(ev: &Value, decoded: usize) -> String {
+        let mut n: Value = serde_json::from_str(ev["body"].as_str().unwrap()).unwrap();
+        n["kenmerken"]["opvulling"] = "".into();
+        let base = n.to_string().len();
+        n["kenmerken"]["opvulling"] = "x".repeat(decoded - base).into();
+        let text = n.to_string();
+        assert_eq!(text.len(), decoded);
+        text
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_limit_is_on_the_decoded_body() {
+        let (ok, app, sink, _, auth) = setup().await;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let ev = sample(&ok, "function-url/link-created.json");
+        let encoded = |decoded: usize| {
+            let mut e = ev.clone();
+            e["body"] = b64(&padded(&ev, decoded)).into();
+            e["isBase64Encoded"] = true.into();
+            e
+        };
+        // 50 KiB decoded is about 67 KiB encoded: accepted and handled
+        let e = encoded(50 * 1024);
+        assert!(e["body"].as_str().unwrap().len() > webhook::MAX_BODY_BYTES);
+        let resp = handle(&app, &auth, e).await.unwrap();
+        assert_eq!(resp["statusCode"], 204, "{resp}");
+        assert_eq!(sink.take().len(), 1);
+        // exactly 64 KiB decoded: accepted (nothing changed: duplicate)
+        let resp = handle(&app, &auth, encoded(webhook::MAX_BODY_BYTES))
+            .await
+            .unwrap();
+        assert_eq!(resp["statusCode"], 204, "{resp}");
+        // one byte more, decoded: 413, nothing done
+        ok.put(samples::ZAAK_B);
+        let resp = handle(&app, &auth, encoded(webhook::MAX_BODY_BYTES + 1))
+            .await
+            .unwrap();
+        assert_eq!(resp["statusCode"], 413, "{resp}");
+        assert!(sink.take().is_empty());
+        // far over, encoded: 413 before decoding (and also when it is not valid base64)
+        let mut e = ev.clone();
+        e["body"] = "!".repeat(webhook::MAX_BODY_BYTES * 2).into();
+        e["isBase64Encoded"] = true.into();
+        let resp = handle(&app, &auth, e).await.unwrap();
+        assert_eq!(resp["statusCode"], 413, "{resp}");
+        // not base64: the limit is on the body as it is
+        let mut e = ev.clone();
+        e["body"] = padded(&ev, webhook::MAX_BODY_BYTES + 1).into();
+        let resp = handle(&app, &auth, e).await.unwrap();
+        assert_eq!(resp["statusCode"], 413, "{resp}");
     }
 
     #[test]

@@ -25,8 +25,10 @@ pub struct UrlRefused {
 
 impl ApiRoot {
     /// Parse and check the root: http(s), a host, no userinfo, query or fragment.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let mut url = Url::parse(s.trim()).map_err(|e| format!("{s:?} is not a URL ({e})"))?;
+    /// Errors show the value with any user info redacted (`https://***@host/`).
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let s = &crate::secret::redact(raw);
+        let mut url = Url::parse(raw.trim()).map_err(|e| format!("{s:?} is not a URL ({e})"))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!(
                 "{s:?} must start with https:// (or http:// for local use)"
@@ -66,7 +68,7 @@ impl ApiRoot {
     /// WHATWG parser first, so they cannot climb out).
     pub fn check(&self, url: &str) -> Result<Url, UrlRefused> {
         let refuse = |why| UrlRefused {
-            url: url.chars().take(200).collect(),
+            url: crate::secret::redact(&url.chars().take(200).collect::<String>()),
             root: self.0.to_string(),
             why,
         };
@@ -98,7 +100,7 @@ impl ApiRoot {
     pub fn resource_uuid(&self, url: &str, collection: &str) -> Result<(Url, String), UrlRefused> {
         let parsed = self.check(url)?;
         let refuse = |why| UrlRefused {
-            url: url.chars().take(200).collect(),
+            url: crate::secret::redact(&url.chars().take(200).collect::<String>()),
             root: self.0.to_string(),
             why,
         };
@@ -275,7 +277,8 @@ impl HttpOpenKlant {
                 timeout_ms: self.timeout.as_millis() as u64,
             }
         } else {
-            // reqwest errors name the URL and cause, never request headers.
+            // Without the URL (it is named apart, redacted); reqwest never prints headers.
+            let e = e.without_url();
             let mut reason = e.to_string();
             let mut src = std::error::Error::source(&e);
             while let Some(s) = src {
@@ -285,7 +288,7 @@ impl HttpOpenKlant {
             }
             OpenKlantError::Unreachable {
                 url: url.to_string(),
-                reason,
+                reason: crate::secret::redact(&reason),
             }
         }
     }

@@ -175,14 +175,44 @@ pub async fn handle(app: &Zaaklink, auth: &WebhookAuth, req: Request<'_>) -> Ans
             Answer::problem(400, "Bad Request", &e.to_string(), Some(&e.field))
         }
         Err(e) => {
+            // The detail (URLs, table, bus, SDK error) goes to the log, user info redacted;
+            // the answer only says what failed.
             tracing::error!(status, kanaal = %n.kanaal, resource = %n.resource, actie = %n.actie,
-                resource_url = %n.resource_url, error = %e, "notification failed; Open Notificaties will retry");
+                resource_url = %n.resource_url, error = %crate::secret::redact(&e.to_string()),
+                "notification failed; Open Notificaties will retry");
             let title = if status == 502 {
                 "Bad Gateway"
             } else {
                 "Service Unavailable"
             };
-            Answer::problem(status, title, &e.to_string(), None)
+            Answer::problem(status, title, &public_detail(&e), None)
+        }
+    }
+}
+
+/// What a 502/503 problem body says about a failure: which side failed and that a retry
+/// is due, never a URL, host, table, bus, ARN or SDK error (those are in the log line).
+pub fn public_detail(e: &Error) -> String {
+    use crate::openklant::OpenKlantError as K;
+    let retry = "Open Notificaties retries the notification";
+    match e {
+        Error::Input(e) => e.to_string(),
+        Error::OpenKlant(K::Timeout { .. }) => format!("Open Klant did not answer in time; {retry}"),
+        Error::OpenKlant(K::Unreachable { .. }) => format!("Open Klant could not be reached; {retry}"),
+        Error::OpenKlant(K::Unauthorized { status, .. }) => {
+            format!("Open Klant refused zaaklink's request ({status}); {retry}")
+        }
+        Error::OpenKlant(K::Status { status, .. }) => format!("Open Klant answered {status}; {retry}"),
+        Error::OpenKlant(K::Malformed { .. }) => {
+            format!("Open Klant answered with a body zaaklink cannot read; {retry}")
+        }
+        Error::OpenKlant(K::Refused(_)) => {
+            format!("Open Klant named an object outside its API root; {retry}")
+        }
+        Error::Store(_) => format!("zaaklink's link store is unavailable; {retry}"),
+        Error::Sink(_) => format!("zaaklink's event sink did not accept the events; {retry}"),
+        Error::Contention(..) => {
+            format!("the onderwerpobject kept changing while it was being written; {retry}")
         }
     }
 }
@@ -190,6 +220,46 @@ pub async fn handle(app: &Zaaklink, auth: &WebhookAuth, req: Request<'_>) -> Ans
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn problem_details_name_no_internals() {
+        use crate::openklant::{OpenKlantError as K, UrlRefused};
+        use crate::sink::SinkError;
+        use crate::store::StoreError;
+        let url =
+            "https://user:pw@klant.internal.example/klantinteracties/api/v1/onderwerpobjecten/1".to_string();
+        let cases: Vec<(Error, u16, &str)> = vec![
+            (K::Timeout { url: url.clone(), timeout_ms: 10 }.into(), 502, "in time"),
+            (K::Unreachable { url: url.clone(), reason: "dns error: klant.internal.example".into() }.into(), 502, "reached"),
+            (K::Unauthorized { url: url.clone(), status: 401 }.into(), 502, "(401)"),
+            (K::Status { url: url.clone(), status: 500 }.into(), 502, "answered 500"),
+            (K::Malformed { url: url.clone(), reason: "expected value at line 1".into() }.into(), 502, "cannot read"),
+            (K::Refused(UrlRefused { url: url.clone(), root: url.clone(), why: "other host or port" }).into(), 502, "outside"),
+            (StoreError::Unavailable("DynamoDB GetItem on table zaaklink-prod-links (arn:aws:dynamodb:eu-west-1:123456789012:table/zaaklink-prod-links): dispatch failure".into()).into(), 503, "link store"),
+            (SinkError::Rejected { sink: "EventBridge bus zaaklink-prod-bus", failed: 1, total: 1, reason: "AccessDeniedException: arn:aws:events:eu-west-1:123456789012:event-bus/zaaklink-prod-bus".into() }.into(), 503, "event sink"),
+            (Error::Contention("5fee9673".into(), 8), 503, "kept changing"),
+        ];
+        for (e, status, says) in cases {
+            assert_eq!(e.status(), status, "{e}");
+            let d = public_detail(&e);
+            assert!(d.contains(says), "{d}");
+            assert!(d.contains("retries"), "{d}");
+            for internal in [
+                "http",
+                "klant.internal",
+                "pw",
+                "zaaklink-prod",
+                "arn:",
+                "123456789012",
+                "DynamoDB",
+                "dispatch",
+                "Exception",
+                "5fee9673",
+            ] {
+                assert!(!d.contains(internal), "{d:?} names {internal:?}");
+            }
+        }
+    }
 
     #[test]
     fn auth_compares_exact_values() {

@@ -178,6 +178,12 @@ fn assert_valid_jwt(headers: &HeaderMap) -> String {
             .expect("JWT signed with the Applicatie secret");
     assert_eq!(data.claims.iss, CLIENT_ID);
     assert_eq!(data.claims.client_id, CLIENT_ID);
+    // who acts, for Open Zaak's audit trail (the defaults)
+    assert_eq!(data.claims.user_id, "zaaklink");
+    assert_eq!(
+        data.claims.user_representation,
+        "zaaklink (Open Klant koppelingen)"
+    );
     let n = now();
     assert!(
         data.claims.iat <= n + 2 && data.claims.iat + 10 >= n,

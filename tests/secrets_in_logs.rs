@@ -8,8 +8,11 @@
 //! stderr) and every HTTP answer is searched for each secret, its token part, any 10-character
 //! piece of it, its base64 (standard and URL-safe), hex, percent-encoded and SHA-256 forms.
 //! The same outputs carry no metrics document (EMF is written by the Lambda functions only).
+//! The Lambda binaries (`bootstrap`, `deliver`) get the same treatment in `lambda.rs`.
 
 mod common;
+#[path = "secrets_in_logs/lambda.rs"]
+mod lambda;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -30,10 +33,16 @@ fn webhook_auth() -> String {
 
 /// Every form of the secrets that must never appear.
 fn forbidden() -> Vec<String> {
-    let mut v = Vec::new();
     let auth = webhook_auth();
     let ok_header = format!("Token {TOKEN}");
-    for s in [WEBHOOK_SECRET, TOKEN, auth.as_str(), ok_header.as_str()] {
+    forms(&[WEBHOOK_SECRET, TOKEN], &[auth.as_str(), ok_header.as_str()])
+}
+
+/// The forms of `distinct` secrets (also any 10-character piece of them) and of `whole`
+/// values (header values that hold them).
+pub(crate) fn forms(distinct: &[&str], whole: &[&str]) -> Vec<String> {
+    let mut v = Vec::new();
+    for s in distinct.iter().chain(whole) {
         let b = s.as_bytes();
         v.push(s.to_string());
         v.push(base64::engine::general_purpose::STANDARD.encode(b));
@@ -48,7 +57,7 @@ fn forbidden() -> Vec<String> {
         v.push(format!("{:?}", digest.as_slice()));
     }
     // Any 10-character piece of the distinctive parts (a partial leak, e.g. a prefix).
-    for s in [WEBHOOK_SECRET, TOKEN] {
+    for s in distinct {
         for w in s.as_bytes().windows(10) {
             v.push(String::from_utf8(w.to_vec()).unwrap());
         }
@@ -378,5 +387,93 @@ fn demo_never_prints_a_secret() {
     // The demo's own (public, sample) secrets are not printed either.
     for s in ["demo-webhook-secret", "demo-open-klant-token"] {
         assert!(!out.contains(s) && !err.contains(s), "the demo printed {s}");
+    }
+}
+
+/// User info in a configured URL (`--sink`, OPEN_KLANT_API_ROOT) is printed as `***`
+/// everywhere: startup errors, the ready line, the errors of a sink that cannot be reached
+/// (the plain HTTP sink and the Open Zaak sink), and never in an answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn user_info_in_urls_is_redacted() {
+    const PASSWORD: &str = "Pw4-USERINFO-h7Gd3kLs";
+    const OZ_SECRET: &str = "Oz5-OPENZAAK-r2Wq8jMx";
+    let assert_redacted = |what: &str, text: &str| {
+        for f in forms(&[PASSWORD, OZ_SECRET], &[]) {
+            assert!(!text.contains(&f), "{what} contains {f:?}:\n{text}");
+        }
+        assert_clean(what, text);
+    };
+    let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
+    ok.put(samples::KLANTCONTACT);
+    ok.put(samples::ZAAK_A);
+    let dir = tempfile::tempdir().unwrap();
+
+    // Startup errors that show the value.
+    let root = format!("http://zaaklink:{PASSWORD}@127.0.0.1:9/klantinteracties/api/v1/");
+    let o = base_cmd(&root, &dir.path().join("a.db"), "serve")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("OPEN_KLANT_API_ROOT") && err.contains("http://***@127.0.0.1:9"),
+        "{err}"
+    );
+    assert_redacted(
+        "user info in the root",
+        &format!("{err}{}", String::from_utf8_lossy(&o.stdout)),
+    );
+    let o = base_cmd(&ok.api_root(), &dir.path().join("b.db"), "serve")
+        .args(["--sink", &format!("ftp://zaaklink:{PASSWORD}@sink.example.nl/")])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("ftp://***@sink.example.nl/"), "{err}");
+    assert_redacted("user info in a bad sink", &err);
+
+    // A sink with user info that cannot be reached: the plain HTTP sink, then Open Zaak.
+    let closed = common::cli::free_port();
+    let sink = format!("http://zaaklink:{PASSWORD}@127.0.0.1:{closed}/events");
+    for (i, open_zaak) in [false, true].into_iter().enumerate() {
+        let (out, err) = (
+            dir.path().join(format!("out{i}")),
+            dir.path().join(format!("err{i}")),
+        );
+        let state = dir.path().join(format!("s{i}.db"));
+        let mut cmd = base_cmd(&ok.api_root(), &state, "serve");
+        if open_zaak {
+            cmd.env("OPEN_ZAAK_CLIENT_ID", "zaaklink")
+                .env("OPEN_ZAAK_SECRET", OZ_SECRET);
+        }
+        let port = common::cli::free_port();
+        let child = cmd
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--sink", &sink])
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        common::cli::wait_listening(port, "zaaklink serve", Some(&err));
+        let serve = Serve {
+            child,
+            url: format!("http://127.0.0.1:{port}/"),
+        };
+        let (status, body) = post(&serve.url, &ok.rewrite(samples::CREATE), Some(&webhook_auth())).await;
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            body.contains("event sink did not accept") && !body.contains("127.0.0.1"),
+            "{body}"
+        );
+        drop(serve);
+        let log = format!(
+            "{}{}",
+            std::fs::read_to_string(&out).unwrap(),
+            std::fs::read_to_string(&err).unwrap()
+        );
+        assert!(log.contains(&format!("http://***@127.0.0.1:{closed}")), "{log}");
+        assert_redacted(
+            if open_zaak { "Open Zaak sink" } else { "HTTP sink" },
+            &format!("{log}{body}"),
+        );
     }
 }

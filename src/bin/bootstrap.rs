@@ -26,9 +26,8 @@ async fn main() -> Result<(), Error> {
         args.core.webhook_auth = Some(format!("Token {}", uuid::Uuid::new_v4()));
     }
     let sdk = aws::sdk_config().await;
-    let (app, cfg) = aws::build(&sdk, args.clone()).await.map_err(|e| {
-        tracing::error!(setting = e.setting, error = %e, "zaaklink cannot start");
-        e
+    let (app, cfg) = aws::build(&sdk, args.clone()).await.inspect_err(|e| {
+        tracing::error!(setting = e.setting, error = %zaaklink::secret::redact(&e.to_string()), "zaaklink cannot start");
     })?;
     let resync = aws::resync(&sdk, &args, &app).map_err(|e| {
         tracing::error!(setting = e.setting, error = %e, "zaaklink cannot start");

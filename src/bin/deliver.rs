@@ -12,11 +12,12 @@
 //! - `OPEN_ZAAK_ZAKEN_API_READ` (optional, default false), `OPEN_ZAAK_TIMEOUT_SECONDS`
 //!   (optional, default 10), `RUST_LOG` (default `info`), `METRICS_NAMESPACE` (default
 //!   `zaaklink`: the CloudWatch namespace of the metrics, `zaaklink::telemetry`).
+//! - `OPEN_ZAAK_USER_ID`, `OPEN_ZAAK_USER_REPRESENTATION` (optional): the JWT's `user_id` /
+//!   `user_representation` (default `zaaklink` / `zaaklink (Open Klant koppelingen)`).
 
 use aws_config::BehaviorVersion;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use tracing_subscriber::EnvFilter;
 use zaaklink::deliver::sqs::{handle_batch, SqsQueues};
 use zaaklink::deliver::{load_credentials, DeliverSettings, Deliverer, DynamoDbDeliveryLog};
 
@@ -24,7 +25,7 @@ use zaaklink::deliver::{load_credentials, DeliverSettings, Deliverer, DynamoDbDe
 async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(zaaklink::logging::env_filter("info"))
         .with_current_span(false)
         .with_ansi(false)
         .with_target(false)
@@ -41,7 +42,7 @@ async fn main() -> Result<(), Error> {
     let (deliverer, queues) = match init().await {
         Ok(d) => d,
         Err(e) => {
-            tracing::error!(error = %e, "deliver: startup failed");
+            tracing::error!(error = %zaaklink::secret::redact(&e.to_string()), "deliver: startup failed");
             return Err(e);
         }
     };
@@ -57,7 +58,9 @@ async fn main() -> Result<(), Error> {
 async fn init() -> Result<(Deliverer<DynamoDbDeliveryLog>, SqsQueues), Error> {
     let settings = DeliverSettings::from_env()?;
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    let credentials = load_credentials(&settings.credentials, &sdk).await?;
+    let credentials = load_credentials(&settings.credentials, &sdk)
+        .await?
+        .with_user(&settings.user_id, &settings.user_representation);
     let log = DynamoDbDeliveryLog::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         settings.deliveries_table.clone(),
@@ -69,7 +72,7 @@ async fn init() -> Result<(Deliverer<DynamoDbDeliveryLog>, SqsQueues), Error> {
         parked_queue_url: settings.parked_queue_url.clone(),
     };
     tracing::info!(
-        events_url = %deliverer.events_url(),
+        events_url = %zaaklink::secret::redact_url(deliverer.events_url()),
         deliveries_table = %settings.deliveries_table,
         zaken_api_read = settings.zaken_api_read,
         parked_queue = settings.parked_queue_url.as_deref().unwrap_or("(none)"),

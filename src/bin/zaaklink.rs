@@ -107,6 +107,12 @@ struct LocalArgs {
     /// The Applicatie's secret (prefer the env variable: a flag is visible in `ps`).
     #[arg(long, env = "OPEN_ZAAK_SECRET", hide_env_values = true)]
     open_zaak_secret: Option<String>,
+    /// With the Open Zaak sink: the JWT's `user_id` (Open Zaak's audit trail).
+    #[arg(long, env = "OPEN_ZAAK_USER_ID", default_value = zaaklink::deliver::credentials::DEFAULT_USER_ID)]
+    open_zaak_user_id: String,
+    /// With the Open Zaak sink: the JWT's `user_representation` (Open Zaak's audit trail).
+    #[arg(long, env = "OPEN_ZAAK_USER_REPRESENTATION", default_value = zaaklink::deliver::credentials::DEFAULT_USER_REPRESENTATION)]
+    open_zaak_user_representation: String,
     #[command(flatten)]
     core: CoreArgs,
     #[command(flatten)]
@@ -124,12 +130,13 @@ impl LocalArgs {
         let log = EmbeddedDeliveryLog::open(std::path::Path::new(&log_path))?;
         let deliverer = Deliverer::new(
             &root,
-            OpenZaakCredentials::new(id, secret),
+            OpenZaakCredentials::new(id, secret)
+                .with_user(&self.open_zaak_user_id, &self.open_zaak_user_representation),
             log,
             zaaklink::deliver::DEFAULT_TIMEOUT,
         )
         .map_err(|e| format!("configuration error: {e}"))?;
-        tracing::info!(events_url = %deliverer.events_url(), client_id = id, "events go to Open Zaak with a ZGW JWT");
+        tracing::info!(events_url = %zaaklink::secret::redact_url(deliverer.events_url()), client_id = id, "events go to Open Zaak with a ZGW JWT");
         Ok(Arc::new(sink::OpenZaakSink::new(deliverer)))
     }
 
@@ -153,13 +160,13 @@ impl LocalArgs {
                 let u = url::Url::parse(url)
                     .ok()
                     .filter(|u| matches!(u.scheme(), "http" | "https"))
-                    .ok_or_else(|| format!("configuration error: --sink / ZAAKLINK_SINK is {url:?}; use `stdout` or an http(s) URL"))?;
+                    .ok_or_else(|| format!("configuration error: --sink / ZAAKLINK_SINK is {:?}; use `stdout` or an http(s) URL", zaaklink::secret::redact(url)))?;
                 match (&self.open_zaak_client_id, &self.open_zaak_secret) {
                     (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
                         self.open_zaak_sink(url, id, secret)?
                     }
                     (None, None) => {
-                        tracing::warn!(sink = %url, "the HTTP sink sends no JWT: a real Open Zaak answers 403; set OPEN_ZAAK_CLIENT_ID and OPEN_ZAAK_SECRET to feed Open Zaak");
+                        tracing::warn!(sink = %zaaklink::secret::redact_url(&u), "the HTTP sink sends no JWT: a real Open Zaak answers 403; set OPEN_ZAAK_CLIENT_ID and OPEN_ZAAK_SECRET to feed Open Zaak");
                         Arc::new(HttpSink::new(u, Duration::from_secs(10)))
                     }
                     _ => {
@@ -272,7 +279,7 @@ async fn serve(local: LocalArgs, listen: SocketAddr, resync_every: String) -> Re
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on --listen {listen}: {e}"))?;
-    tracing::info!(listen = %listener.local_addr().map_err(|e| e.to_string())?, state = %local.state.display(), sink = %local.sink, "zaaklink serve is ready: POST notifications to /");
+    tracing::info!(listen = %listener.local_addr().map_err(|e| e.to_string())?, state = %local.state.display(), sink = %zaaklink::secret::redact(&local.sink), "zaaklink serve is ready: POST notifications to /");
     axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -385,7 +392,8 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("zaaklink: {e}");
+            // (every error is built with URLs redacted; this is the safety net)
+            eprintln!("zaaklink: {}", zaaklink::secret::redact(&e));
             ExitCode::FAILURE
         }
     }

@@ -25,19 +25,39 @@ impl fmt::Debug for ClientSecret {
     }
 }
 
-/// Client id and secret of the Open Zaak Applicatie (autorisatie `cloudevents.bezorgen`).
+/// The JWT's `user_id` unless `OPEN_ZAAK_USER_ID` says otherwise (Open Zaak's audit trail
+/// shows it as `gebruikersId`).
+pub const DEFAULT_USER_ID: &str = "zaaklink";
+/// The JWT's `user_representation` unless `OPEN_ZAAK_USER_REPRESENTATION` says otherwise
+/// (the audit trail's `gebruikersWeergave`).
+pub const DEFAULT_USER_REPRESENTATION: &str = "zaaklink (Open Klant koppelingen)";
+
+/// Client id and secret of the Open Zaak Applicatie (autorisatie `cloudevents.bezorgen`),
+/// and the user the JWT names (`user_id`, `user_representation`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenZaakCredentials {
     pub client_id: String,
     pub secret: ClientSecret,
+    pub user_id: String,
+    pub user_representation: String,
 }
 
 impl OpenZaakCredentials {
+    /// With the default user ([`DEFAULT_USER_ID`], [`DEFAULT_USER_REPRESENTATION`]).
     pub fn new(client_id: impl Into<String>, secret: impl Into<String>) -> Self {
         OpenZaakCredentials {
             client_id: client_id.into(),
             secret: ClientSecret::new(secret),
+            user_id: DEFAULT_USER_ID.into(),
+            user_representation: DEFAULT_USER_REPRESENTATION.into(),
         }
+    }
+
+    /// The same credentials naming another user in the JWT.
+    pub fn with_user(mut self, user_id: impl Into<String>, user_representation: impl Into<String>) -> Self {
+        self.user_id = user_id.into();
+        self.user_representation = user_representation.into();
+        self
     }
 
     /// Parses the Secrets Manager secret: `{"client_id": "...", "secret": "..."}`.

@@ -249,7 +249,7 @@ impl<L: DeliveryLog> Deliverer<L> {
                     "request to Open Zaak failed; retried later");
                 self.log.release(key, owner).await?;
                 Err(DeliverError::Request {
-                    url: self.client.events_url().to_string(),
+                    url: crate::secret::redact_url(self.client.events_url()),
                     reason,
                 })
             }

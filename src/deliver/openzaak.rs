@@ -37,14 +37,16 @@ fn root_path(root: &str, rest: &str) -> Result<Url, ConfigError> {
         name: "OPEN_ZAAK_ROOT",
         reason,
     };
-    let trimmed = root.trim();
-    if trimmed.is_empty() {
+    let raw = root.trim();
+    // as errors show it: user info redacted
+    let trimmed = &crate::secret::redact(raw);
+    if raw.is_empty() {
         return Err(ConfigError::Missing {
             name: "OPEN_ZAAK_ROOT",
             fix: "set it to Open Zaak's base URL, e.g. https://zaken.example.nl (events go to {root}/events)",
         });
     }
-    let mut url = Url::parse(trimmed).map_err(|e| invalid(format!("{trimmed:?}: {e}")))?;
+    let mut url = Url::parse(raw).map_err(|e| invalid(format!("{trimmed:?}: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid(format!("{trimmed:?}: must be an http(s) URL")));
     }
@@ -216,12 +218,12 @@ fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".to_owned()
     } else {
-        // without the URL and without any header
+        // without the URL (the caller names it, redacted) and without any header
         let mut s = e.to_string();
         if let Some(url) = e.url() {
             s = s.replace(url.as_str(), "");
         }
-        s
+        crate::secret::redact(&s)
     }
 }
 

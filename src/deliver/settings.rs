@@ -23,6 +23,10 @@ pub struct DeliverSettings {
     /// `PARKED_QUEUE_URL`: where parked events go (the stack's dead-letter queue), so they
     /// are alarmed and can be redriven. Unset: parked events are only logged.
     pub parked_queue_url: Option<String>,
+    /// `OPEN_ZAAK_USER_ID` / `OPEN_ZAAK_USER_REPRESENTATION`: the JWT's `user_id` and
+    /// `user_representation` (Open Zaak's audit trail).
+    pub user_id: String,
+    pub user_representation: String,
 }
 
 fn flag(name: &'static str, v: Option<String>) -> Result<bool, ConfigError> {
@@ -35,6 +39,23 @@ fn flag(name: &'static str, v: Option<String>) -> Result<bool, ConfigError> {
             reason: format!("{other:?}: expected true or false"),
         }),
     }
+}
+
+/// A JWT user field: at most 255 characters (Open Zaak's audit trail keeps 255).
+fn jwt_user(name: &'static str, v: Option<String>, default: &str) -> Result<String, ConfigError> {
+    let v = v
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| default.to_owned());
+    if v.chars().count() > 255 {
+        return Err(ConfigError::Invalid {
+            name,
+            reason: format!(
+                "{} characters; use at most 255 (Open Zaak's audit trail keeps 255)",
+                v.chars().count()
+            ),
+        });
+    }
+    Ok(v)
 }
 
 impl DeliverSettings {
@@ -110,6 +131,16 @@ impl DeliverSettings {
             timeout,
             zaken_api_read: flag("OPEN_ZAAK_ZAKEN_API_READ", get("OPEN_ZAAK_ZAKEN_API_READ"))?,
             parked_queue_url: get("PARKED_QUEUE_URL"),
+            user_id: jwt_user(
+                "OPEN_ZAAK_USER_ID",
+                get("OPEN_ZAAK_USER_ID"),
+                super::credentials::DEFAULT_USER_ID,
+            )?,
+            user_representation: jwt_user(
+                "OPEN_ZAAK_USER_REPRESENTATION",
+                get("OPEN_ZAAK_USER_REPRESENTATION"),
+                super::credentials::DEFAULT_USER_REPRESENTATION,
+            )?,
         })
     }
 }
@@ -191,6 +222,10 @@ mod tests {
         assert_eq!(s.timeout, DEFAULT_TIMEOUT);
         assert!(!s.zaken_api_read);
         assert_eq!(s.parked_queue_url, None);
+        assert_eq!(
+            (s.user_id.as_str(), s.user_representation.as_str()),
+            ("zaaklink", "zaaklink (Open Klant koppelingen)")
+        );
         let s = settings(&[
             ("OPEN_ZAAK_ROOT", "https://oz"),
             ("OPEN_ZAAK_CLIENT_ID", "a"),
@@ -199,8 +234,14 @@ mod tests {
             ("OPEN_ZAAK_TIMEOUT_SECONDS", "3"),
             ("OPEN_ZAAK_ZAKEN_API_READ", "true"),
             ("PARKED_QUEUE_URL", "https://sqs/q"),
+            ("OPEN_ZAAK_USER_ID", "svc"),
+            ("OPEN_ZAAK_USER_REPRESENTATION", "Koppelservice"),
         ])
         .unwrap();
+        assert_eq!(
+            (s.user_id.as_str(), s.user_representation.as_str()),
+            ("svc", "Koppelservice")
+        );
         assert_eq!(
             s.credentials,
             CredentialsSource::Env(OpenZaakCredentials::new("a", "b"))
@@ -218,5 +259,16 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("OPEN_ZAAK_ZAKEN_API_READ"), "{err}");
+        let long = "x".repeat(256);
+        let err = settings(&[
+            ("OPEN_ZAAK_ROOT", "https://oz"),
+            ("OPEN_ZAAK_CLIENT_ID", "a"),
+            ("OPEN_ZAAK_SECRET", "b"),
+            ("DELIVERIES_TABLE", "t"),
+            ("OPEN_ZAAK_USER_REPRESENTATION", &long),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("OPEN_ZAAK_USER_REPRESENTATION"), "{err}");
     }
 }

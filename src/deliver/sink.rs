@@ -14,7 +14,7 @@ use crate::sink::{EventSink, SinkError};
 pub fn open_zaak_root(sink: &str) -> Result<String, ConfigError> {
     let url = url::Url::parse(sink.trim()).map_err(|e| ConfigError::Invalid {
         name: "--sink / ZAAKLINK_SINK",
-        reason: format!("{sink:?}: {e}"),
+        reason: format!("{:?}: {e}", crate::secret::redact(sink)),
     })?;
     let s = url.as_str().trim_end_matches('/');
     Ok(s.strip_suffix("/events").unwrap_or(s).to_owned())

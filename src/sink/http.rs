@@ -15,6 +15,8 @@ pub const CLOUDEVENTS_JSON: &str = "application/cloudevents+json";
 pub struct HttpSink {
     client: reqwest::Client,
     url: url::Url,
+    /// The URL as logs and errors show it (user info redacted).
+    shown: String,
 }
 
 impl HttpSink {
@@ -23,7 +25,8 @@ impl HttpSink {
             .timeout(timeout)
             .build()
             .expect("a rustls reqwest client builds");
-        HttpSink { client, url }
+        let shown = crate::secret::redact_url(&url);
+        HttpSink { client, url, shown }
     }
 }
 
@@ -44,13 +47,13 @@ impl EventSink for HttpSink {
                 .body(crate::cloudevent::posted_json(&e.json))
                 .send()
                 .await
-                .map_err(|err| fail(format!("POST {}: {err}", self.url)))?;
+                .map_err(|err| fail(format!("POST {}: {}", self.shown, err.without_url())))?;
             let status = resp.status();
             let body = resp.text().await.unwrap_or_default();
             if !status.is_success() {
                 return Err(fail(format!(
                     "POST {} answered {status}: {}",
-                    self.url,
+                    self.shown,
                     body.chars().take(500).collect::<String>()
                 )));
             }

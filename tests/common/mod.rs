@@ -21,6 +21,7 @@ pub mod cli;
 pub mod faulty;
 pub mod fixtures;
 pub mod history;
+pub mod runtime_api;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
