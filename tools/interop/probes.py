@@ -5,8 +5,13 @@ what DESIGN §8 (and so the fakes in src/testkit/) says. Open Zaak probes work o
 their own and an onderwerpobject that links no zaak, so they never touch the scenarios' data.
 """
 
+import base64
+import hashlib
+import hmac
 import json
 import time
+import urllib.error
+import urllib.request
 import uuid
 
 from clients import OpenZaak, request, zgw_jwt
@@ -29,10 +34,7 @@ def cloudevent(ty, zaak_uuid, link_to, label, link_object_type="Onderwerpobject"
 
 
 def jwt_at(client_id, secret, iat):
-    # zgw_jwt with a chosen iat
-    import base64
-    import hashlib
-    import hmac
+    """A ZGW JWT with a chosen `iat` (zgw_jwt uses now)."""
 
     def b64(raw):
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
@@ -58,11 +60,8 @@ def run(ok, oz_root, client_id, secret, reader: OpenZaak, probe_zaak):
             headers["Authorization"] = f"Bearer {zgw_jwt(client_id, secret)}"
         elif token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-        import urllib.error
-        import urllib.request
-
-        req = urllib.request.Request(events, data=data.encode() if isinstance(data, str) else data, method="POST", headers=headers)
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        req = urllib.request.Request(events, data=data, method="POST", headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
                 return r.status, r.read().decode()
@@ -102,7 +101,7 @@ def run(ok, oz_root, client_id, secret, reader: OpenZaak, probe_zaak):
     st, body = request("GET", ok.root + "onderwerpobjecten?pageSize=1000", None, ok.auth)
     fact("Open Klant", "`pageSize` above 500 is capped (not refused)", 200, st)
     st, _ = request("GET", ok.root + "onderwerpobjecten", None, {"Authorization": "Token wrong"})
-    fact("Open Klant", "a wrong token", True, st in (401, 403))
+    fact("Open Klant", "a wrong token", 401, st)
     st, _ = request("GET", ok.root + f"onderwerpobjecten/{uuid.uuid4()}", None, ok.auth)
     fact("Open Klant", "an unknown onderwerpobject", 404, st)
     st, body = request("GET", ok.root + f"klantcontacten/{kc['uuid']}?expand=gingOverOnderwerpobjecten", None, ok.auth)

@@ -99,6 +99,9 @@ def main():
     if burst:
         w("")
         w("Burst: " + ", ".join(f"{v} {k}" for k, v in burst[0]["burst"].items()) + "; relinks are a silent `PATCH` of the onderwerpobject followed by a `PATCH` of its klantcontact, which notifies.")
+    if results.get("checks"):
+        w("")
+        w("After the scenarios: " + "; ".join(f"{k}: **{v}**" for k, v in results["checks"].items()) + ".")
     resyncs = [r for r in rows if r.get("resync_summary")]
     if resyncs:
         w("")

@@ -29,6 +29,14 @@ class Failure(Exception):
     pass
 
 
+def count_in(path, needle):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return sum(line.count(needle) for line in f)
+    except OSError:
+        return 0
+
+
 class Runner:
     def __init__(self, args):
         self.args = args
@@ -38,6 +46,7 @@ class Runner:
         self.zaken = seeded["zaken"]
         self.probe_zaak = seeded["probe_zaak"]
         self.probes = []
+        self.checks = {}
         self.zaak_urls = {z["uuid"]: z["url"] for z in self.zaken}
         self.announced = {}  # oo url -> {"zaak", "label"}: what Open Zaak should hold (DESIGN §3)
         self.nummer = 1000000000
@@ -360,12 +369,27 @@ class Runner:
         if " 0 changed, 0 events emitted" not in summary:
             raise Failure(f"the final resync found work the notifications had not done: {summary}")
 
+        self.wait_standin_idle()
+        self.checks = {
+            "Open Zaak dropped events (`incoming_cloud_event_error` in its log)": count_in(self.args.oz_log, "incoming_cloud_event_error"),
+            "zaaklink warnings and errors (serve and resync logs)": count_in(
+                os.path.join(self.args.logs, "zaaklink-serve.log"), '"level":"WARN'
+            )
+            + count_in(os.path.join(self.args.logs, "zaaklink-serve.log"), '"level":"ERROR')
+            + count_in(os.path.join(self.args.logs, "zaaklink-resync.log"), '"level":"WARN')
+            + count_in(os.path.join(self.args.logs, "zaaklink-resync.log"), '"level":"ERROR'),
+        }
+        bad = {k: v for k, v in self.checks.items() if v}
+        if bad:
+            raise Failure(f"after the scenarios: {bad} (see the logs)")
+
         print("-- probes of DESIGN §8's facts", flush=True)
         self.probes = probes.run(
             self.ok, self.args.oz_root, os.environ["OPEN_ZAAK_CLIENT_ID"], os.environ["OPEN_ZAAK_SECRET"], self.oz, self.probe_zaak
         )
         wrong = [p for p in self.probes if not p["ok"]]
         print(f"   {len(self.probes) - len(wrong)} of {len(self.probes)} as stated", flush=True)
+        self.wait_standin_idle()
         self.stop_serve()
         if wrong:
             raise Failure("facts of DESIGN §8 not as stated: " + "; ".join(f"{p['fact']}: expected {p['expected']}, got {p['actual']}" for p in wrong))
@@ -373,7 +397,7 @@ class Runner:
 
 def main():
     p = argparse.ArgumentParser()
-    for a in ("ok-root", "oz-root", "zaken", "standin", "zaaklink", "pids", "logs", "out"):
+    for a in ("ok-root", "oz-root", "zaken", "standin", "zaaklink", "pids", "logs", "oz-log", "out"):
         p.add_argument(f"--{a}", required=True)
     p.add_argument("--burst", type=int, default=300)
     args = p.parse_args()
@@ -386,7 +410,7 @@ def main():
     finally:
         r.stop_serve()
         with open(args.out, "w") as f:
-            json.dump({"scenarios": r.results, "probes": r.probes, "error": error, "standin": r.standin()}, f, indent=1)
+            json.dump({"scenarios": r.results, "checks": r.checks, "probes": r.probes, "error": error, "standin": r.standin()}, f, indent=1)
     if error:
         raise SystemExit(f"interop scenarios: {error}")
 
