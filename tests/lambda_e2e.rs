@@ -441,46 +441,71 @@ fn sqs_batch(dir: &Path, name: &str, cloudevents: &[Value]) -> PathBuf {
     path
 }
 
+/// The `deliver` binary of this build on the Runtime API of `cargo lambda watch`, with moto's
+/// DynamoDB for its delivery state and the fake Open Zaak (plain http, so ALLOW_PLAIN_HTTP).
+struct DeliverE2e {
+    moto: common::Moto,
+    oz: FakeOpenZaak,
+    table: &'static str,
+    port: u16,
+    _watch: Proc,
+    _function: Proc,
+}
+
+const OZ_CLIENT: &str = "zaaklink-e2e";
+const OZ_SECRET: &str = "e2e-open-zaak-secret";
+
+impl DeliverE2e {
+    async fn start(dir: &Path) -> DeliverE2e {
+        require_cargo_lambda();
+        let moto = common::Moto::start();
+        let table = "zaaklink-e2e-deliveries";
+        zaaklink::deliver::log::dynamodb::create_table(&moto.dynamodb().await, table)
+            .await
+            .unwrap();
+        let oz = FakeOpenZaak::start(OZ_CLIENT, OZ_SECRET).await.unwrap();
+        let (port, watch) = start_watch(dir);
+        let function = start_function(
+            env!("CARGO_BIN_EXE_deliver"),
+            port,
+            &[
+                ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+                ("AWS_REGION", common::REGION),
+                ("AWS_ACCESS_KEY_ID", "test"),
+                ("AWS_SECRET_ACCESS_KEY", "test"),
+                ("OPEN_ZAAK_ROOT", oz.base.as_str()),
+                // the fake Open Zaak is plain http: the Lambda refuses that without this
+                ("ALLOW_PLAIN_HTTP", "true"),
+                ("OPEN_ZAAK_CLIENT_ID", OZ_CLIENT),
+                ("OPEN_ZAAK_SECRET", OZ_SECRET),
+                ("DELIVERIES_TABLE", table),
+                ("RUST_LOG", "info"),
+                ("METRICS_NAMESPACE", METRICS_NAMESPACE),
+            ],
+            dir,
+        );
+        DeliverE2e {
+            moto,
+            oz,
+            table,
+            port,
+            _watch: watch,
+            _function: function,
+        }
+    }
+}
+
 /// The `deliver` binary through the real runtime loop: each invocation (an SQS batch) flushes
 /// its metrics — delivered with its lag, retried, parked — before answering.
 #[tokio::test(flavor = "multi_thread")]
 async fn deliver_binary_writes_its_metrics_per_invocation() {
     use zaaklink::cloudevent::outbox_event;
-    use zaaklink::fake_openzaak::FakeOpenZaak;
     use zaaklink::link::ZaakLink;
     use zaaklink::reconcile::EventKind;
 
-    const CLIENT_ID: &str = "zaaklink-e2e";
-    const SECRET: &str = "een-geheim-van-minstens-32-tekens-lang!";
-    require_cargo_lambda();
-    let moto = common::Moto::start();
-    let table = "zaaklink-e2e-deliveries";
-    zaaklink::deliver::log::dynamodb::create_table(&moto.dynamodb().await, table)
-        .await
-        .unwrap();
-    let oz = FakeOpenZaak::start(CLIENT_ID, SECRET).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-
-    let (port, _watch) = start_watch(dir.path());
-    let _function = start_function(
-        env!("CARGO_BIN_EXE_deliver"),
-        port,
-        &[
-            ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
-            ("AWS_REGION", common::REGION),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("OPEN_ZAAK_ROOT", oz.base.as_str()),
-            // the fake Open Zaak is plain http: the Lambda refuses that without this
-            ("ALLOW_PLAIN_HTTP", "true"),
-            ("OPEN_ZAAK_CLIENT_ID", CLIENT_ID),
-            ("OPEN_ZAAK_SECRET", SECRET),
-            ("DELIVERIES_TABLE", table),
-            ("RUST_LOG", "info"),
-            ("METRICS_NAMESPACE", METRICS_NAMESPACE),
-        ],
-        dir.path(),
-    );
+    let e2e = DeliverE2e::start(dir.path()).await;
+    let (oz, port) = (&e2e.oz, e2e.port);
     let function_log = || std::fs::read_to_string(dir.path().join("function.log")).unwrap_or_default();
 
     // An empty batch until the emulator and the function are up: it records nothing.
@@ -572,44 +597,16 @@ fn bootstrap_refuses_a_plain_http_open_klant_root_at_startup() {
     assert!(log.contains("ALLOW_PLAIN_HTTP=true"), "{log}");
 }
 
-const OZ_CLIENT: &str = "zaaklink-e2e";
-const OZ_SECRET: &str = "e2e-open-zaak-secret";
-
 /// `events/sqs/zaak-gekoppeld.json` (an SQS batch as the delivery queue's event source mapping
 /// hands it over: the EventBridge event of a zaak-gekoppeld CloudEvent) through the real
 /// `deliver` binary: Open Zaak receives the event once, as a ZaakObject, and the same message
 /// again (SQS is at least once) POSTs nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn deliver_sqs_sample_through_cargo_lambda_watch() {
-    require_cargo_lambda();
-    let moto = common::Moto::start();
-    let ddb = moto.dynamodb().await;
-    let table = "zaaklink-e2e-deliveries";
-    zaaklink::deliver::log::dynamodb::create_table(&ddb, table)
-        .await
-        .unwrap();
-    let oz = FakeOpenZaak::start(OZ_CLIENT, OZ_SECRET).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-
-    let (port, _watch) = start_watch(dir.path());
-    let _function = start_function(
-        env!("CARGO_BIN_EXE_deliver"),
-        port,
-        &[
-            ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
-            ("AWS_REGION", common::REGION),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("OPEN_ZAAK_ROOT", &oz.base),
-            // the fake Open Zaak is plain http
-            ("ALLOW_PLAIN_HTTP", "true"),
-            ("OPEN_ZAAK_CLIENT_ID", OZ_CLIENT),
-            ("OPEN_ZAAK_SECRET", OZ_SECRET),
-            ("DELIVERIES_TABLE", table),
-            ("RUST_LOG", "info"),
-        ],
-        dir.path(),
-    );
+    let e2e = DeliverE2e::start(dir.path()).await;
+    let (oz, port, table) = (&e2e.oz, e2e.port, e2e.table);
+    let ddb = e2e.moto.dynamodb().await;
 
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("events/sqs/zaak-gekoppeld.json");
     let batch: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
