@@ -1,0 +1,31 @@
+//! The outbox sweep (DESIGN §5), run on a schedule.
+
+use super::{Error, Outcome, Zaaklink};
+
+impl Zaaklink {
+    /// The outbox sweep: put every event a crash or a failed put left in the outbox. It does
+    /// not wait for live claims (a crashed writer's claim would hold it up to the lease); at
+    /// worst an event goes out twice with the same id, which consumers drop.
+    /// Then it rechecks the klantcontact destroys whose grace period is over (DESIGN §2).
+    pub async fn sweep(&self) -> Result<Outcome, Error> {
+        let mut outcome = Outcome::default();
+        let mut first_error = None;
+        for record in self.store.with_pending().await? {
+            outcome.objects += 1;
+            match self.publish(record, None).await {
+                Ok(Some((_, n))) => outcome.emitted += n,
+                Ok(None) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match self.recheck_destroyed().await {
+            Ok(o) => outcome.add(o),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(outcome), Err)
+    }
+}
