@@ -211,7 +211,7 @@ impl DeliveryLog for DynamoDbDeliveryLog {
 /// For tests and local setups; in AWS the stack creates it.
 pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
     use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
     };
     client
         .create_table()
@@ -234,25 +234,5 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
         .send()
         .await
         .map_err(|e| format!("DynamoDB CreateTable {table} failed: {}", DisplayErrorContext(&e)))?;
-    for _ in 0..120 {
-        let d = client
-            .describe_table()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "DynamoDB DescribeTable {table} failed: {}",
-                    DisplayErrorContext(&e)
-                )
-            })?;
-        if d.table()
-            .and_then(|t| t.table_status())
-            .is_some_and(|s| *s == TableStatus::Active)
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    Err(format!("DynamoDB table {table} did not become active"))
+    crate::store::dynamodb::wait_until_active(client, table).await
 }

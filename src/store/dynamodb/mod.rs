@@ -58,7 +58,7 @@ pub use item::{
     OUTBOX_PENDING, OUTBOX_SHARDS, PARTITION_KEY,
 };
 pub use markers::{marker_item, MARKER_SHARDS};
-pub use table::create_table;
+pub use table::{create_table, wait_until_active};
 
 /// The LinkStore on a DynamoDB table (`LINKS_TABLE`).
 #[derive(Clone, Debug)]

@@ -50,6 +50,11 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
         .send()
         .await
         .map_err(|e| format!("DynamoDB CreateTable {table} failed: {}", DisplayErrorContext(&e)))?;
+    wait_until_active(client, table).await
+}
+
+/// Wait (≤ 60 s) until a table just created is ACTIVE (also used for the delivery log's table).
+pub async fn wait_until_active(client: &Client, table: &str) -> Result<(), String> {
     for _ in 0..120 {
         let d = client
             .describe_table()
