@@ -48,6 +48,9 @@ struct CountingStore {
 
 #[async_trait]
 impl LinkStore for CountingStore {
+    async fn epoch(&self) -> Result<u64, StoreError> {
+        self.inner.epoch().await
+    }
     async fn get(&self, o: &str) -> Result<Option<LinkRecord>, StoreError> {
         self.inner.get(o).await
     }

@@ -128,9 +128,9 @@ impl DestroyedKlantcontact {
 pub trait LinkStore: Send + Sync {
     /// The epoch of the data this store holds (`crate::epoch`): the creation time (unix ms)
     /// of the table or file, so a restored copy has a later one. 0: no lineage (memory).
-    async fn epoch(&self) -> Result<u64, StoreError> {
-        Ok(0)
-    }
+    /// Required, not defaulted: a wrapper that forgot it would stamp records with epoch 0 and
+    /// restart every sequence of the store it wraps.
+    async fn epoch(&self) -> Result<u64, StoreError>;
     async fn get(&self, onderwerpobject: &str) -> Result<Option<LinkRecord>, StoreError>;
     /// Write `record` only if the stored version is still `expected` (0 = no record yet);
     /// `record.version` is `expected + 1`. Otherwise `Err(StoreError::Conflict)`.

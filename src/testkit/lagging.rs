@@ -42,6 +42,9 @@ impl LaggingStore {
 
 #[async_trait]
 impl LinkStore for LaggingStore {
+    async fn epoch(&self) -> Result<u64, StoreError> {
+        self.inner.epoch().await
+    }
     async fn get(&self, onderwerpobject: &str) -> Result<Option<LinkRecord>, StoreError> {
         self.inner.get(onderwerpobject).await
     }

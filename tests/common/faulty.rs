@@ -63,6 +63,9 @@ fn unavailable(what: &str) -> StoreError {
 
 #[async_trait]
 impl LinkStore for FaultyStore {
+    async fn epoch(&self) -> Result<u64, StoreError> {
+        self.inner.epoch().await
+    }
     async fn get(&self, onderwerpobject: &str) -> Result<Option<LinkRecord>, StoreError> {
         if self.faults.fire(Fault::GetUnavailable) {
             return Err(unavailable("ProvisionedThroughputExceededException on GetItem"));

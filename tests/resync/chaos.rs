@@ -92,6 +92,9 @@ macro_rules! around {
 
 #[async_trait]
 impl<S: LinkStore + CheckpointStore + 'static> LinkStore for ChaosStore<S> {
+    async fn epoch(&self) -> Result<u64, StoreError> {
+        self.inner.epoch().await
+    }
     async fn get(&self, u: &str) -> Result<Option<LinkRecord>, StoreError> {
         around!(self, self.inner.get(u), down())
     }

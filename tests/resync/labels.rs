@@ -29,6 +29,9 @@ struct Hooked {
 
 #[async_trait]
 impl LinkStore for Hooked {
+    async fn epoch(&self) -> Result<u64, StoreError> {
+        self.inner.epoch().await
+    }
     async fn get(&self, o: &str) -> Result<Option<LinkRecord>, StoreError> {
         self.inner.get(o).await
     }
