@@ -65,7 +65,23 @@ pub fn find_moto_server() -> Option<PathBuf> {
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .map(|dir| dir.join("moto_server"));
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
-    on_path.chain(std::iter::once(venv)).find(|p| p.is_file())
+    // A pyenv shim (`#!/usr/bin/env bash`) is not moto's console script: skip it, since the
+    // launcher needs moto's own Python interpreter.
+    on_path
+        .chain(std::iter::once(venv))
+        .find(|p| p.is_file() && python_script(p))
+}
+
+/// Whether the script's `#!` line names a Python interpreter.
+fn python_script(script: &Path) -> bool {
+    std::fs::read_to_string(script)
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .next()
+                .map(|l| l.starts_with("#!") && l.contains("python"))
+        })
+        .unwrap_or(false)
 }
 
 /// The Python interpreter of a console script (its `#!` line), e.g. `.venv/bin/python3`.
