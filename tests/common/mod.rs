@@ -404,7 +404,8 @@ fn start_server(bin: &Path, home: &Path) -> PathBuf {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {} {}: {e}", python.display(), launcher.display()));
     let within = ready_within();
-    let deadline = Instant::now() + within;
+    let spawned = Instant::now();
+    let deadline = spawned + within;
     let fail = |child: &mut Child, why: String| -> ! {
         let _ = child.kill();
         let _ = child.wait();
@@ -420,6 +421,16 @@ fn start_server(bin: &Path, home: &Path) -> PathBuf {
         }
         if read_port(&dir).is_some_and(|(port, _)| answers(port)) {
             std::fs::write(home.join("current"), &name).expect("write the current moto server's name");
+            // one line per server start (when, which binary, how long it took to answer)
+            if let Ok(mut starts) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(home.with_file_name("starts.log"))
+            {
+                use std::io::Write;
+                let binary = home.file_name().unwrap_or_default().to_string_lossy();
+                let _ = writeln!(starts, "{nanos} {binary} {} ms", spawned.elapsed().as_millis());
+            }
             return dir;
         }
         if Instant::now() > deadline {
