@@ -10,7 +10,7 @@ events/schedule/        the EventBridge scheduled events that run the sweep / re
 import json, pathlib
 
 root = pathlib.Path(__file__).resolve().parent.parent / "events"
-AUTH = "Token demo-webhook-secret"  # sample only; matches WEBHOOK_AUTH in the README examples
+AUTH = "Token demo-webhook-secret"  # sample only; matches WEBHOOK_AUTH in the examples of docs/LOCAL.md
 n = root / "notifications"
 oo = root / "openklant"
 
@@ -100,7 +100,7 @@ import uuid
 oo_uuid = create["resourceUrl"].rstrip("/").rsplit("/", 1)[-1]
 link_to = create["resourceUrl"]
 zaak_uuid = zaak_a["onderwerpobjectidentificator"]["objectId"]
-source = "urn:nld:oin:01823288444:openklant"  # NOTIFICATIONS_SOURCE in the README examples
+source = "urn:nld:oin:01823288444:openklant"  # NOTIFICATIONS_SOURCE in the examples of docs/LOCAL.md
 ce_type = "nl.overheid.zaken.zaak-gekoppeld"
 ns = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/zaaklink/zaaklink/event-id")
 cloudevent = {

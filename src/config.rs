@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use crate::openklant::ApiRoot;
-use crate::secret::Secret;
-use crate::webhook::WebhookAuth;
-use crate::Settings;
+use crate::openklant::{ApiRoot, MAX_PAGE_SIZE};
+use crate::pipeline::{Settings, DEFAULT_DESTROY_RECHECK_AFTER, DEFAULT_OUTBOX_LEASE};
+use crate::secret::{Secret, WebhookAuth};
 
 /// The settings every entry point shares (DESIGN §6).
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -63,7 +62,7 @@ impl Default for ResyncArgs {
 }
 
 impl ResyncArgs {
-    pub fn validate(&self) -> Result<crate::resync::ResyncSettings, ConfigError> {
+    pub fn validate(&self) -> Result<ResyncSettings, ConfigError> {
         let interval = parse_duration("RESYNC_INTERVAL", &self.interval)?;
         let lease = parse_duration("RESYNC_LEASE", &self.lease)?;
         if lease < Duration::from_secs(1) {
@@ -96,7 +95,7 @@ impl ResyncArgs {
                     format!("is {:?}; use a whole number from 1 to 500", self.page_size),
                 )
             })?;
-        Ok(crate::resync::ResyncSettings {
+        Ok(ResyncSettings {
             page_size,
             concurrency,
             lease,
@@ -129,6 +128,36 @@ pub fn parse_duration(setting: &'static str, v: &str) -> Result<Duration, Config
         }
     };
     Ok(Duration::from_secs(secs))
+}
+
+/// How a resync runs (DESIGN §7): what [`ResyncArgs::validate`] makes of the RESYNC_*
+/// settings; [`crate::resync`] reads it.
+#[derive(Debug, Clone)]
+pub struct ResyncSettings {
+    /// Objects per list page (Open Klant serves at most 500) and per store page.
+    pub page_size: u32,
+    /// Requests to Open Klant (and writes) at once.
+    pub concurrency: usize,
+    /// How long a run holds the pass without renewing (renewed after every page).
+    pub lease: Duration,
+    /// The least time between the starts of two passes.
+    pub interval: Duration,
+    /// Retries of an Open Klant read on 429/5xx/timeouts, and the first wait.
+    pub retries: u32,
+    pub retry_base: Duration,
+}
+
+impl Default for ResyncSettings {
+    fn default() -> Self {
+        ResyncSettings {
+            page_size: MAX_PAGE_SIZE,
+            concurrency: 4,
+            lease: Duration::from_secs(120),
+            interval: Duration::from_secs(3600),
+            retries: 4,
+            retry_base: Duration::from_millis(200),
+        }
+    }
 }
 
 /// A setting that stops startup: which one, and what to do.
@@ -260,8 +289,8 @@ impl CoreArgs {
                 emit_source: emission_off_reason.is_none().then(|| source.to_string()),
                 label_max_chars,
                 max_attempts: 8,
-                outbox_lease: crate::DEFAULT_OUTBOX_LEASE,
-                destroy_recheck_after: crate::DEFAULT_DESTROY_RECHECK_AFTER,
+                outbox_lease: DEFAULT_OUTBOX_LEASE,
+                destroy_recheck_after: DEFAULT_DESTROY_RECHECK_AFTER,
             },
             webhook_auth: WebhookAuth::new(&Secret::new(webhook_auth)),
             open_klant_token: Secret::new(token),

@@ -6,10 +6,13 @@
 //! stored one, the new state and its CloudEvents ([`cloudevent`]) are written together with a
 //! conditional write ([`store`], the outbox), put on the [`sink`], and the outbox is cleared.
 //! [`deliver`] takes them from the queue to Open Zaak, in order and once per onderwerpobject;
-//! [`resync`] catches in checkpointed passes what Open Klant never notifies. The edges:
-//! [`lambda`] and [`webhook`] (HTTP semantics), [`config`], [`secret`] and [`aws`] (wiring),
-//! [`demo`], [`telemetry`] (metrics in CloudWatch's embedded metric format, recorded at
-//! the edges); [`testkit`] holds the fakes and counters for tests, demos and benchmarks.
+//! [`resync`] catches in checkpointed passes what Open Klant never notifies. [`config`]
+//! validates every setting once, into the types the rest reads: the core's [`Settings`],
+//! [`resync`]'s `ResyncSettings` and the webhook's expected `Authorization` (kept as a
+//! digest by [`secret`]); it imports nothing above it. The edges read them: [`lambda`] and
+//! [`webhook`] (HTTP semantics), [`aws`] (wiring), [`demo`], [`telemetry`] (metrics in
+//! CloudWatch's embedded metric format, recorded at the edges); [`testkit`] holds the fakes
+//! and counters for tests, demos and benchmarks.
 
 /// mimalloc instead of glibc malloc for every binary of the crate: the per-notification
 /// work is allocation-heavy (JSON in and out), and mimalloc cuts its cost (BENCHMARKS.md).

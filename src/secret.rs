@@ -1,6 +1,10 @@
-//! A secret value that never prints.
+//! A secret value that never prints, and the webhook's expected `Authorization` value, kept
+//! only as a digest.
 
 use std::fmt;
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
@@ -27,6 +31,33 @@ impl fmt::Debug for Secret {
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
+    }
+}
+
+/// The expected `Authorization` value (`WEBHOOK_AUTH`), kept only as its SHA-256 so that the
+/// comparison takes the same time whatever the presented value's length or content.
+#[derive(Clone)]
+pub struct WebhookAuth {
+    digest: [u8; 32],
+}
+
+impl WebhookAuth {
+    pub fn new(expected: &Secret) -> Self {
+        WebhookAuth {
+            digest: Sha256::digest(expected.expose().as_bytes()).into(),
+        }
+    }
+
+    /// Constant-time check of the presented header value.
+    pub fn verify(&self, presented: Option<&[u8]>) -> bool {
+        let presented: [u8; 32] = Sha256::digest(presented.unwrap_or(b"\0missing")).into();
+        bool::from(presented.ct_eq(&self.digest))
+    }
+}
+
+impl fmt::Debug for WebhookAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WebhookAuth(<redacted>)")
     }
 }
 

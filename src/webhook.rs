@@ -2,43 +2,15 @@
 //! parse, handle, status code, problem+json.
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
-
-use crate::secret::Secret;
+// The webhook's expected `Authorization` lives with the secrets (configuration builds it);
+// `webhook::WebhookAuth` stays its public path.
+pub use crate::secret::WebhookAuth;
 use crate::telemetry::{self, NotificationOutcome};
 use crate::{notification, Error, Zaaklink};
 
 /// Bodies over 64 KiB are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const PROBLEM_JSON: &str = "application/problem+json";
-
-/// The expected `Authorization` value (`WEBHOOK_AUTH`), kept only as its SHA-256 so that the
-/// comparison takes the same time whatever the presented value's length or content.
-#[derive(Clone)]
-pub struct WebhookAuth {
-    digest: [u8; 32],
-}
-
-impl WebhookAuth {
-    pub fn new(expected: &Secret) -> Self {
-        WebhookAuth {
-            digest: Sha256::digest(expected.expose().as_bytes()).into(),
-        }
-    }
-
-    /// Constant-time check of the presented header value.
-    pub fn verify(&self, presented: Option<&[u8]>) -> bool {
-        let presented: [u8; 32] = Sha256::digest(presented.unwrap_or(b"\0missing")).into();
-        bool::from(presented.ct_eq(&self.digest))
-    }
-}
-
-impl std::fmt::Debug for WebhookAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WebhookAuth(<redacted>)")
-    }
-}
 
 /// The HTTP answer, independent of the server or Lambda event type that carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,6 +192,7 @@ pub fn public_detail(e: &Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::Secret;
 
     #[test]
     fn problem_details_name_no_internals() {

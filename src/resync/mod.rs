@@ -21,4 +21,6 @@ pub mod progress;
 mod run;
 
 pub use checkpoint::{Checkpoint, Counts, Phase};
-pub use run::{Progress, Report, Resync, ResyncSettings, Stop};
+pub use run::{Progress, Report, Resync, Stop};
+// The settings live with the configuration that validates them; this stays their public path.
+pub use crate::config::ResyncSettings;

@@ -4,48 +4,20 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::Utc;
 
 use super::checkpoint::{self, Begin, Checkpoint, Counts, Phase};
 use super::patient::Patient;
 use super::plan::{self, Step};
+use crate::config::ResyncSettings;
 use crate::link::{self, Klantcontact, Onderwerpobject};
 use crate::openklant::{OpenKlantError, MAX_PAGE_SIZE};
 use crate::pipeline::{Outcome, Seed, Truth};
 use crate::reconcile::{self, Plan};
 use crate::store::{CheckpointStore, LinkRecord, StoreError};
 use crate::{Error, Zaaklink};
-
-/// How a resync runs (DESIGN §7, the RESYNC_* settings).
-#[derive(Debug, Clone)]
-pub struct ResyncSettings {
-    /// Objects per list page (Open Klant serves at most 500) and per store page.
-    pub page_size: u32,
-    /// Requests to Open Klant (and writes) at once.
-    pub concurrency: usize,
-    /// How long a run holds the pass without renewing (renewed after every page).
-    pub lease: Duration,
-    /// The least time between the starts of two passes.
-    pub interval: Duration,
-    /// Retries of an Open Klant read on 429/5xx/timeouts, and the first wait.
-    pub retries: u32,
-    pub retry_base: Duration,
-}
-
-impl Default for ResyncSettings {
-    fn default() -> Self {
-        ResyncSettings {
-            page_size: MAX_PAGE_SIZE,
-            concurrency: 4,
-            lease: Duration::from_secs(120),
-            interval: Duration::from_secs(3600),
-            retries: 4,
-            retry_base: Duration::from_millis(200),
-        }
-    }
-}
 
 /// Why a run stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]

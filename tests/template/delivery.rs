@@ -100,8 +100,9 @@ fn rule_routes_both_event_types_to_exactly_one_target_with_the_dlq() {
             target["DeadLetterConfig"]["Arn"],
             get_att("DeliveryDeadLetterQueue", "Arn")
         );
-        assert!(target["RetryPolicy"]["MaximumRetryAttempts"].is_object());
-        assert!(target["RetryPolicy"]["MaximumEventAgeInSeconds"].is_object());
+        // EventBridge's maxima, constants: fewer retries would only park events sooner.
+        assert_eq!(target["RetryPolicy"]["MaximumRetryAttempts"], 185);
+        assert_eq!(target["RetryPolicy"]["MaximumEventAgeInSeconds"], 86400);
     }
     assert_eq!(api["InputPath"], "$.detail");
     assert_eq!(

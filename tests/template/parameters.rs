@@ -102,3 +102,69 @@ fn samconfig_is_for_current_sam_cli_and_build_output_is_ignored() {
         ".gitignore: .aws-sam/"
     );
 }
+
+/// `sam deploy --guided` asks one question per parameter: few parameters, only the two roots
+/// without a default, every one in a parameter group, and DEPLOY.md says how many there are.
+/// The short path of samconfig.toml (and DEPLOY.md) sets only parameters that exist.
+#[test]
+fn a_short_list_of_parameters_and_a_short_path_through_them() {
+    let t = template();
+    let params = t["Parameters"].as_object().unwrap();
+    let without_default: Vec<&str> = params
+        .iter()
+        .filter(|(_, p)| p.get("Default").is_none())
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(without_default, ["OpenKlantApiRoot", "OpenZaakRoot"]);
+
+    let grouped: Vec<String> = t["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["Parameters"].as_array().unwrap().iter())
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect();
+    for name in params.keys() {
+        assert_eq!(
+            grouped.iter().filter(|g| *g == name).count(),
+            1,
+            "{name} in one ParameterGroup"
+        );
+    }
+    for name in &grouped {
+        assert!(
+            params.contains_key(name),
+            "ParameterGroups name {name}, which is no parameter"
+        );
+    }
+
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let deploy = std::fs::read_to_string(format!("{dir}/docs/DEPLOY.md")).unwrap();
+    let stated = format!("**{} parameters**", params.len());
+    assert!(deploy.contains(&stated), "docs/DEPLOY.md states {stated}");
+
+    // `#   Name=value \` lines of samconfig.toml's commented parameter_overrides
+    let sam = std::fs::read_to_string(format!("{dir}/samconfig.toml")).unwrap();
+    let overrides: Vec<&str> = sam
+        .lines()
+        .filter_map(|l| l.strip_prefix("#   "))
+        .filter_map(|l| l.split_once('=').map(|(name, _)| name))
+        .collect();
+    assert!(
+        overrides.len() >= 6,
+        "samconfig.toml has the short path: {overrides:?}"
+    );
+    for name in &overrides {
+        assert!(
+            params.contains_key(*name),
+            "samconfig.toml sets {name}, which is no parameter"
+        );
+        assert!(
+            deploy.contains(&format!("{name}=")),
+            "docs/DEPLOY.md's short path sets {name}"
+        );
+    }
+    for name in without_default {
+        assert!(overrides.contains(&name), "the short path sets {name}");
+    }
+}
