@@ -43,7 +43,7 @@ pub const EVENT_TYPES: [&str; 2] = [
 
 /// How long a test waits for a server or process it started (moto, `zaaklink serve`, a
 /// Lambda function under `cargo lambda watch`, ...) to answer: minutes, not seconds, so that
-/// the suite holds on a machine that is busy (see docs "Testing on a busy machine").
+/// the suite holds on a machine that is busy (docs/TESTING.md, "Testing on a busy machine").
 /// `ZAAKLINK_TEST_READY_SECS` overrides it.
 pub fn ready_within() -> Duration {
     std::env::var("ZAAKLINK_TEST_READY_SECS")
