@@ -98,14 +98,15 @@ fn invoke(port: u16, file: &Path) -> Result<Value, String> {
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    let out = match rx.recv_timeout(Duration::from_secs(60)) {
+    let out = match rx.recv_timeout(common::ready_within()) {
         Ok(out) => out.map_err(|e| e.to_string())?,
         Err(_) => {
             // SAFETY: kill has no memory-safety preconditions; pid is our own child's.
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
             return Err(format!(
-                "cargo lambda invoke {} got no answer within 60 s",
-                file.display()
+                "cargo lambda invoke {} got no answer within {} s",
+                file.display(),
+                common::ready_within().as_secs()
             ));
         }
     };
@@ -179,9 +180,10 @@ fn start_function(binary: &str, port: u16, vars: &[(&str, &str)], dir: &Path) ->
     Proc(cmd.spawn().unwrap())
 }
 
-/// The first invoke waits (up to 60 s) for the emulator and the function to be up.
+/// The first invoke waits (up to [`common::ready_within`]) for the emulator and the function
+/// to be up.
 fn first_invoke(port: u16, file: &Path, dir: &Path) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + common::ready_within();
     loop {
         match invoke(port, file) {
             Ok(v) => return v,
@@ -510,7 +512,7 @@ async fn deliver_binary_writes_its_metrics_per_invocation() {
 
     // An empty batch until the emulator and the function are up: it records nothing.
     let empty = sqs_batch(dir.path(), "empty", &[]);
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + common::ready_within();
     while let Err(e) = invoke(port, &empty) {
         assert!(
             Instant::now() < deadline,

@@ -113,7 +113,7 @@ fn start(ok_root: &str, state: &Path, sink: &str, out: &Path, err: &Path) -> Ser
         .stderr(std::fs::File::create(err).unwrap())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + common::ready_within();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "zaaklink serve did not start");
         std::thread::sleep(Duration::from_millis(20));
@@ -329,8 +329,9 @@ fn startup_errors_and_help_never_print_a_secret() {
         let mut cmd = base_cmd(root, &state, "serve");
         edit(&mut cmd);
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        // A config that is valid after all would serve forever: stop it after a moment.
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // A config that is valid after all would serve forever: stop it after a while (a
+        // busy machine may take long to start it and let it fail).
+        let deadline = Instant::now() + common::ready_within();
         while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }

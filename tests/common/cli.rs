@@ -20,14 +20,16 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Wait (up to 60 s) until something listens on 127.0.0.1:`port`; on timeout, fail with
-/// `what` and the content of `log` (if any).
+/// Wait (up to [`super::ready_within`], minutes) until something listens on
+/// 127.0.0.1:`port`; on timeout, fail with `what` and the content of `log` (if any).
 pub fn wait_listening(port: u16, what: &str, log: Option<&Path>) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let within = super::ready_within();
+    let deadline = Instant::now() + within;
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             Instant::now() < deadline,
-            "{what} did not listen on 127.0.0.1:{port} within 60 s:\n{}",
+            "{what} did not listen on 127.0.0.1:{port} within {} s:\n{}",
+            within.as_secs(),
             log.and_then(|l| std::fs::read_to_string(l).ok())
                 .unwrap_or_default()
         );

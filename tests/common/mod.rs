@@ -1,10 +1,11 @@
-//! Test harness shared by the integration tests that need AWS: a private moto server
-//! (DynamoDB, EventBridge, SQS, ... on one local port) and helpers to set up the links table,
+//! Test harness shared by the integration tests that need AWS: a fresh AWS account on the
+//! test binary's shared moto server (DynamoDB, EventBridge, SQS, ... on one local port; one
+//! server per test binary, not per test) and helpers to set up the links table,
 //! an event bus whose events land in an SQS queue, and to read that queue back.
 //!
 //! ```ignore
 //! mod common;
-//! let moto = common::Moto::start();                 // fresh state, killed on drop
+//! let moto = common::Moto::start();                 // a fresh, empty account
 //! let cfg = moto.sdk_config().await;                // region, test credentials, endpoint
 //! moto.create_links_table("links").await;
 //! let queue = moto.create_bus_rule_queue("bus", "urn:test").await;
@@ -12,7 +13,7 @@
 //! let bodies = moto.receive_all(&queue).await;      // EventBridge envelopes; CloudEvent = ["detail"]
 //! ```
 //!
-//! moto_server is looked up on PATH, then in `<repo>/.venv/bin/`. `scripts/test` installs it
+//! moto_server is looked up in `<repo>/.venv/bin/`, then on PATH. `scripts/test` installs it
 //! there (`python3 -m venv .venv && .venv/bin/pip install -c tools/requirements.txt "moto[server]"`). A missing
 //! moto_server fails the test with that hint: AWS tests are never skipped silently.
 #![allow(dead_code)]
@@ -26,7 +27,6 @@ pub mod runtime_api;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -41,84 +41,95 @@ pub const EVENT_TYPES: [&str; 2] = [
     "nl.overheid.zaken.zaak-ontkoppeld",
 ];
 
-/// A running moto server on 127.0.0.1; killed when dropped. Each one has its own, empty
-/// state, so tests that start their own never see each other's tables, buses or queues.
+/// How long a test waits for a server or process it started (moto, `zaaklink serve`, a
+/// Lambda function under `cargo lambda watch`, ...) to answer: minutes, not seconds, so that
+/// the suite holds on a machine that is busy (docs/TESTING.md, "Testing on a busy machine").
+/// `ZAAKLINK_TEST_READY_SECS` overrides it.
+pub fn ready_within() -> Duration {
+    std::env::var("ZAAKLINK_TEST_READY_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(180))
+}
+
+/// How long the shared moto server of a test binary outlives the last test process that
+/// uses it (nextest starts the binary's next test meanwhile; after the last one it stops).
+const LINGER_SECS: u32 = 15;
+
+/// A moto account of its own on the test binary's shared moto server (127.0.0.1). Each
+/// [`Moto::start`] gets a fresh, empty AWS account, so tests never see each other's tables,
+/// buses or queues even though they share one server. Dropping it does nothing: the server
+/// stops by itself once no test process that uses it is alive.
 pub struct Moto {
-    /// `http://127.0.0.1:<port>`: pass as endpoint URL (or `AWS_ENDPOINT_URL`).
+    /// `http://127.0.0.1:<port>/_account/<account id>`: pass as endpoint URL (or
+    /// `AWS_ENDPOINT_URL`), with any credentials (e.g. `test`/`test`); the path selects this
+    /// handle's account.
     pub endpoint: String,
-    /// Where the server's output goes.
+    /// Where the server's output goes (shared by the tests of the binary).
     pub log: PathBuf,
-    child: Child,
+    /// The AWS account id of this handle (in ARNs moto hands out).
+    pub account: String,
 }
 
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `moto_server` on PATH or in `<repo>/.venv/bin/`.
+/// `moto_server` in `<repo>/.venv/bin/` (where scripts/test installs the pinned version) or
+/// else on PATH: the first that is a Python console script (a pyenv shim, a shell script,
+/// is passed over: the tests run its Python, see [`interpreter_of`]).
 pub fn find_moto_server() -> Option<PathBuf> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
     let on_path = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .map(|dir| dir.join("moto_server"));
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
-    // A pyenv shim (`#!/usr/bin/env bash`) is not moto's console script: skip it, since the
-    // launcher needs moto's own Python interpreter.
-    on_path
-        .chain(std::iter::once(venv))
-        .find(|p| p.is_file() && python_script(p))
+    std::iter::once(venv)
+        .chain(on_path)
+        .find(|p| p.is_file() && python_of(p).is_some())
 }
 
-/// Whether the script's `#!` line names a Python interpreter.
-fn python_script(script: &Path) -> bool {
-    std::fs::read_to_string(script)
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .next()
-                .map(|l| l.starts_with("#!") && l.contains("python"))
-        })
-        .unwrap_or(false)
+/// The interpreter named by a script's `#!` line when it is a Python.
+fn python_of(script: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(script).ok()?;
+    let words: Vec<&str> = text
+        .lines()
+        .next()?
+        .strip_prefix("#!")?
+        .split_whitespace()
+        .collect();
+    let python = match words.as_slice() {
+        [python] => *python,
+        // `#!/usr/bin/env python3`
+        [env, python] if env.ends_with("/env") => *python,
+        _ => return None,
+    };
+    Path::new(python)
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("python"))
+        .then(|| PathBuf::from(python))
 }
 
 /// The Python interpreter of a console script (its `#!` line), e.g. `.venv/bin/python3`.
 fn interpreter_of(script: &Path) -> PathBuf {
-    let text =
-        std::fs::read_to_string(script).unwrap_or_else(|e| panic!("cannot read {}: {e}", script.display()));
-    let words: Vec<&str> = text
-        .lines()
-        .next()
-        .and_then(|l| l.strip_prefix("#!"))
-        .map(|l| l.split_whitespace().collect())
-        .unwrap_or_default();
-    match words.as_slice() {
-        [python] => PathBuf::from(python),
-        // `#!/usr/bin/env python3`
-        [env, python] if env.ends_with("/env") => PathBuf::from(python),
-        _ => panic!(
+    python_of(script).unwrap_or_else(|| {
+        panic!(
             "{} does not start with a #!<python> line: reinstall moto with scripts/test",
             script.display()
-        ),
-    }
-}
-
-/// The port in werkzeug's " * Running on http://127.0.0.1:PORT" line, once it is logged.
-fn logged_port(log: &Path) -> Option<u16> {
-    let text = std::fs::read_to_string(log).ok()?;
-    let rest = &text[text.find("Running on http://127.0.0.1:")? + "Running on http://127.0.0.1:".len()..];
-    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+        )
+    })
 }
 
 impl Moto {
-    /// Start a fresh moto server and wait (≤ 10 s) until it answers. moto binds port 0
-    /// itself and the port is read from its log, so parallel tests (and other processes)
-    /// can never race for a port. Panics with the fix when moto_server is not installed
-    /// (in CI too: never skipped).
+    /// A fresh, empty AWS account on this test binary's shared moto server, started if no
+    /// server runs yet, and waited for (≤ [`ready_within`]). Panics with the fix when
+    /// moto_server is not installed (in CI too: never skipped).
+    ///
+    /// nextest runs every test in a process of its own, so the server is shared across
+    /// processes: its files live in `<target>/tmp/moto-shared/<test binary>/`, and every step
+    /// runs under the `lock` file there. `current` names the running server's directory, which
+    /// holds its `port` ("PORT PID", written by the server), `moto.log`, the account counter
+    /// and `clients/<pid>` of every test process that uses it. The server
+    /// (tests/common/moto_atomic.py `--shared`) stops [`LINGER_SECS`] after the last of
+    /// those processes has exited, so nothing outlives the test run.
     pub fn start() -> Moto {
-        static STARTED: AtomicUsize = AtomicUsize::new(0);
         let Some(bin) = find_moto_server() else {
             let ci = std::env::var("CI").is_ok_and(|v| v == "true");
             panic!(
@@ -128,53 +139,32 @@ impl Moto {
                 if ci { " (CI=true: the CI script must install it)" } else { "" }
             );
         };
-        let logs = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        std::fs::create_dir_all(logs).expect("create the test tmp dir under target/");
-        let log = logs.join(format!(
-            "moto-{}-{}.log",
-            std::process::id(),
-            STARTED.fetch_add(1, Ordering::SeqCst)
-        ));
-        let out = std::fs::File::create(&log).expect("create the moto log file");
-        let err = out.try_clone().expect("clone the moto log file handle");
-        // moto_server's own interpreter runs the launcher that makes DynamoDB writes atomic
-        // (tests/common/moto_atomic.py says why).
-        let python = interpreter_of(&bin);
-        let launcher = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/moto_atomic.py");
-        let mut child = Command::new(&python)
-            .arg(&launcher)
-            .args(["-H", "127.0.0.1", "-p", "0"])
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {} {}: {e}", python.display(), launcher.display()));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let fail = |child: &mut Child, why: String| -> ! {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "moto_server {why}; log {}:\n{}",
-                log.display(),
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
+        let binary = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "tests".into());
+        let home = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("moto-shared")
+            .join(binary);
+        std::fs::create_dir_all(&home).unwrap_or_else(|e| panic!("cannot create {}: {e}", home.display()));
+        let _lock = lock(&home.join("lock"));
+        let server = match running_server(&home) {
+            Some(dir) => dir,
+            None => start_server(&bin, &home),
         };
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                fail(&mut child, format!("exited ({status})"));
-            }
-            if let Some(port) = logged_port(&log).filter(|p| answers(*p)) {
-                return Moto {
-                    endpoint: format!("http://127.0.0.1:{port}"),
-                    log,
-                    child,
-                };
-            }
-            if Instant::now() > deadline {
-                fail(&mut child, "did not answer within 10 s".into());
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        let accounts = server.join("accounts");
+        let n: u64 = std::fs::read_to_string(&accounts)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+            + 1;
+        std::fs::write(&accounts, n.to_string()).expect("write the moto account counter");
+        let port = read_port(&server).expect("the running server's port file").0;
+        let account = format!("{:012}", 200_000_000_000 + n);
+        Moto {
+            endpoint: format!("http://127.0.0.1:{port}/_account/{account}"),
+            log: server.join("moto.log"),
+            account,
         }
     }
 
@@ -305,6 +295,157 @@ impl Moto {
     }
 }
 
+/// Holds an exclusive lock on `path` (created if missing) until dropped.
+fn lock(path: &Path) -> std::fs::File {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    let deadline = Instant::now() + 2 * ready_within();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return file,
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => panic!(
+                "cannot lock {} ({e}): another test process holds it while it starts moto; \
+                 if none runs, delete the file",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// "PORT PID" from a server directory's `port` file.
+fn read_port(server: &Path) -> Option<(u16, u32)> {
+    let text = std::fs::read_to_string(server.join("port")).ok()?;
+    let mut words = text.split_whitespace();
+    Some((words.next()?.parse().ok()?, words.next()?.parse().ok()?))
+}
+
+/// This process's start time (`/proc/self/stat` field 22): with the pid it names this test
+/// process even after the pid is reused. Empty where there is no /proc.
+fn own_start_time() -> String {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(19).map(str::to_owned))
+        })
+        .unwrap_or_default()
+}
+
+/// Registers this test process as a client of the server in `server` (idempotent).
+fn register(server: &Path) {
+    let clients = server.join("clients");
+    std::fs::create_dir_all(&clients).expect("create the moto clients directory");
+    std::fs::write(clients.join(std::process::id().to_string()), own_start_time())
+        .expect("register with the shared moto server");
+}
+
+/// The directory of the binary's running shared server, with this process registered as
+/// its client, or None when none runs (or it does not answer). Called under the lock.
+fn running_server(home: &Path) -> Option<PathBuf> {
+    let name = std::fs::read_to_string(home.join("current")).ok()?;
+    let dir = home.join(name.trim());
+    let (port, _pid) = read_port(&dir)?;
+    // registered first: under the lock the server cannot decide to stop, and once this
+    // process is registered it will not
+    register(&dir);
+    if answers(port) {
+        Some(dir)
+    } else {
+        let _ = std::fs::remove_file(home.join("current"));
+        None
+    }
+}
+
+/// Starts the binary's shared server, registered with this process as its first client,
+/// and waits until it answers. Called under the lock.
+fn start_server(bin: &Path, home: &Path) -> PathBuf {
+    use std::os::unix::process::CommandExt;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let name = format!("{}-{nanos}", std::process::id());
+    // the directories of servers that have stopped (they remove their port file on the way)
+    for old in std::fs::read_dir(home).into_iter().flatten().flatten() {
+        if old.path().is_dir() && !old.path().join("port").exists() {
+            let _ = std::fs::remove_dir_all(old.path());
+        }
+    }
+    let dir = home.join(&name);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    register(&dir);
+    let log = dir.join("moto.log");
+    let out = std::fs::File::create(&log).expect("create the moto log file");
+    let err = out.try_clone().expect("clone the moto log file handle");
+    // moto_server's own interpreter runs the launcher that makes DynamoDB writes atomic and
+    // serves one account per test (tests/common/moto_atomic.py says why and how)
+    let python = interpreter_of(bin);
+    let launcher = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/moto_atomic.py");
+    let mut child = Command::new(&python)
+        .arg(&launcher)
+        .arg("--shared")
+        .arg(&dir)
+        .args(["--linger", &LINGER_SECS.to_string()])
+        .env("NO_COLOR", "1")
+        .env_remove("MOTO_ACCOUNT_ID")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        // its own process group: it outlives this test process (nextest signals the
+        // test's group when it times out a test), and stops by itself (see Moto::start)
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {} {}: {e}", python.display(), launcher.display()));
+    let within = ready_within();
+    let spawned = Instant::now();
+    let deadline = spawned + within;
+    let fail = |child: &mut Child, why: String| -> ! {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "moto_server {why}; log {}:\n{}",
+            log.display(),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    };
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            fail(&mut child, format!("exited ({status})"));
+        }
+        if read_port(&dir).is_some_and(|(port, _)| answers(port)) {
+            std::fs::write(home.join("current"), &name).expect("write the current moto server's name");
+            // one line per server start (when, which binary, how long it took to answer)
+            if let Ok(mut starts) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(home.with_file_name("starts.log"))
+            {
+                use std::io::Write;
+                let binary = home.file_name().unwrap_or_default().to_string_lossy();
+                let _ = writeln!(starts, "{nanos} {binary} {} ms", spawned.elapsed().as_millis());
+            }
+            return dir;
+        }
+        if Instant::now() > deadline {
+            fail(
+                &mut child,
+                format!(
+                    "did not answer within {} s (ZAAKLINK_TEST_READY_SECS sets the limit)",
+                    within.as_secs()
+                ),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Whether an HTTP server answers on 127.0.0.1:port (moto answers `GET /` with 200/404).
 fn answers(port: u16) -> bool {
     use std::io::{Read, Write};
@@ -312,7 +453,7 @@ fn answers(port: u16) -> bool {
     else {
         return false;
     };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
     if s.write_all(b"GET /moto-api/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         .is_err()
     {

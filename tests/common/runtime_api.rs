@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -35,7 +35,9 @@ async fn next(State(s): State<Arc<Inner>>) -> impl IntoResponse {
     loop {
         let notified = s.arrived.notified();
         if let Some((id, event)) = s.queue.lock().unwrap().pop_front() {
-            let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() + 60_000;
+            // Lambda's longest timeout (15 min): a resync invocation stops short of it, so a
+            // nearer deadline would let a busy machine cut a pass short
+            let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() + 900_000;
             let mut h = HeaderMap::new();
             h.insert("content-type", "application/json".parse().unwrap());
             h.insert("lambda-runtime-aws-request-id", id.parse().unwrap());
@@ -117,8 +119,8 @@ impl RuntimeApi {
         }
     }
 
-    /// Hand `event` to the function and wait (≤ 60 s) for its answer: `Ok(response)` or
-    /// `Err(error document)`.
+    /// Hand `event` to the function and wait (≤ [`super::ready_within`]) for its answer:
+    /// `Ok(response)` or `Err(error document)`.
     pub async fn invoke(&self, event: Value) -> Answer {
         let id = format!("req-{}", self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
         let (tx, rx) = oneshot::channel();
@@ -126,10 +128,12 @@ impl RuntimeApi {
         self.inner.queue.lock().unwrap().push_back((id, event));
         self.inner.arrived.notify_waiters();
         self.inner.arrived.notify_one();
-        match tokio::time::timeout(Duration::from_secs(60), rx).await {
+        let within = super::ready_within();
+        match tokio::time::timeout(within, rx).await {
             Ok(Ok(a)) => a,
             _ => panic!(
-                "the function did not answer within 60 s (init error: {:?})",
+                "the function did not answer within {} s (init error: {:?})",
+                within.as_secs(),
                 self.init_error()
             ),
         }

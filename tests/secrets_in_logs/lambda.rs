@@ -88,10 +88,10 @@ fn function(binary: &str, api: &str, log: &Path, env: &[(&str, &str)]) -> Comman
     cmd
 }
 
-/// A process that must fail at startup: its exit, within 30 s.
+/// A process that must fail at startup: its exit, within [`common::ready_within`].
 fn fails_to_start(mut cmd: Command) -> std::process::ExitStatus {
     let mut p = Proc(cmd.spawn().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + common::ready_within();
     loop {
         if let Some(status) = p.0.try_wait().unwrap() {
             return status;
