@@ -361,8 +361,8 @@ async fn destroyed_markers_have_no_cap() {
         async move {
             for chunk in hot.chunks(16) {
                 let mut set = tokio::task::JoinSet::new();
-                for m in chunk.iter().cloned() {
-                    let store = store.clone();
+                for m in chunk {
+                    let (store, m) = (store.clone(), m.clone());
                     set.spawn(async move {
                         match op {
                             "put" => store.put_destroyed(&m).await,
