@@ -97,6 +97,63 @@ async fn a_page_slower_than_the_margin_is_stopped_within_and_continued_after_its
     assert!(checkpoint(store.as_ref()).await.partial.is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn phase_stored_is_stopped_between_batches_too() {
+    let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
+    silent_objects(&ok, 24);
+    let store = Arc::new(MemoryStore::default());
+    let sink = Arc::new(MemorySink::default());
+    let (app, _) = pipeline(&ok, store.clone(), sink.clone());
+    let resync = Resync::new(
+        &app,
+        store.clone(),
+        ResyncSettings {
+            page_size: 24,
+            concurrency: 1,
+            lease: Duration::from_secs(60),
+            retries: 2,
+            retry_base: Duration::from_millis(1),
+            ..Default::default()
+        },
+    );
+    assert_eq!(resync.full_pass().await.unwrap().stop, Stop::PassDone);
+    assert_eq!(sink.take().len(), 24);
+    // All 24 deleted silently: the next pass lists nothing and looks each stored link up
+    // (phase `stored`), slowly.
+    for i in 0..24 {
+        ok.remove(&super::objects(&ok).oo_url(i));
+    }
+    ok.delay(Some(Duration::from_millis(200)));
+    let deadline = Instant::now() + Duration::from_secs(6);
+    let r = resync.run(Some(deadline), true).await.unwrap();
+    assert!(Instant::now() < deadline, "the run ended after its deadline");
+    assert_eq!(r.stop, Stop::Deadline, "{r:?}");
+    assert!(
+        r.run.objects > 0 && r.run.objects < 24 && r.run.objects % 8 == 0,
+        "stopped within the store page: {r:?}"
+    );
+    let cp = checkpoint(store.as_ref()).await;
+    assert_eq!(cp.phase, zaaklink::resync::Phase::Stored);
+    assert_eq!(cp.partial.len() as u64, r.run.objects, "{cp:?}");
+    ok.delay(None);
+    let r2 = resync.run(None, false).await.unwrap();
+    assert_eq!(r2.stop, Stop::PassDone, "{r2:?}");
+    assert_eq!(
+        r2.run.objects,
+        24 - r.run.objects,
+        "nothing looked up twice: {r2:?}"
+    );
+    let mut gone: Vec<String> = sink
+        .take()
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(&e.json).unwrap()["data"]["linkTo"].to_string())
+        .collect();
+    assert_eq!(gone.len(), 24, "one ontkoppeld per object");
+    gone.sort();
+    gone.dedup();
+    assert_eq!(gone.len(), 24, "no object twice");
+}
+
 /// `zaaklink resync` on `state`, batches of 8 (pages of 10, concurrency 1).
 fn cli(ok: &FakeOpenKlant, state: &std::path::Path, sink: &str) -> std::process::Command {
     let mut c = crate::common::cli::zaaklink_cli("resync", state, &ok.api_root(), AUTH, TOKEN);
