@@ -142,16 +142,24 @@ pub fn classify(n: &Notification, root: &ApiRoot) -> Result<Intent, InputError> 
             format!("is {:?}; expected one of {}", n.actie, ACTIES.join(", ")),
         ));
     }
+    // The answer goes to whoever sent the request: it names the rule, never Open Klant's
+    // host or path (the operator knows OPEN_KLANT_API_ROOT; a stranger need not learn it).
     let (url, uuid) = root.resource_uuid(&n.resource_url, kind).map_err(|e| {
         InputError::new(
             "resourceUrl",
-            format!("is refused: {}", e.why) + &format!(" (must be {}{kind}/<uuid>)", root.as_str()),
+            format!(
+                "is refused: {} (must be {kind}/<uuid> under the Open Klant API root that zaaklink is configured with, OPEN_KLANT_API_ROOT)",
+                e.why
+            ),
         )
     })?;
     root.check(&n.hoofd_object).map_err(|e| {
         InputError::new(
             "hoofdObject",
-            format!("is refused: {} (must be under {})", e.why, root.as_str()),
+            format!(
+                "is refused: {} (must be under the Open Klant API root that zaaklink is configured with, OPEN_KLANT_API_ROOT)",
+                e.why
+            ),
         )
     })?;
     let destroyed = n.actie == "destroy";
@@ -302,16 +310,18 @@ mod tests {
             ("onderwerpobject", oo.clone(), "CREATE", "actie"),
         ];
         for (resource, url, actie, field) in bad {
-            assert_eq!(
-                classify(&n("klantcontacten", resource, url.clone(), actie), &r)
-                    .unwrap_err()
-                    .field,
-                field,
-                "{url} {actie}"
-            );
+            let e = classify(&n("klantcontacten", resource, url.clone(), actie), &r).unwrap_err();
+            assert_eq!(e.field, field, "{url} {actie}");
+            // the 400 body names the rule, not Open Klant's host
+            assert!(!e.to_string().contains("open-klant.local"), "{e}");
+            if field == "resourceUrl" {
+                assert!(e.to_string().contains("OPEN_KLANT_API_ROOT"), "{e}");
+            }
         }
         let mut hoofd = n("klantcontacten", "onderwerpobject", oo, "create");
         hoofd.hoofd_object = "https://evil.example/x".into();
-        assert_eq!(classify(&hoofd, &r).unwrap_err().field, "hoofdObject");
+        let e = classify(&hoofd, &r).unwrap_err();
+        assert_eq!(e.field, "hoofdObject");
+        assert!(!e.to_string().contains("open-klant.local"), "{e}");
     }
 }

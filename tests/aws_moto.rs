@@ -30,8 +30,8 @@ use zaaklink::sink::{EventSink, SinkError};
 use zaaklink::store::checkpoint::contract::checkpoint_contract;
 use zaaklink::store::contract::{link, store_contract, was_and_markers_contract, Point};
 use zaaklink::store::dynamodb::{
-    marker_item, outbox_shard, DynamoStore, BY_KLANTCONTACT, BY_OUTBOX, BY_WAS_KLANTCONTACT, MARKER_SHARDS,
-    OUTBOX_PENDING,
+    legacy_marker_item, legacy_marker_shard, marker_shard, marker_values, outbox_shard, DynamoStore,
+    BY_KLANTCONTACT, BY_OUTBOX, BY_WAS_KLANTCONTACT, OUTBOX_PENDING,
 };
 use zaaklink::store::{LinkRecord, LinkStore, StoreError};
 use zaaklink::webhook::{Answer, WebhookAuth};
@@ -243,6 +243,164 @@ async fn index_keys(
         .collect()
 }
 
+/// Every item a Query on a GSI finds, all pages (bypassing the store's consistent re-read).
+async fn index_items(
+    ddb: &aws_sdk_dynamodb::Client,
+    index: &str,
+    attr: &str,
+    v: &str,
+) -> Vec<HashMap<String, AttributeValue>> {
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let page = ddb
+            .query()
+            .table_name(TABLE)
+            .index_name(index)
+            .key_condition_expression("#k = :v")
+            .expression_attribute_names("#k", attr)
+            .expression_attribute_values(":v", AttributeValue::S(v.into()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        out.extend(page.items.unwrap_or_default());
+        match page.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return out,
+        }
+    }
+}
+
+/// No cap on the klantcontact-destroyed markers (issue 19.5). The old layout kept them as
+/// string sets in 16 items: one item holds 400 KB, about 2,500 markers, and the 2,500-odd-th
+/// destroy of klantcontacten hashed to one item answered 503 (moto refuses an item over
+/// 400 KB as DynamoDB does, so this test failed on that layout). Now every marker is an item
+/// of its own: 2,600 destroys (415 KB of markers) whose klantcontacten all hash to one old item and one new
+/// shard are all kept, read back (the Query pages), and removed; markers an older version
+/// left in its string sets are moved to items of their own and rechecked like the others.
+#[tokio::test(flavor = "multi_thread")]
+async fn destroyed_markers_have_no_cap() {
+    use zaaklink::store::DestroyedKlantcontact;
+    let moto = Moto::start();
+    moto.create_links_table(TABLE).await;
+    let ddb = moto.dynamodb().await;
+    let store = Arc::new(DynamoStore::new(ddb.clone(), TABLE));
+    let marker = |i: u32| {
+        let u = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, &i.to_be_bytes()).to_string();
+        DestroyedKlantcontact {
+            at: format!(
+                "2026-10-10T09:{:02}:{:02}.{:03}Z",
+                i / 60_000 % 60,
+                i / 1000 % 60,
+                i % 1000
+            ),
+            url: format!("https://klant.example.nl/klantinteracties/api/v1/klantcontacten/{u}"),
+            uuid: u,
+        }
+    };
+
+    // Markers an older version left in its string-set items.
+    let old: Vec<DestroyedKlantcontact> = (0..3).map(|i| marker(900_000 + i)).collect();
+    for m in &old {
+        ddb.update_item()
+            .table_name(TABLE)
+            .key(
+                "onderwerpobject",
+                AttributeValue::S(legacy_marker_item(legacy_marker_shard(&m.uuid))),
+            )
+            .update_expression("ADD #m :line")
+            .expression_attribute_names("#m", "markers")
+            .expression_attribute_values(":line", AttributeValue::Ss(vec![m.encode()]))
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.destroyed().await.unwrap(), {
+        let mut o = old.clone();
+        o.sort();
+        o
+    });
+    for m in &old {
+        let legacy = ddb
+            .get_item()
+            .table_name(TABLE)
+            .key(
+                "onderwerpobject",
+                AttributeValue::S(legacy_marker_item(legacy_marker_shard(&m.uuid))),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap_or_default();
+        assert!(
+            !legacy.contains_key("markers"),
+            "moved out of the string set: {legacy:?}"
+        );
+        store.drop_destroyed(m).await.unwrap();
+    }
+    assert!(store.destroyed().await.unwrap().is_empty());
+
+    // 2,600 destroys of klantcontacten that share one old item (and one new shard).
+    let first = marker(0);
+    let hot: Vec<DestroyedKlantcontact> = (0..200_000)
+        .map(marker)
+        .filter(|m| {
+            legacy_marker_shard(&m.uuid) == legacy_marker_shard(&first.uuid)
+                && marker_shard(m) == marker_shard(&first)
+        })
+        .take(2_600)
+        .collect();
+    assert_eq!(hot.len(), 2_600);
+    let bytes: usize = hot.iter().map(|m| m.encode().len()).sum();
+    assert!(bytes > 400 * 1024, "more than one old item held: {bytes} bytes");
+    let each = |op: &'static str, hot: Vec<DestroyedKlantcontact>| {
+        let store = store.clone();
+        async move {
+            for chunk in hot.chunks(16) {
+                let mut set = tokio::task::JoinSet::new();
+                for m in chunk {
+                    let (store, m) = (store.clone(), m.clone());
+                    set.spawn(async move {
+                        match op {
+                            "put" => store.put_destroyed(&m).await,
+                            _ => store.drop_destroyed(&m).await,
+                        }
+                    });
+                }
+                while let Some(r) = set.join_next().await {
+                    r.unwrap().unwrap_or_else(|e| panic!("{op}: {e}"));
+                }
+            }
+        }
+    };
+    each("put", hot.clone()).await;
+    let mut want = hot.clone();
+    want.sort();
+    assert_eq!(store.destroyed().await.unwrap(), want);
+    assert_eq!(
+        index_items(&ddb, BY_OUTBOX, "outbox", &marker_shard(&first))
+            .await
+            .len(),
+        2_600
+    );
+    // markers are no records: no link scan and no outbox sees them
+    assert!(store.with_pending().await.unwrap().is_empty());
+    assert!(store.linked().await.unwrap().is_empty());
+    // Removing some removes exactly those (the removal itself is the store contract's).
+    each("drop", hot[..100].to_vec()).await;
+    assert_eq!(
+        store.destroyed().await.unwrap(),
+        want[..]
+            .iter()
+            .filter(|m| !hot[..100].contains(m))
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn dynamo_store_keeps_the_link_store_contract() {
     let moto = Moto::start();
@@ -433,27 +591,19 @@ async fn life_cycle_on_dynamodb_and_eventbridge() {
     assert_event(epoch, &ev[0], EventKind::Ontkoppeld, &a, (9, 6), since);
     assert_item(&w.item(OO_UUID).await, None, 10);
 
-    // 7. the destroy left its marker in a reserved item (a string set, no index); the sweep
-    //    keeps it through the grace period, then looks again and removes it.
+    // 7. the destroy left its marker in a reserved item of its own (found through the
+    //    by-outbox index under a `d#` value, no link index sees it); the sweep keeps it
+    //    through the grace period, then looks again and removes it.
     let kc_uuid = KC_SAMPLE_URL.rsplit('/').next().unwrap();
     let markers = || async {
         let mut lines = Vec::new();
-        for n in 0..MARKER_SHARDS {
-            let item = w
-                .ddb
-                .get_item()
-                .table_name(TABLE)
-                .key("onderwerpobject", AttributeValue::S(marker_item(n)))
-                .consistent_read(true)
-                .send()
-                .await
-                .unwrap()
-                .item;
-            if let Some(item) = item {
-                assert!(!item.contains_key("klantcontact") && !item.contains_key("outbox"));
-                if let Some(ss) = item.get("markers") {
-                    lines.extend(ss.as_ss().unwrap().iter().cloned());
-                }
+        for shard in marker_values() {
+            for item in index_items(&w.ddb, BY_OUTBOX, "outbox", &shard).await {
+                let key = item["onderwerpobject"].as_s().unwrap();
+                assert!(key.starts_with("zaaklink:klantcontact-destroyed:"), "{key}");
+                assert!(!item.contains_key("klantcontact") && !item.contains_key("zaak"));
+                assert!(!item.contains_key("version") && !item.contains_key("pending"));
+                lines.push(item["marker"].as_s().unwrap().clone());
             }
         }
         lines
@@ -931,4 +1081,40 @@ async fn dynamodb_throttling_answers_503_and_emits_nothing() {
     assert!(w.app.store.get(OO_UUID).await.unwrap().is_none());
     assert_eq!(w.post(&w.app, samples::CREATE).await.status, 204);
     assert_eq!(w.events().await.len(), 1);
+}
+
+/// A scheduled sweep or resync that fails: the invocation's error (what the invoker, the
+/// console and a retry see) says which side failed and where the details are, never the
+/// table's name, the operation or the SDK's error; the log line of the job keeps those.
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduled_job_errors_carry_no_table_or_sdk_internals() {
+    use zaaklink::resync::{Resync, ResyncSettings};
+    let w = World::new().await;
+    let secret_table = "zaaklink-prod-links-7f3a";
+    let store = Arc::new(DynamoStore::new(w.ddb.clone(), secret_table));
+    let missing = Zaaklink {
+        store: store.clone(),
+        ..w.app.clone()
+    };
+    let resync = Resync::new(&missing, store, ResyncSettings::default());
+    for job in ["sweep", "resync"] {
+        let event = json!({ "zaaklink": job });
+        let err = zaaklink::lambda::handle_with(&missing, &w.auth, event, Some(&resync), None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("link store is unavailable"), "{job}: {err}");
+        assert!(err.contains("log line"), "{job}: where the details are: {err}");
+        for internal in [
+            secret_table,
+            "DynamoDB",
+            "ResourceNotFound",
+            "Query",
+            "GetItem",
+            "service error",
+            "LINKS_TABLE",
+        ] {
+            assert!(!err.contains(internal), "{job}: {internal:?} in {err}");
+        }
+    }
 }

@@ -763,6 +763,18 @@ fn assert_refused(s: &Setup, url: &str, field: &str) -> Result<(), TestCaseError
     prop_assert_eq!(a.status, 400, "{} as {}: {:?}", url, field, a);
     let doc: Value = serde_json::from_str(&a.body.as_ref().unwrap().1).unwrap();
     prop_assert_eq!(doc["field"].as_str(), Some(field), "{}: {}", url, doc);
+    // The answer names the rule, never Open Klant's host (nor the refused URL's).
+    let root = url::Url::parse(&s.root).unwrap();
+    let text = doc.to_string();
+    let host = root.host_str().unwrap();
+    prop_assert!(
+        !text.contains(host) && !text.contains(root.path()),
+        "{} as {}: the 400 body names Open Klant's root: {}",
+        url,
+        field,
+        text
+    );
+    prop_assert!(text.contains("OPEN_KLANT_API_ROOT"), "{}: {}", url, text);
     s.assert_untouched(url)
 }
 

@@ -33,6 +33,8 @@ use zaaklink::Zaaklink;
 
 #[path = "resync/chaos.rs"]
 mod chaos;
+#[path = "resync/deadline.rs"]
+mod deadline;
 #[path = "resync/destroyed.rs"]
 mod destroyed;
 #[path = "resync/labels.rs"]

@@ -433,10 +433,30 @@ async fn user_info_in_urls_is_redacted() {
     assert!(err.contains("ftp://***@sink.example.nl/"), "{err}");
     assert_redacted("user info in a bad sink", &err);
 
-    // A sink with user info that cannot be reached: the plain HTTP sink, then Open Zaak.
+    // The Open Zaak sink (OPEN_ZAAK_ROOT) with user info is refused at startup, naming the
+    // fix: Open Zaak takes a JWT from the client id and secret, never `user:password@`.
     let closed = common::cli::free_port();
     let sink = format!("http://zaaklink:{PASSWORD}@127.0.0.1:{closed}/events");
-    for (i, open_zaak) in [false, true].into_iter().enumerate() {
+    let o = base_cmd(&ok.api_root(), &dir.path().join("oz.db"), "serve")
+        .env("OPEN_ZAAK_CLIENT_ID", "zaaklink")
+        .env("OPEN_ZAAK_SECRET", OZ_SECRET)
+        .args(["--sink", &sink])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("OPEN_ZAAK_ROOT")
+            && err.contains("must not contain user info")
+            && err.contains("remove the user info")
+            && err.contains(&format!("http://***@127.0.0.1:{closed}")),
+        "{err}"
+    );
+    assert_redacted("user info in the Open Zaak root", &err);
+
+    // A sink with user info that cannot be reached: the plain HTTP sink (a generic endpoint
+    // may take basic auth).
+    for (i, open_zaak) in [false].into_iter().enumerate() {
         let (out, err) = (
             dir.path().join(format!("out{i}")),
             dir.path().join(format!("err{i}")),

@@ -39,7 +39,7 @@ async fn main() -> Result<(), Error> {
     let auth = cfg.webhook_auth;
     let (app, auth, resync, emf) = (&app, &auth, &resync, &emf);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        // A resync run stops RESYNC_STOP_MARGIN before the invocation's deadline.
+        // A resync run ends before the invocation's deadline (see stop_at).
         let stop_at = stop_at(event.context.deadline);
         let answer =
             zaaklink::lambda::handle_with(app, auth, event.payload, Some(resync), Some(stop_at)).await;
@@ -49,14 +49,16 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
-/// The invocation's deadline (ms since the epoch) as an Instant, minus a margin for the page
-/// in flight and the checkpoint save (60 s, or a third of a short invocation).
+/// The invocation's deadline (ms since the epoch) as an Instant, minus a reserve for the
+/// last checkpoint save and the answer (10 s, or a tenth of a short invocation). The margin
+/// for the work itself follows what the run measures: it starts a page read or a batch of
+/// objects only while twice its slowest step so far still fits (DESIGN §7).
 fn stop_at(deadline_ms: u64) -> Instant {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    let margin = Duration::from_secs(60).min(left / 3);
-    Instant::now() + left.saturating_sub(margin)
+    let reserve = Duration::from_secs(10).min(left / 10);
+    Instant::now() + left.saturating_sub(reserve)
 }

@@ -257,6 +257,7 @@ async fn webhook_endpoint(State(s): State<Arc<Served>>, req: axum::extract::Requ
 
 async fn serve(local: LocalArgs, listen: SocketAddr, resync_every: String) -> Result<(), String> {
     let (app, cfg, resync) = local.build_with_resync()?;
+    take_over_dead_claim(&resync).await?;
     if !matches!(resync_every.trim(), "off" | "0" | "") {
         let every = zaaklink::config::parse_duration("--resync-every / ZAAKLINK_RESYNC_EVERY", &resync_every)
             .map_err(|e| format!("{e} (or off)"))?;
@@ -312,6 +313,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Resync { local } => {
             let (_, _, resync) = local.build_with_resync()?;
+            // This process opened the state file, which opens in one process only: a claim on
+            // the pass found in it was left by a run that died (killed with -9, a crash).
+            take_over_dead_claim(&resync).await?;
             let started = std::time::Instant::now();
             // A progress bar on a terminal; elsewhere (a log, a pipe) only the summary.
             let (resync, bar) = if std::io::stderr().is_terminal() {
@@ -320,13 +324,29 @@ async fn run(cli: Cli) -> Result<(), String> {
             } else {
                 (resync, None)
             };
-            let result = resync.full_pass().await;
+            // INT/TERM stop the pass where it is and give its claim up, so that the next
+            // `zaaklink resync` continues at once from the last checkpointed batch.
+            let result = tokio::select! {
+                r = resync.full_pass() => Some(r),
+                signal = stop_signal() => {
+                    if let Some(bar) = &bar {
+                        bar.finish_and_clear();
+                    }
+                    resync.release_claim().await.map_err(|e| {
+                        format!("resync interrupted by {signal}; its claim on the pass was not given up ({e}); the next `zaaklink resync` on this state file takes it over")
+                    })?;
+                    return Err(format!(
+                        "resync interrupted by {signal} after {:.1} s; the pass is checkpointed: run `zaaklink resync` again to continue it",
+                        started.elapsed().as_secs_f64()
+                    ));
+                }
+            };
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
-            let r = result.map_err(|e| e.to_string())?;
+            let r = result.expect("the pass ended").map_err(|e| e.to_string())?;
             eprintln!("{}", progress::summary(&r, started.elapsed()));
-            Ok(())
+            progress::outcome(&r)
         }
         Command::FakeOpenKlant {
             listen,
@@ -375,6 +395,44 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
+    }
+}
+
+/// Give up a claim on the resync pass left in the state file by a run that died: this process
+/// holds the file, so no live run can hold the claim.
+async fn take_over_dead_claim(resync: &Resync) -> Result<(), String> {
+    match resync.release_claim().await {
+        Ok(true) => {
+            tracing::info!("took over the resync pass from a run that ended without giving it up (the state file opens in one process only)");
+            Ok(())
+        }
+        Ok(false) => Ok(()),
+        Err(e) => Err(format!(
+            "cannot read the resync checkpoint in the state file: {e}"
+        )),
+    }
+}
+
+/// The first INT (Ctrl-C) or TERM, by name.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
     }
 }
 

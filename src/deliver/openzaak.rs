@@ -50,6 +50,11 @@ fn root_path(root: &str, rest: &str) -> Result<Url, ConfigError> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid(format!("{trimmed:?}: must be an http(s) URL")));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(format!(
+            "{trimmed:?}: must not contain user info (`user:password@`); Open Zaak authenticates zaaklink with a JWT from OPEN_ZAAK_CLIENT_ID and OPEN_ZAAK_SECRET: remove the user info from the URL"
+        )));
+    }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(invalid(format!("{trimmed:?}: must not have a query or fragment")));
     }
@@ -258,6 +263,25 @@ mod tests {
         assert!(events_url("").is_err());
         assert!(events_url("ftp://x").is_err());
         assert!(events_url("https://x/?a=b").is_err());
+    }
+
+    #[test]
+    fn a_root_with_user_info_is_refused_with_the_fix_and_without_the_password() {
+        for root in [
+            "https://zaaklink:geheim-pw@zaken.example.nl",
+            "https://zaaklink@zaken.example.nl/",
+            "https://:geheim-pw@zaken.example.nl/open-zaak/",
+        ] {
+            let e = events_url(root).unwrap_err().to_string();
+            assert!(e.contains("OPEN_ZAAK_ROOT"), "{e}");
+            assert!(e.contains("must not contain user info"), "{e}");
+            assert!(
+                e.contains("OPEN_ZAAK_CLIENT_ID") && e.contains("remove the user info"),
+                "{e}"
+            );
+            assert!(e.contains("***@zaken.example.nl"), "{e}");
+            assert!(!e.contains("geheim-pw") && !e.contains("zaaklink@"), "{e}");
+        }
     }
 
     #[test]

@@ -47,6 +47,12 @@ pub struct Checkpoint {
     pub tail: Vec<String>,
     /// Seen chunks written so far (one per page read).
     pub chunks: u32,
+    /// The page in progress (a list page, or the store page at `cursor`): the uuids of its
+    /// objects already reconciled, batch by batch, so that a run stopped within the page
+    /// continues after them. Phase 1 also keeps them in seen chunk `chunks`. Empty between
+    /// pages (absent in checkpoints of older versions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partial: Vec<String>,
     /// Phase 2: the store cursor to continue after (None = from the start).
     pub cursor: Option<String>,
     pub counts: Counts,
@@ -67,6 +73,7 @@ impl Checkpoint {
             count: None,
             tail: Vec::new(),
             chunks: 0,
+            partial: Vec::new(),
             cursor: None,
             counts: Counts::default(),
             started: ts(now),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{Phase, Progress, Report};
+use super::{Phase, Progress, Report, Stop};
 
 /// The bar's template: spinner, phase, bar, objects of the list's count, then [`message`].
 const TEMPLATE: &str = "{spinner} {prefix:<14} [{bar:30}] {pos}/{len} objects | {msg}";
@@ -50,6 +50,26 @@ pub fn summary(r: &Report, elapsed: Duration) -> String {
         r.run.pages,
         elapsed.as_secs_f64()
     )
+}
+
+/// How `zaaklink resync`, which asked for a pass, ends: `Ok` when the pass completed (or
+/// stopped at a deadline, to be continued), `Err` with the cause and the fix when it could not
+/// work the pass (its exit status is then non-zero).
+pub fn outcome(r: &Report) -> Result<(), String> {
+    match &r.stop {
+        Stop::PassDone | Stop::Deadline => Ok(()),
+        Stop::Busy => Err(
+            "resync did not run: another run holds the pass (a `zaaklink serve` or `zaaklink resync` on this state file);              try again when it is done"
+                .into(),
+        ),
+        Stop::LeaseLost => Err(
+            "resync stopped: another run took the pass over (this run's claim had expired);              the pass goes on there, or run `zaaklink resync` again"
+                .into(),
+        ),
+        Stop::Idle { next } => Err(format!(
+            "resync did not run: the last pass completed less than --resync-interval ago (next at {next})"
+        )),
+    }
 }
 
 /// A progress bar on stderr, and the callback that updates it (for
@@ -122,6 +142,31 @@ mod tests {
             summary(&r, Duration::from_millis(1500)),
             "resync done (PassDone): 9 onderwerpobjecten checked, 8 changed, 7 events emitted, 2 pages, 1.5 s"
         );
+    }
+
+    #[test]
+    fn a_pass_that_did_not_run_is_a_failure_with_the_cause() {
+        let r = |stop| Report {
+            stop,
+            pass: None,
+            phase: None,
+            run: Counts::default(),
+            pass_counts: Counts::default(),
+        };
+        assert_eq!(outcome(&r(Stop::PassDone)), Ok(()));
+        assert_eq!(outcome(&r(Stop::Deadline)), Ok(()));
+        let busy = outcome(&r(Stop::Busy)).unwrap_err();
+        assert!(
+            busy.contains("another run holds the pass") && busy.contains("try again"),
+            "{busy}"
+        );
+        let lost = outcome(&r(Stop::LeaseLost)).unwrap_err();
+        assert!(lost.contains("took the pass over"), "{lost}");
+        let idle = outcome(&r(Stop::Idle {
+            next: "2026-12-03T10:00:00.000Z".into(),
+        }))
+        .unwrap_err();
+        assert!(idle.contains("2026-12-03T10:00:00.000Z"), "{idle}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
@@ -63,6 +63,34 @@ type OnProgress = Arc<dyn Fn(&Progress) + Send + Sync>;
 /// Phase 2 reads the store in pages this many times a list page: almost every stored link
 /// was listed, so a store page costs a read and little else.
 const STORE_PAGE_FACTOR: usize = 4;
+
+/// A page is worked in batches of this many rounds of `concurrency` objects; after each
+/// batch the part done is checkpointed and the deadline checked (DESIGN §7).
+const BATCH_ROUNDS: usize = 8;
+
+/// A run starts a step (a page read, a batch) only when this many times the slowest step it
+/// measured so far still fits before its deadline: the margin follows the measured time.
+const MARGIN_STEPS: u32 = 2;
+
+/// The time a run has left, and how long its steps take.
+struct Clock {
+    deadline: Option<Instant>,
+    slowest: Duration,
+}
+
+impl Clock {
+    /// Whether the next step fits: the deadline is at least [`MARGIN_STEPS`] times the
+    /// slowest step measured away (no deadline: always).
+    fn room(&self) -> bool {
+        self.deadline
+            .is_none_or(|d| Instant::now() + self.slowest * MARGIN_STEPS < d)
+    }
+
+    /// Measure a step that started at `since`.
+    fn took(&mut self, since: Instant) {
+        self.slowest = self.slowest.max(since.elapsed());
+    }
+}
 
 /// The resync over a pipeline and a checkpoint store.
 #[derive(Clone)]
@@ -176,6 +204,35 @@ impl Resync {
         }
     }
 
+    /// Give up the claim on the pass, whoever holds it; true when there was one. Only for a
+    /// caller that knows no live run holds it: `zaaklink` opens the embedded state file in
+    /// one process only, so a claim it finds there was left by a run that died (killed, or
+    /// the machine went down), and one it holds itself is given up on INT/TERM. Never for a
+    /// store that runs share (DynamoDB): there a dead run's claim simply expires.
+    pub async fn release_claim(&self) -> Result<bool, Error> {
+        for _ in 0..8 {
+            let Some(saved) = self.checkpoints.load_checkpoint().await? else {
+                return Ok(false);
+            };
+            let mut cp: Checkpoint = serde_json::from_str(&saved.json)
+                .map_err(|e| StoreError::Corrupt(format!("resync checkpoint: {e}")))?;
+            if cp.owner.is_none() && cp.lease_until.is_none() {
+                return Ok(false);
+            }
+            cp.release();
+            let json = serde_json::to_string(&cp).expect("a checkpoint serialises");
+            match self.checkpoints.save_checkpoint(&json, saved.version).await {
+                Ok(()) => return Ok(true),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the resync checkpoint kept changing while its claim was given up".into(),
+        )
+        .into())
+    }
+
     /// Runs until the pass that is open (or a new one) has completed; for the CLI and tests.
     pub async fn full_pass(&self) -> Result<Report, Error> {
         let mut total = Counts::default();
@@ -231,13 +288,22 @@ impl Resync {
         }
     }
 
+    /// Objects per batch: [`BATCH_ROUNDS`] rounds of `concurrency`.
+    fn batch_size(&self) -> usize {
+        BATCH_ROUNDS * self.settings.concurrency.max(1)
+    }
+
     async fn work(&self, h: &mut Held, deadline: Option<Instant>) -> Result<Stop, Error> {
         let size = self.settings.page_size.clamp(1, MAX_PAGE_SIZE);
-        let out_of_time = || deadline.is_some_and(|d| Instant::now() >= d);
+        let mut clock = Clock {
+            deadline,
+            slowest: Duration::ZERO,
+        };
         while h.cp.phase == Phase::List {
-            if out_of_time() {
+            if !clock.room() {
                 return Ok(Stop::Deadline);
             }
+            let read = Instant::now();
             let page = h.cp.page;
             let listed = self.app.klant.zaak_onderwerpobjecten(page, size).await?;
             let Some(listed) = listed.filter(|p| !p.results.is_empty()) else {
@@ -268,7 +334,10 @@ impl Resync {
                         }
                     }
                     if !extra.is_empty() {
-                        let outcome = self.work_objects(&extra).await?;
+                        let mut records = self.records_of(&extra).await?;
+                        let outcome = self
+                            .work_objects(&extra, &mut records, &mut HashMap::new())
+                            .await?;
                         let seen: Vec<String> = extra.iter().filter_map(|o| self.uuid_of(o)).collect();
                         self.checkpoints.put_seen(&h.cp.pass, h.cp.chunks, &seen).await?;
                         h.cp.chunks += 1;
@@ -280,6 +349,7 @@ impl Resync {
                     }
                 }
                 h.cp.phase = Phase::Stored;
+                h.cp.partial.clear();
                 if !self.save(h).await? {
                     return Ok(Stop::LeaseLost);
                 }
@@ -323,21 +393,51 @@ impl Resync {
                 before = Some(start_count);
                 boundary_page = page + 1;
             }
-            let outcome = self.work_objects(&objects).await?;
+            clock.took(read);
+            // Batch by batch, the objects a run stopped within this page did not reach
+            // (`partial` holds the ones it did); each batch checkpointed.
+            let done: HashSet<String> = h.cp.partial.iter().cloned().collect();
+            let todo: Vec<Onderwerpobject> = objects
+                .iter()
+                .filter(|o| self.uuid_of(o).is_none_or(|u| !done.contains(&u)))
+                .cloned()
+                .collect();
+            let mut records = self.records_of(&todo).await?;
+            let mut labels = HashMap::new();
+            let batches: Vec<&[Onderwerpobject]> = todo.chunks(self.batch_size()).collect();
+            for (i, batch) in batches.iter().enumerate() {
+                if !clock.room() {
+                    return Ok(Stop::Deadline);
+                }
+                let started = Instant::now();
+                let outcome = self.work_objects(batch, &mut records, &mut labels).await?;
+                clock.took(started);
+                for c in [&mut h.run, &mut h.cp.counts] {
+                    c.objects += batch.len() as u64;
+                    c.written += outcome.written as u64;
+                    c.emitted += outcome.emitted as u64;
+                }
+                h.cp.partial.extend(batch.iter().filter_map(|o| self.uuid_of(o)));
+                if i + 1 < batches.len() {
+                    // The part done: in the seen chunk of this page first, then in the checkpoint.
+                    self.checkpoints
+                        .put_seen(&h.cp.pass, h.cp.chunks, &h.cp.partial)
+                        .await?;
+                    if !self.save(h).await? {
+                        return Ok(Stop::LeaseLost);
+                    }
+                    self.tell(h);
+                }
+            }
             let mut seen: Vec<String> = objects.iter().filter_map(|o| self.uuid_of(o)).collect();
+            seen.append(&mut h.cp.partial);
             seen.sort();
             seen.dedup();
             self.checkpoints.put_seen(&h.cp.pass, h.cp.chunks, &seen).await?;
             h.run.pages += 1;
-            h.run.objects += objects.len() as u64;
-            h.run.written += outcome.written as u64;
-            h.run.emitted += outcome.emitted as u64;
             let c = &mut h.cp;
             c.chunks += 1;
             c.counts.pages += 1;
-            c.counts.objects += objects.len() as u64;
-            c.counts.written += outcome.written as u64;
-            c.counts.emitted += outcome.emitted as u64;
             c.tail = page_uuids;
             c.count = Some(count_now);
             c.page += 1;
@@ -357,26 +457,45 @@ impl Resync {
                 .into_iter()
                 .collect();
             while h.cp.phase == Phase::Stored {
-                if out_of_time() {
+                if !clock.room() {
                     return Ok(Stop::Deadline);
                 }
+                let read = Instant::now();
                 let (records, next) = self
                     .app
                     .store
                     .linked_page(h.cp.cursor.as_deref(), STORE_PAGE_FACTOR * size as usize)
                     .await?;
+                clock.took(read);
+                let done: HashSet<String> = h.cp.partial.iter().cloned().collect();
                 let unlisted: Vec<LinkRecord> = records
                     .into_iter()
-                    .filter(|r| !seen.contains(&r.onderwerpobject))
+                    .filter(|r| !seen.contains(&r.onderwerpobject) && !done.contains(&r.onderwerpobject))
                     .collect();
-                let outcome = self.work_unlisted(unlisted.clone()).await?;
-                h.run.objects += unlisted.len() as u64;
-                h.run.written += outcome.written as u64;
-                h.run.emitted += outcome.emitted as u64;
+                let batches: Vec<&[LinkRecord]> = unlisted.chunks(self.batch_size()).collect();
+                for (i, batch) in batches.iter().enumerate() {
+                    if !clock.room() {
+                        return Ok(Stop::Deadline);
+                    }
+                    let started = Instant::now();
+                    let outcome = self.work_unlisted(batch.to_vec()).await?;
+                    clock.took(started);
+                    for c in [&mut h.run, &mut h.cp.counts] {
+                        c.objects += batch.len() as u64;
+                        c.written += outcome.written as u64;
+                        c.emitted += outcome.emitted as u64;
+                    }
+                    if i + 1 < batches.len() {
+                        h.cp.partial
+                            .extend(batch.iter().map(|r| r.onderwerpobject.clone()));
+                        if !self.save(h).await? {
+                            return Ok(Stop::LeaseLost);
+                        }
+                        self.tell(h);
+                    }
+                }
                 let c = &mut h.cp;
-                c.counts.objects += unlisted.len() as u64;
-                c.counts.written += outcome.written as u64;
-                c.counts.emitted += outcome.emitted as u64;
+                c.partial.clear();
                 match next {
                     Some(n) => c.cursor = Some(n),
                     None => {
@@ -419,10 +538,33 @@ impl Resync {
         }
     }
 
-    /// Reconcile a list page's objects: their records in one batch read, labels only for
-    /// links that are new or moved (read after the records, once per klantcontact), writes
-    /// only for what changed — through [`Zaaklink`]'s conditional write and outbox.
-    async fn work_objects(&self, objects: &[Onderwerpobject]) -> Result<Outcome, Error> {
+    /// The stored records of a list page's objects, in one batch read (before any label of
+    /// the page is read: a label is never older than the record it is compared with).
+    async fn records_of(&self, objects: &[Onderwerpobject]) -> Result<HashMap<String, LinkRecord>, Error> {
+        let mut keys: Vec<String> = objects.iter().filter_map(|o| self.uuid_of(o)).collect();
+        keys.sort();
+        keys.dedup();
+        Ok(self
+            .app
+            .store
+            .get_many(&keys)
+            .await?
+            .into_iter()
+            .map(|r| (r.onderwerpobject.clone(), r))
+            .collect())
+    }
+
+    /// Reconcile a batch of a list page's objects: their records from the page's batch read
+    /// (`records`, taken out as they are used), labels only for links that are new or moved
+    /// (read after the records, once per klantcontact and page: `labels` keeps those read for
+    /// earlier batches of the page), writes only for what changed — through [`Zaaklink`]'s
+    /// conditional write and outbox.
+    async fn work_objects(
+        &self,
+        objects: &[Onderwerpobject],
+        records: &mut HashMap<String, LinkRecord>,
+        labels: &mut HashMap<String, Option<Klantcontact>>,
+    ) -> Result<Outcome, Error> {
         let mut uuids: Vec<(String, &Onderwerpobject)> = Vec::new();
         let mut once = HashSet::new();
         for o in objects {
@@ -432,15 +574,6 @@ impl Resync {
                 }
             }
         }
-        let keys: Vec<String> = uuids.iter().map(|(u, _)| u.clone()).collect();
-        let mut records: HashMap<String, LinkRecord> = self
-            .app
-            .store
-            .get_many(&keys)
-            .await?
-            .into_iter()
-            .map(|r| (r.onderwerpobject.clone(), r))
-            .collect();
         let steps: Vec<(String, &Onderwerpobject, Step)> = uuids
             .into_iter()
             .map(|(u, o)| {
@@ -451,11 +584,13 @@ impl Resync {
         let wanted: HashSet<String> = steps
             .iter()
             .filter_map(|(_, _, s)| match s {
-                Step::NeedsLabel { klantcontact } => Some(klantcontact.clone()),
+                Step::NeedsLabel { klantcontact } if !labels.contains_key(klantcontact) => {
+                    Some(klantcontact.clone())
+                }
                 _ => None,
             })
             .collect();
-        let labels: HashMap<String, Option<Klantcontact>> = bounded(
+        let read: HashMap<String, Option<Klantcontact>> = bounded(
             self.settings.concurrency,
             wanted.into_iter().map(|url| {
                 let klant = self.app.klant.clone();
@@ -469,6 +604,7 @@ impl Resync {
         .into_iter()
         .map(|(url, kc)| kc.map(|kc| (url, kc)))
         .collect::<Result<_, OpenKlantError>>()?;
+        labels.extend(read);
         let max = self.app.settings.label_max_chars;
         let mut jobs = Vec::new();
         for (uuid, o, step) in steps {

@@ -146,7 +146,9 @@ pub trait LinkStore: Send + Sync {
     /// Remember a klantcontact destroy for the sweep's recheck (a second marker of the same
     /// klantcontact, e.g. a repeated notification, is kept beside the first).
     async fn put_destroyed(&self, marker: &DestroyedKlantcontact) -> Result<(), StoreError>;
-    /// Every marker not yet removed, read consistently.
+    /// Every marker not yet removed, however many (no cap: DynamoDB keeps one item per
+    /// marker). A marker removed is never returned; one added a moment ago may be missing
+    /// from an index-backed store for that moment (it is not due before the recheck grace).
     async fn destroyed(&self) -> Result<Vec<DestroyedKlantcontact>, StoreError>;
     /// Remove exactly this marker (a newer one of the same klantcontact stays); removing one
     /// that is gone is no error.

@@ -46,6 +46,8 @@ fn webhook_policy_is_least_privilege() {
                         "dynamodb:BatchGetItem",
                         "dynamodb:PutItem",
                         "dynamodb:UpdateItem",
+                        // the sweep removes a rechecked klantcontact-destroyed marker item
+                        "dynamodb:DeleteItem",
                         "dynamodb:Query",
                         "dynamodb:Scan",
                         "dynamodb:DescribeTable"

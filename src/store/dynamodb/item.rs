@@ -14,7 +14,8 @@ use crate::store::{LinkRecord, StoreError};
 pub const BY_KLANTCONTACT: &str = "by-klantcontact";
 /// Sparse GSI on `wasKlantcontact` (only items holding a link whose object has one).
 pub const BY_WAS_KLANTCONTACT: &str = "by-was-klantcontact";
-/// Sparse GSI on `outbox` (only items with a non-empty `pending` have it).
+/// Sparse GSI on `outbox`: items with a non-empty `pending` (values `p#…`) and the
+/// klantcontact-destroyed markers (values `d#…`, see [`super::markers`]).
 pub const BY_OUTBOX: &str = "by-outbox";
 /// The partition key.
 pub const PARTITION_KEY: &str = "onderwerpobject";

@@ -26,8 +26,10 @@
 //! Reserved items (keys that are never a uuid) hold the resync's state
 //! ([`CheckpointStore`]): `zaaklink:resync` with `checkpoint` (S, JSON) and `version` (N),
 //! and `zaaklink:resync:seen:{pass}:{page}` with `uuids` (S, one a line). They have no
-//! `zaak`/`klantcontact`/`outbox`, so no index and no link scan sees them. So do the
-//! klantcontact-destroyed markers (`markers`, [`MARKER_SHARDS`] items, see [`markers`]).
+//! `zaak`/`klantcontact`/`outbox`, so no index and no link scan sees them. The
+//! klantcontact-destroyed markers are reserved items too, one per marker, with no `zaak` or
+//! `klantcontact`: their `outbox` values `d#0` … `d#15` put them in [`BY_OUTBOX`] beside the
+//! outbox shards, where the sweep finds them (see [`markers`]).
 //!
 //! Throttling and transient errors are retried by the SDK's standard retry policy (the
 //! default retry config of the client is kept); what still fails becomes
@@ -57,7 +59,10 @@ pub use item::{
     outbox_shard, outbox_values, BY_KLANTCONTACT, BY_OUTBOX, BY_WAS_KLANTCONTACT, CHECKPOINT_ITEM,
     OUTBOX_PENDING, OUTBOX_SHARDS, PARTITION_KEY,
 };
-pub use markers::{marker_item, MARKER_SHARDS};
+pub use markers::{
+    legacy_marker_item, legacy_marker_shard, marker_key, marker_shard, marker_values, LEGACY_MARKER_SHARDS,
+    MARKER_SHARDS,
+};
 pub use table::{create_table, wait_until_active};
 
 /// The LinkStore on a DynamoDB table (`LINKS_TABLE`).
