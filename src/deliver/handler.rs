@@ -204,10 +204,15 @@ impl<L: DeliveryLog> Deliverer<L> {
         }
         let gekoppeld = ev.kind == Some(EventKind::Gekoppeld);
         let epoch_start = crate::epoch::is_epoch_start(n);
+        // a refused read is counted once per delivery: the verification is then skipped
+        let mut read_unavailable = false;
         if self.zaken_api_read && (epoch_start || (gekoppeld && (earlier_attempt || first))) {
             let zaken = match self.relations(ev).await {
                 Ok(Relations::Zaken(zaken)) => zaken,
-                Ok(Relations::Unavailable) => Vec::new(),
+                Ok(Relations::Unavailable) => {
+                    read_unavailable = true;
+                    Vec::new()
+                }
                 Err(e) => {
                     self.log.release(key, owner).await?;
                     return Err(e);
@@ -242,7 +247,12 @@ impl<L: DeliveryLog> Deliverer<L> {
                     }
                     tracing::info!(event_id = %ev.id, event_type = %ev.event_type, key, seq = n,
                         status, body = %body, "delivered to Open Zaak");
-                    if let Some(reason) = self.not_applied(ev).await {
+                    let not_applied = if read_unavailable {
+                        None
+                    } else {
+                        self.not_applied(ev).await
+                    };
+                    if let Some(reason) = not_applied {
                         tracing::error!(event_id = %ev.id, key, seq = n, status, reason = %reason,
                             alarm = "accepted_not_applied", "Open Zaak accepted the event but did not apply it; parked");
                         self.finish(key, n, owner, Completion::Parked).await?;
