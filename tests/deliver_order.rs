@@ -916,7 +916,11 @@ async fn onboarding_on_an_open_zaak_holding_half_the_relations_duplicates_nothin
     }
     let (mut present, mut delivered) = (0, 0);
     for i in 0..n {
-        match d.deliver(&event(EventKind::Gekoppeld, ZAAK_A, &oo(i), 1)).await.unwrap() {
+        match d
+            .deliver(&event(EventKind::Gekoppeld, ZAAK_A, &oo(i), 1))
+            .await
+            .unwrap()
+        {
             Outcome::AlreadyPresent => present += 1,
             Outcome::Delivered { .. } => delivered += 1,
             other => panic!("object {i}: {other:?}"),
@@ -936,9 +940,13 @@ async fn onboarding_on_an_open_zaak_holding_half_the_relations_duplicates_nothin
     assert_eq!(relations(&oz).len(), n - 1);
     // without the read, the same first pass duplicates every pre-existing relation
     let blind_oz = fake().await;
-    let blind = deliverer(&blind_oz, MemoryDeliveryLog::new(), Duration::from_secs(5)).with_zaken_api_read(false);
+    let blind =
+        deliverer(&blind_oz, MemoryDeliveryLog::new(), Duration::from_secs(5)).with_zaken_api_read(false);
     blind_oz.insert_object(ZAAK_A, &link(ZAAK_A, &oo(0)).link_to, "made before zaaklink");
-    blind.deliver(&event(EventKind::Gekoppeld, ZAAK_A, &oo(0), 1)).await.unwrap();
+    blind
+        .deliver(&event(EventKind::Gekoppeld, ZAAK_A, &oo(0), 1))
+        .await
+        .unwrap();
     assert_eq!(blind_oz.objects().len(), 2, "the duplicate the read prevents");
 }
 
@@ -979,7 +987,10 @@ async fn lost_answers_dropped_or_late_duplicate_nothing_with_the_defaults() {
     oz.drop_after_apply(1);
     let e3 = event(EventKind::Ontkoppeld, ZAAK_A, "oo-drop", 2);
     assert!(d.deliver(&e3).await.is_err());
-    assert!(matches!(retry_until_done(&d, &e3, 5).await, Outcome::Delivered { .. }));
+    assert!(matches!(
+        retry_until_done(&d, &e3, 5).await,
+        Outcome::Delivered { .. }
+    ));
     assert_eq!(relations(&oz), vec![(ZAAK_B.to_owned(), "oo-late".to_owned())]);
     assert_eq!(oz.posts().len(), 4, "{:?}", oz.posts());
 }
@@ -1019,12 +1030,23 @@ async fn a_refused_read_delivers_without_checks_and_logs_the_fix_once() {
         assert!(matches!(d.deliver(&e).await.unwrap(), Outcome::Delivered { .. }));
     }
     assert_eq!(oz.objects().len(), 3);
-    assert_eq!(oz.reads(), 3, "one refused read per delivery, no verification after it");
+    assert_eq!(
+        oz.reads(),
+        3,
+        "one refused read per delivery, no verification after it"
+    );
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<&str> = text.lines().filter(|l| l.contains("verification_unavailable")).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("verification_unavailable"))
+        .collect();
     assert_eq!(lines.len(), 1, "logged once: {text}");
     assert!(lines[0].contains("zaken.lezen"), "names the scope: {}", lines[0]);
-    assert!(lines[0].contains("OPEN_ZAAK_ZAKEN_API_READ=false"), "names the way out: {}", lines[0]);
+    assert!(
+        lines[0].contains("OPEN_ZAAK_ZAKEN_API_READ=false"),
+        "names the way out: {}",
+        lines[0]
+    );
     assert!(lines[0].contains("ERROR"), "{}", lines[0]);
 }
 
@@ -1049,8 +1071,15 @@ async fn an_epoch_start_removes_relations_the_restored_state_does_not_know() {
     // Open Klant now links oo1 to B; the restored state emits ontkoppeld A, gekoppeld B.
     let un_a = event(EventKind::Ontkoppeld, ZAAK_A, "oo1", start);
     let ge_b = event(EventKind::Gekoppeld, ZAAK_B, "oo1", start + 1);
-    assert!(matches!(retry_until_done(&d, &un_a, 3).await, Outcome::Delivered { .. }));
-    assert!(relations(&oz).is_empty(), "C removed at the epoch start: {:?}", relations(&oz));
+    assert!(matches!(
+        retry_until_done(&d, &un_a, 3).await,
+        Outcome::Delivered { .. }
+    ));
+    assert!(
+        relations(&oz).is_empty(),
+        "C removed at the epoch start: {:?}",
+        relations(&oz)
+    );
     retry_until_done(&d, &ge_b, 3).await;
     assert_eq!(relations(&oz), vec![(ZAAK_B.to_owned(), "oo1".to_owned())]);
 

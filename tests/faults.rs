@@ -306,10 +306,7 @@ impl World {
             problems.join("\n")
         );
         assert!(fig.expected > 0, "{scenario}: no events at all");
-        assert!(
-            self.injected() + oz_faults > 0,
-            "{scenario}: no fault fired"
-        );
+        assert!(self.injected() + oz_faults > 0, "{scenario}: no fault fired");
     }
 }
 
@@ -324,17 +321,17 @@ async fn deliver_with_defaults(
     finals: &HashMap<String, Option<ZaakLink>>,
 ) -> (Value, usize) {
     use std::collections::{HashSet, VecDeque};
-    use zaaklink::deliver::{DeliverError, DeliverSettings, Deliverer, MemoryDeliveryLog, OpenZaakCredentials, Outcome};
-    let settings = DeliverSettings::from_lookup(|name| {
-        match name {
-            "OPEN_ZAAK_ROOT" => Some(oz.base.clone()),
-            "ALLOW_PLAIN_HTTP" => Some("true".into()),
-            "OPEN_ZAAK_CLIENT_ID" => Some(OZ_CLIENT.into()),
-            "OPEN_ZAAK_SECRET" => Some(OZ_SECRET.into()),
-            "DELIVERIES_TABLE" => Some("deliveries".into()),
-            "OPEN_ZAAK_TIMEOUT_SECONDS" => Some("1".into()),
-            _ => None,
-        }
+    use zaaklink::deliver::{
+        DeliverError, DeliverSettings, Deliverer, MemoryDeliveryLog, OpenZaakCredentials, Outcome,
+    };
+    let settings = DeliverSettings::from_lookup(|name| match name {
+        "OPEN_ZAAK_ROOT" => Some(oz.base.clone()),
+        "ALLOW_PLAIN_HTTP" => Some("true".into()),
+        "OPEN_ZAAK_CLIENT_ID" => Some(OZ_CLIENT.into()),
+        "OPEN_ZAAK_SECRET" => Some(OZ_SECRET.into()),
+        "DELIVERIES_TABLE" => Some("deliveries".into()),
+        "OPEN_ZAAK_TIMEOUT_SECONDS" => Some("1".into()),
+        _ => None,
     })
     .unwrap();
     assert!(settings.zaken_api_read, "the default reads zaakobjecten");

@@ -268,7 +268,10 @@ mod tests {
         let other = "https://oz/zaken/api/v1/zaken/c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f";
         let body: Value = serde_json::from_slice(&correction(&e, other).unwrap()).unwrap();
         assert_eq!(body["type"], "nl.overheid.zaken.zaak-ontkoppeld");
-        assert_eq!(body["data"]["zaak"], "urn:uuid:c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f");
+        assert_eq!(
+            body["data"]["zaak"],
+            "urn:uuid:c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f"
+        );
         assert_eq!(body["subject"], "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f");
         assert_eq!(body["data"]["linkTo"], "http://ok/oo/1");
         assert!(body.get("sequence").is_none());

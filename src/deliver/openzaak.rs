@@ -191,7 +191,10 @@ impl OpenZaakClient {
                 .map_err(|e| ReadError::Failed(format!("GET zaakobjecten: {}", describe(&e))))?;
             let status = resp.status().as_u16();
             let text = resp.text().await.map_err(|e| {
-                ReadError::Failed(format!("GET zaakobjecten answered {status}, cut off: {}", describe(&e)))
+                ReadError::Failed(format!(
+                    "GET zaakobjecten answered {status}, cut off: {}",
+                    describe(&e)
+                ))
             })?;
             match status {
                 200..=299 => {}
@@ -239,7 +242,13 @@ impl OpenZaakClient {
     /// Whether `zaak_url` (as Open Zaak lists it) is the zaak of `data.zaak` (`urn:uuid:<u>`
     /// or a URL): the same URL, or the same uuid as its last path segment.
     pub fn same_zaak(&self, zaak_url: &str, zaak: &str) -> bool {
-        let last = |s: &str| s.trim_end_matches('/').rsplit('/').next().unwrap_or("").to_owned();
+        let last = |s: &str| {
+            s.trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        };
         zaak_url == self.zaak_url(zaak) || last(zaak_url) == last(&self.zaak_url(zaak))
     }
 }

@@ -134,11 +134,7 @@ impl DeliverSettings {
             credentials,
             deliveries_table,
             timeout,
-            zaken_api_read: flag_or(
-                "OPEN_ZAAK_ZAKEN_API_READ",
-                get("OPEN_ZAAK_ZAKEN_API_READ"),
-                true,
-            )?,
+            zaken_api_read: flag_or("OPEN_ZAAK_ZAKEN_API_READ", get("OPEN_ZAAK_ZAKEN_API_READ"), true)?,
             parked_queue_url: get("PARKED_QUEUE_URL"),
             user_id: jwt_user(
                 "OPEN_ZAAK_USER_ID",
