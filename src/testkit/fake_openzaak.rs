@@ -70,6 +70,7 @@ struct Inner {
     drop_after_apply: usize,
     late_after_apply: Vec<Duration>,
     refuse_reads: bool,
+    read_delay: Option<Duration>,
     /// GETs of /zaakobjecten answered (any status)
     reads: usize,
     delay: Option<Duration>,
@@ -143,6 +144,10 @@ impl FakeOpenZaak {
     /// Reads of zaakobjecten are answered 403 (an Applicatie without `zaken.lezen`).
     pub fn refuse_reads(&self, on: bool) {
         self.with(|s| s.refuse_reads = on);
+    }
+    /// Every zaakobjecten read is answered this late (None: at once).
+    pub fn set_read_delay(&self, d: Option<Duration>) {
+        self.with(|s| s.read_delay = d);
     }
     /// GETs of zaakobjecten answered so far.
     pub fn reads(&self) -> usize {
@@ -351,6 +356,10 @@ async fn zaakobjecten(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap
     let q: HashMap<String, String> = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
         .into_owned()
         .collect();
+    let delay = inner.lock().expect("lock").read_delay;
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
     let mut s = inner.lock().expect("lock");
     s.reads += 1;
     if down(&s) {
