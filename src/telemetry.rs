@@ -27,6 +27,10 @@ pub const RESYNC_OBJECTS: &str = "ResyncObjects";
 pub const RESYNC_CHANGES: &str = "ResyncChanges";
 /// Resync passes that completed (Count).
 pub const RESYNC_PASSES_COMPLETED: &str = "ResyncPassesCompleted";
+/// Deliveries whose zaakobjecten read Open Zaak refused (401/403: no `zaken.lezen`) or
+/// could not answer usefully: sent without the checks against duplicates and silent drops
+/// (Count; alarmed by the stack).
+pub const VERIFICATION_UNAVAILABLE: &str = "VerificationUnavailable";
 /// The dimension of [`NOTIFICATIONS`] and [`DELIVERIES`].
 pub const OUTCOME: &str = "Outcome";
 
@@ -109,6 +113,10 @@ pub fn delivery(outcome: DeliveryOutcome) {
     counter!(DELIVERIES, OUTCOME => outcome.as_str()).increment(1);
 }
 
+pub fn verification_unavailable() {
+    counter!(VERIFICATION_UNAVAILABLE).increment(1);
+}
+
 pub fn stale_event_skipped() {
     counter!(STALE_EVENTS_SKIPPED).increment(1);
 }
@@ -169,6 +177,7 @@ impl Emf {
             EVENTS_PUT,
             DELIVERIES,
             STALE_EVENTS_SKIPPED,
+            VERIFICATION_UNAVAILABLE,
             RESYNC_OBJECTS,
             RESYNC_CHANGES,
             RESYNC_PASSES_COMPLETED,

@@ -155,6 +155,9 @@ fn deliverer(root: &str) -> Deliverer<MemoryDeliveryLog> {
         Duration::from_secs(5),
     )
     .unwrap()
+    // the wire shape of the POST alone: this recording server has no zaakobjecten (the
+    // read checks are tested against the fake Open Zaak, tests/deliver_order.rs)
+    .with_zaken_api_read(false)
 }
 
 fn now() -> u64 {
@@ -359,7 +362,8 @@ async fn a_slow_open_zaak_times_out() {
         MemoryDeliveryLog::new(),
         Duration::from_millis(300),
     )
-    .unwrap();
+    .unwrap()
+    .with_zaken_api_read(false);
     let err = d.deliver(&fixture_cloudevent()).await.unwrap_err();
     assert!(
         matches!(&err, DeliverError::Request { reason, .. } if reason == "timed out"),

@@ -884,7 +884,7 @@ async fn accepted_but_not_applied_is_parked_with_read_access() {
     let oz = fake().await;
     oz.set_link_to_unreachable(true);
     let e = event(EventKind::Gekoppeld, ZAAK_A, "oo1", 1);
-    let blind = deliverer(&oz, MemoryDeliveryLog::new(), Duration::from_secs(5));
+    let blind = deliverer(&oz, MemoryDeliveryLog::new(), Duration::from_secs(5)).with_zaken_api_read(false);
     assert!(matches!(
         blind.deliver(&e).await.unwrap(),
         Outcome::Delivered { status: 202, .. }
@@ -903,4 +903,204 @@ async fn accepted_but_not_applied_is_parked_with_read_access() {
     let un = event(EventKind::Ontkoppeld, ZAAK_A, "oo1", 2);
     assert!(matches!(d.deliver(&un).await.unwrap(), Outcome::Delivered { .. }));
     assert!(oz.objects().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// With the defaults (the zaakobjecten read on): onboarding, lost answers, a refused read, an
+// epoch start after a restore.
+// ---------------------------------------------------------------------------------------------
+
+/// Onboarding: Open Zaak already holds half of the relations (made by hand, or by Open
+/// Klant's own emitter) when zaaklink's first pass sends a `zaak-gekoppeld` for every link.
+/// Each object's first gekoppeld is checked against Open Zaak: 0 duplicates, 0 missing.
+#[tokio::test]
+async fn onboarding_on_an_open_zaak_holding_half_the_relations_duplicates_nothing() {
+    let oz = fake().await;
+    let d = deliverer(&oz, MemoryDeliveryLog::new(), Duration::from_secs(5));
+    let n = 20;
+    let oo = |i: usize| format!("oo-onboard-{i}");
+    for i in (0..n).filter(|i| i % 2 == 0) {
+        oz.insert_object(ZAAK_A, &link(ZAAK_A, &oo(i)).link_to, "made before zaaklink");
+    }
+    let (mut present, mut delivered) = (0, 0);
+    for i in 0..n {
+        match d
+            .deliver(&event(EventKind::Gekoppeld, ZAAK_A, &oo(i), 1))
+            .await
+            .unwrap()
+        {
+            Outcome::AlreadyPresent => present += 1,
+            Outcome::Delivered { .. } => delivered += 1,
+            other => panic!("object {i}: {other:?}"),
+        }
+    }
+    assert_eq!((present, delivered), (n / 2, n / 2));
+    assert_eq!(oz.posts().len(), n / 2, "only the missing relations were POSTed");
+    let want: Vec<(String, String)> = {
+        let mut w: Vec<_> = (0..n).map(|i| (ZAAK_A.to_owned(), oo(i))).collect();
+        w.sort();
+        w
+    };
+    assert_eq!(relations(&oz), want, "one ZaakObject per link");
+    // a later transition of a pre-existing relation works as usual
+    let un = event(EventKind::Ontkoppeld, ZAAK_A, &oo(0), 2);
+    assert!(matches!(d.deliver(&un).await.unwrap(), Outcome::Delivered { .. }));
+    assert_eq!(relations(&oz).len(), n - 1);
+    // without the read, the same first pass duplicates every pre-existing relation
+    let blind_oz = fake().await;
+    let blind =
+        deliverer(&blind_oz, MemoryDeliveryLog::new(), Duration::from_secs(5)).with_zaken_api_read(false);
+    blind_oz.insert_object(ZAAK_A, &link(ZAAK_A, &oo(0)).link_to, "made before zaaklink");
+    blind
+        .deliver(&event(EventKind::Gekoppeld, ZAAK_A, &oo(0), 1))
+        .await
+        .unwrap();
+    assert_eq!(blind_oz.objects().len(), 2, "the duplicate the read prevents");
+}
+
+/// Delivers until the event ends (retrying what is retryable), at most `rounds` times.
+async fn retry_until_done<L: DeliveryLog>(d: &Deliverer<L>, e: &Value, rounds: usize) -> Outcome {
+    for _ in 0..rounds {
+        match d.deliver(e).await {
+            Ok(o) => return o,
+            Err(err) if err.retryable() => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(err) => panic!("{err}"),
+        }
+    }
+    panic!("not done after {rounds} rounds");
+}
+
+/// Lost answers after Open Zaak applied the event: the connection dropped, or the answer
+/// came after the timeout. With the defaults the retry finds the ZaakObject: no duplicate.
+#[tokio::test]
+async fn lost_answers_dropped_or_late_duplicate_nothing_with_the_defaults() {
+    let oz = fake().await;
+    let d = deliverer(&oz, MemoryDeliveryLog::new(), Duration::from_millis(500))
+        .with_lease(Duration::from_millis(100));
+    oz.drop_after_apply(1);
+    let e1 = event(EventKind::Gekoppeld, ZAAK_A, "oo-drop", 1);
+    match d.deliver(&e1).await.unwrap_err() {
+        DeliverError::Request { reason, .. } => assert!(!reason.is_empty()),
+        other => panic!("a dropped connection is an unknown outcome, got {other}"),
+    }
+    assert_eq!(retry_until_done(&d, &e1, 5).await, Outcome::AlreadyPresent);
+    oz.answer_late_after_apply(1, Duration::from_secs(2));
+    let e2 = event(EventKind::Gekoppeld, ZAAK_B, "oo-late", 1);
+    assert!(matches!(
+        d.deliver(&e2).await.unwrap_err(),
+        DeliverError::Request { .. }
+    ));
+    assert_eq!(retry_until_done(&d, &e2, 5).await, Outcome::AlreadyPresent);
+    // an ontkoppeld whose answer is lost is POSTed again: harmless, the relation is gone
+    oz.drop_after_apply(1);
+    let e3 = event(EventKind::Ontkoppeld, ZAAK_A, "oo-drop", 2);
+    assert!(d.deliver(&e3).await.is_err());
+    assert!(matches!(
+        retry_until_done(&d, &e3, 5).await,
+        Outcome::Delivered { .. }
+    ));
+    assert_eq!(relations(&oz), vec![(ZAAK_B.to_owned(), "oo-late".to_owned())]);
+    assert_eq!(oz.posts().len(), 4, "{:?}", oz.posts());
+}
+
+/// A log writer for one test (the subscriber is set for this thread only).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An Applicatie without zaken.lezen: deliveries go on (as without the read), and the log
+/// names the missing scope and the fix once per process, not once per event.
+#[tokio::test]
+async fn a_refused_read_delivers_without_checks_and_logs_the_fix_once() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let _guard = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
+    let oz = fake().await;
+    oz.refuse_reads(true);
+    let d = deliverer(&oz, MemoryDeliveryLog::new(), Duration::from_secs(5));
+    for i in 0..3 {
+        let e = event(EventKind::Gekoppeld, ZAAK_A, &format!("oo-refused-{i}"), 1);
+        assert!(matches!(d.deliver(&e).await.unwrap(), Outcome::Delivered { .. }));
+    }
+    assert_eq!(oz.objects().len(), 3);
+    assert_eq!(
+        oz.reads(),
+        3,
+        "one refused read per delivery, no verification after it"
+    );
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("verification_unavailable"))
+        .collect();
+    assert_eq!(lines.len(), 1, "logged once: {text}");
+    assert!(lines[0].contains("zaken.lezen"), "names the scope: {}", lines[0]);
+    assert!(
+        lines[0].contains("OPEN_ZAAK_ZAKEN_API_READ=false"),
+        "names the way out: {}",
+        lines[0]
+    );
+    assert!(lines[0].contains("ERROR"), "{}", lines[0]);
+}
+
+/// After a restore of the links table, an object's events start a new epoch; Open Zaak may
+/// relate the object to zaken the restored state does not know. The epoch start reads Open
+/// Zaak's relations of the object and removes the others: Open Zaak ends equal to the event.
+#[tokio::test]
+async fn an_epoch_start_removes_relations_the_restored_state_does_not_know() {
+    let oz = fake().await;
+    let d = deliverer(&oz, MemoryDeliveryLog::new(), Duration::from_secs(5));
+    const ZAAK_C: &str = "c7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5";
+    let epoch = 1_795_000_000_000u64;
+    let start = zaaklink::epoch::first_seq(epoch);
+    // Before the restore: oo1 went A → C (delivered); the restored state knows only A.
+    for e in [
+        event(EventKind::Gekoppeld, ZAAK_A, "oo1", 1),
+        event(EventKind::Ontkoppeld, ZAAK_A, "oo1", 2),
+        event(EventKind::Gekoppeld, ZAAK_C, "oo1", 3),
+    ] {
+        retry_until_done(&d, &e, 3).await;
+    }
+    // Open Klant now links oo1 to B; the restored state emits ontkoppeld A, gekoppeld B.
+    let un_a = event(EventKind::Ontkoppeld, ZAAK_A, "oo1", start);
+    let ge_b = event(EventKind::Gekoppeld, ZAAK_B, "oo1", start + 1);
+    assert!(matches!(
+        retry_until_done(&d, &un_a, 3).await,
+        Outcome::Delivered { .. }
+    ));
+    assert!(
+        relations(&oz).is_empty(),
+        "C removed at the epoch start: {:?}",
+        relations(&oz)
+    );
+    retry_until_done(&d, &ge_b, 3).await;
+    assert_eq!(relations(&oz), vec![(ZAAK_B.to_owned(), "oo1".to_owned())]);
+
+    // An epoch-start gekoppeld whose zaak Open Zaak already holds, beside a stray one.
+    oz.insert_object(ZAAK_A, &link(ZAAK_A, "oo2").link_to, "before the restore");
+    oz.insert_object(ZAAK_C, &link(ZAAK_C, "oo2").link_to, "before the restore");
+    let ge_a = event(EventKind::Gekoppeld, ZAAK_A, "oo2", start);
+    assert_eq!(retry_until_done(&d, &ge_a, 3).await, Outcome::AlreadyPresent);
+    assert_eq!(
+        relations(&oz),
+        vec![
+            (ZAAK_A.to_owned(), "oo2".to_owned()),
+            (ZAAK_B.to_owned(), "oo1".to_owned())
+        ]
+    );
 }

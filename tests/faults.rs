@@ -35,6 +35,7 @@ use common::history::{check_history, record_commit, report};
 use common::Moto;
 use zaaklink::cloudevent::event_id;
 use zaaklink::fake_openklant::FakeOpenKlant;
+use zaaklink::fake_openzaak::FakeOpenZaak;
 use zaaklink::link::{Klantcontact, Onderwerpobject, ZaakLink};
 use zaaklink::openklant::{HttpOpenKlant, OpenKlant, OpenKlantError, Page};
 use zaaklink::reconcile::EventKind;
@@ -225,6 +226,13 @@ impl World {
 
     /// The checks, the JSON line, the asserts.
     async fn finish(self, scenario: &str, description: &str) {
+        self.finish_with(scenario, description, None).await
+    }
+
+    /// As [`World::finish`]; with `oz`, the events read back from the queue are also
+    /// delivered to that fake Open Zaak by `deliver` with its default settings, and its
+    /// ZaakObjects compared with Open Klant's final links (RELIABILITY.md "At Open Zaak").
+    async fn finish_with(self, scenario: &str, description: &str, oz: Option<&FakeOpenZaak>) {
         let pending = self.app.store.with_pending().await.unwrap();
         let mut problems = Vec::new();
         let mut finals = HashMap::new();
@@ -250,16 +258,31 @@ impl World {
         let committed = self.committed.lock().unwrap().clone();
         let (fig, more) = check_history(&committed, &received, &finals);
         problems.extend(more);
+        let mut at_open_zaak = None;
+        let mut oz_faults = 0;
+        if let Some(oz) = oz {
+            let (figures, lost_answers) = deliver_with_defaults(oz, &received, &finals).await;
+            for key in ["missing", "duplicated", "stale_resurrections", "parked"] {
+                if figures[key] != 0 {
+                    problems.push(format!("at Open Zaak: {key} = {}", figures[key]));
+                }
+            }
+            if lost_answers == 0 {
+                problems.push("at Open Zaak: no answer was lost".into());
+            }
+            oz_faults = lost_answers;
+            at_open_zaak = Some(figures);
+        }
         let mut answers: BTreeMap<u16, usize> = BTreeMap::new();
         for s in &self.non_2xx {
             *answers.entry(*s).or_default() += 1;
         }
-        report(json!({
+        let mut line = json!({
             "scenario": scenario,
             "description": description,
             "notifications": self.notifications,
             "deliveries": self.deliveries,
-            "faults": self.injected(),
+            "faults": self.injected() + oz_faults,
             "fault_detail": {"non_2xx_answers_retried": answers},
             "events_expected": fig.expected,
             "events_delivered": fig.delivered,
@@ -271,7 +294,11 @@ impl World {
             "pending_left": pending.len(),
             "seconds": (self.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
             "result": if problems.is_empty() { "pass" } else { "FAIL" },
-        }));
+        });
+        if let Some(figures) = at_open_zaak {
+            line["open_zaak"] = figures;
+        }
+        report(line);
         assert!(
             problems.is_empty(),
             "{scenario}: {} problems:\n{}",
@@ -279,8 +306,126 @@ impl World {
             problems.join("\n")
         );
         assert!(fig.expected > 0, "{scenario}: no events at all");
-        assert!(self.injected() > 0, "{scenario}: no fault fired");
+        assert!(self.injected() + oz_faults > 0, "{scenario}: no fault fired");
     }
+}
+
+/// `deliver` as the stack runs it: built from [`DeliverSettings`] with only the required
+/// settings (plus a 1 s timeout, to keep the run short), so the zaakobjecten read is at its
+/// default. Delivers `events` (shuffled by nothing: queue order) and redelivers what failed,
+/// as SQS does. Returns the figures of RELIABILITY.md's "At Open Zaak" table and the number
+/// of answers that were lost (a POST whose outcome `deliver` could not know).
+async fn deliver_with_defaults(
+    oz: &FakeOpenZaak,
+    events: &[Value],
+    finals: &HashMap<String, Option<ZaakLink>>,
+) -> (Value, usize) {
+    use std::collections::{HashSet, VecDeque};
+    use zaaklink::deliver::{
+        DeliverError, DeliverSettings, Deliverer, MemoryDeliveryLog, OpenZaakCredentials, Outcome,
+    };
+    let settings = DeliverSettings::from_lookup(|name| match name {
+        "OPEN_ZAAK_ROOT" => Some(oz.base.clone()),
+        "ALLOW_PLAIN_HTTP" => Some("true".into()),
+        "OPEN_ZAAK_CLIENT_ID" => Some(OZ_CLIENT.into()),
+        "OPEN_ZAAK_SECRET" => Some(OZ_SECRET.into()),
+        "DELIVERIES_TABLE" => Some("deliveries".into()),
+        "OPEN_ZAAK_TIMEOUT_SECONDS" => Some("1".into()),
+        _ => None,
+    })
+    .unwrap();
+    assert!(settings.zaken_api_read, "the default reads zaakobjecten");
+    let d = Deliverer::new(
+        &settings.open_zaak_root,
+        OpenZaakCredentials::new(OZ_CLIENT, OZ_SECRET),
+        MemoryDeliveryLog::new(),
+        settings.timeout,
+    )
+    .unwrap()
+    .with_zaken_api_read(settings.zaken_api_read);
+    let mut queue: VecDeque<&Value> = events.iter().collect();
+    let (mut receives, mut lost_answers, mut parked) = (0usize, 0usize, 0usize);
+    while let Some(e) = queue.pop_front() {
+        receives += 1;
+        assert!(receives < events.len() * 20 + 100, "deliver does not end");
+        match d.deliver(e).await {
+            Ok(Outcome::Parked { .. }) => parked += 1,
+            Ok(_) => {}
+            Err(DeliverError::Request { .. }) => {
+                lost_answers += 1;
+                queue.push_back(e);
+            }
+            Err(err) if err.retryable() => queue.push_back(e),
+            Err(err) => panic!("{err}"),
+        }
+    }
+    let expected: HashSet<(String, String)> = finals
+        .values()
+        .flatten()
+        .map(|l| (oz.zaak_url(&l.zaak), l.link_to.clone()))
+        .collect();
+    let mut present: HashMap<(String, String), usize> = HashMap::new();
+    for o in oz.objects() {
+        *present.entry((o.zaak, o.object)).or_default() += 1;
+    }
+    let figures = json!({
+        "events_from_queue": events.len(),
+        "deliver_receives": receives,
+        "posts": oz.posts().len(),
+        "relations_expected": expected.len(),
+        "present": present.values().sum::<usize>(),
+        "missing": expected.iter().filter(|k| !present.contains_key(*k)).count(),
+        "duplicated": present.values().map(|n| n - 1).sum::<usize>(),
+        "stale_resurrections": present.keys().filter(|k| !expected.contains(*k)).count(),
+        "parked": parked,
+        "lost_answers": lost_answers,
+        "zaken_api_read": settings.zaken_api_read,
+    });
+    (figures, lost_answers)
+}
+
+const OZ_CLIENT: &str = "zaaklink-faults";
+const OZ_SECRET: &str = "een-geheim-van-minstens-32-tekens-lang!";
+
+// ---------------------------------------------------------------------------------------------
+// Open Zaak: answers lost after the event was applied
+// ---------------------------------------------------------------------------------------------
+
+/// Four objects linked, two of them relinked; Open Zaak applies some events and then loses
+/// the answer (`lose` switches the fault on for `n` POSTs).
+async fn lost_answers_at_open_zaak(scenario: &str, description: &str, lose: impl Fn(&FakeOpenZaak)) {
+    let mut w = World::new().await;
+    let oz = FakeOpenZaak::start(OZ_CLIENT, OZ_SECRET).await.unwrap();
+    for i in 0..4 {
+        w.set(i, Some(i % 2));
+        w.notify(i, "create", 204).await;
+    }
+    for i in 0..2 {
+        w.set(i, Some(2));
+        w.notify(i, "update", 204).await;
+    }
+    lose(&oz);
+    w.finish_with(scenario, description, Some(&oz)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn open_zaak_applies_then_drops_the_connection_nothing_duplicated() {
+    lost_answers_at_open_zaak(
+        "open_zaak_connection_dropped",
+        "Open Zaak applies 4 events, then drops the connection without an answer; deliver with its default settings",
+        |oz| oz.drop_after_apply(4),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn open_zaak_answers_after_the_timeout_nothing_duplicated() {
+    lost_answers_at_open_zaak(
+        "open_zaak_answer_after_timeout",
+        "Open Zaak applies 4 events, then answers 202 after 2 s, past deliver's timeout (1 s); default settings otherwise",
+        |oz| oz.answer_late_after_apply(4, Duration::from_secs(2)),
+    )
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------

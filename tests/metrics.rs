@@ -324,6 +324,51 @@ async fn deliver_invocations_count_deliveries_by_outcome_stale_skips_and_lag() {
     assert_eq!(got["DeliveryLag"].value.as_array().unwrap().len(), 1);
 }
 
+/// An Applicatie without zaken.lezen: each delivery counts one `VerificationUnavailable`
+/// (the alarm's metric, no dimension) and is still delivered.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_zaakobjecten_read_counts_verification_unavailable() {
+    let _lock = LOCK.lock().await;
+    let emf = emf();
+    let oz = FakeOpenZaak::start(CLIENT_ID, SECRET).await.unwrap();
+    oz.refuse_reads(true);
+    let d = Deliverer::new(
+        &oz.base,
+        OpenZaakCredentials::new(CLIENT_ID, SECRET),
+        MemoryDeliveryLog::new(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let q = RecordingQueues::default();
+    let minute = chrono::Duration::seconds(60);
+    let events = [
+        cloudevent(EventKind::Gekoppeld, "oo-r1", 1, minute),
+        cloudevent(EventKind::Gekoppeld, "oo-r2", 1, minute),
+    ];
+    let r = handle_batch(&d, &q, &batch(&events)).await;
+    assert!(r.batch_item_failures.is_empty());
+    let got = parse(&emf.take("v-1"), "v-1");
+    assert_eq!(
+        counters(&got),
+        expect(&[
+            ("Deliveries/Outcome=delivered", 2),
+            (zaaklink::telemetry::VERIFICATION_UNAVAILABLE, 2),
+        ])
+    );
+    assert_eq!(oz.objects().len(), 2);
+    // readable again: nothing more counted
+    oz.refuse_reads(false);
+    let r = handle_batch(
+        &d,
+        &q,
+        &batch(&[cloudevent(EventKind::Gekoppeld, "oo-r3", 1, minute)]),
+    )
+    .await;
+    assert!(r.batch_item_failures.is_empty());
+    let got = parse(&emf.take("v-2"), "v-2");
+    assert_eq!(counters(&got), expect(&[("Deliveries/Outcome=delivered", 1)]));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn resync_runs_count_objects_changes_events_and_completed_passes() {
     let _lock = LOCK.lock().await;

@@ -196,3 +196,92 @@ async fn after_a_restore_new_transitions_are_delivered_not_skipped_as_repeats() 
     );
     assert_eq!(chain.relations(), [(ZAAK_A.to_owned(), OO.to_owned())]);
 }
+
+const ZAAK_C: &str = "d4e5f6a7-b8c9-4d0e-9f1a-2b3c4d5e6f70";
+
+/// Linked to A, backed up, then relinked to B and delivered: Open Zaak holds B. The table is
+/// restored from the backup: the restored state says A and does not know B.
+async fn restored_while_open_zaak_holds_b(moto: &Moto) -> (Chain, Arc<MemorySink>, (Zaaklink, WebhookAuth)) {
+    let ddb = moto.dynamodb().await;
+    moto.create_links_table("links").await;
+    let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
+    let oz = FakeOpenZaak::start(CLIENT_ID, SECRET).await.unwrap();
+    oz.set_zaken(&[ZAAK_A, ZAAK_B, ZAAK_C]);
+    // deliver with its defaults: the zaakobjecten read is on
+    let deliverer = Deliverer::new(
+        &oz.base,
+        OpenZaakCredentials::new(CLIENT_ID, SECRET),
+        MemoryDeliveryLog::new(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let mut chain = Chain {
+        ok,
+        oz,
+        deliverer,
+        history: Vec::new(),
+    };
+    let sink = Arc::new(MemorySink::default());
+    let before = app(&chain.ok, DynamoStore::new(ddb.clone(), "links"), &sink);
+    chain.ok.put(samples::KLANTCONTACT);
+    chain.ok.put(samples::ZAAK_A);
+    chain.change(&before, &sink, samples::CREATE).await;
+    let backup = ddb
+        .create_backup()
+        .table_name("links")
+        .backup_name("at-a")
+        .send()
+        .await
+        .unwrap()
+        .backup_details
+        .unwrap()
+        .backup_arn;
+    chain.ok.put(samples::ZAAK_B);
+    chain.change(&before, &sink, samples::UPDATE).await;
+    assert_eq!(chain.relations(), [(ZAAK_B.to_owned(), OO.to_owned())]);
+    ddb.restore_table_from_backup()
+        .target_table_name("links-restored")
+        .backup_arn(backup)
+        .send()
+        .await
+        .unwrap();
+    let restored = DynamoStore::new(ddb.clone(), "links-restored");
+    let record = restored.get(OO).await.unwrap().unwrap();
+    assert_eq!(
+        record.link.unwrap().zaak,
+        ZAAK_A,
+        "the restored state does not know B"
+    );
+    let after = app(&chain.ok, restored, &sink);
+    (chain, sink, after)
+}
+
+/// Open Klant relinks the object to C after the restore. The restored state emits
+/// ontkoppeld A + gekoppeld C; without more, Open Zaak would keep B beside C. The epoch start
+/// reads Open Zaak's ZaakObjects of the object and removes B: Open Zaak ends equal to Open
+/// Klant.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_restore_the_epoch_start_removes_a_relation_the_restored_state_does_not_know() {
+    let moto = Moto::start();
+    let (mut chain, sink, after) = restored_while_open_zaak_holds_b(&moto).await;
+    chain.ok.put(&samples::ZAAK_B.replace(ZAAK_B, ZAAK_C));
+    let outcomes = chain.change(&after, &sink, samples::UPDATE).await;
+    assert_eq!(outcomes.len(), 2, "ontkoppeld A, gekoppeld C: {outcomes:?}");
+    assert_eq!(
+        chain.relations(),
+        [(ZAAK_C.to_owned(), OO.to_owned())],
+        "B, unknown to the restored state, is gone: {:?}",
+        chain.oz.objects()
+    );
+}
+
+/// The next pass after the restore (Open Klant unchanged: still B): the restored state's A is
+/// corrected to B; Open Zaak ends with exactly one relation, to B.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_restore_the_next_pass_ends_equal_at_open_zaak() {
+    let moto = Moto::start();
+    let (mut chain, sink, after) = restored_while_open_zaak_holds_b(&moto).await;
+    let outcomes = chain.change(&after, &sink, samples::UPDATE).await;
+    assert_eq!(outcomes.len(), 2, "ontkoppeld A, gekoppeld B: {outcomes:?}");
+    assert_eq!(chain.relations(), [(ZAAK_B.to_owned(), OO.to_owned())]);
+}

@@ -9,7 +9,7 @@
 //!   `{"client_id": "...", "secret": "..."}`; or `OPEN_ZAAK_CLIENT_ID` + `OPEN_ZAAK_SECRET`.
 //! - `DELIVERIES_TABLE` (required): DynamoDB table of the per-object delivery state.
 //! - `PARKED_QUEUE_URL` (optional): the queue parked events go to (the stack's DLQ).
-//! - `OPEN_ZAAK_ZAKEN_API_READ` (optional, default false), `OPEN_ZAAK_TIMEOUT_SECONDS`
+//! - `OPEN_ZAAK_ZAKEN_API_READ` (optional, default true), `OPEN_ZAAK_TIMEOUT_SECONDS`
 //!   (optional, default 10), `RUST_LOG` (default `info`), `METRICS_NAMESPACE` (default
 //!   `zaaklink`: the CloudWatch namespace of the metrics, `zaaklink::telemetry`).
 //! - `OPEN_ZAAK_USER_ID`, `OPEN_ZAAK_USER_REPRESENTATION` (optional): the JWT's `user_id` /

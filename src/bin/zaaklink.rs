@@ -113,6 +113,11 @@ struct LocalArgs {
     /// With the Open Zaak sink: the JWT's `user_representation` (Open Zaak's audit trail).
     #[arg(long, env = "OPEN_ZAAK_USER_REPRESENTATION", default_value = zaaklink::deliver::credentials::DEFAULT_USER_REPRESENTATION)]
     open_zaak_user_representation: String,
+    /// With the Open Zaak sink: read Open Zaak's zaakobjecten (the Applicatie needs
+    /// zaken.lezen) to skip a ZaakObject that is already there, and verify each 2xx. `false`
+    /// delivers without these checks (a lost answer can then duplicate a ZaakObject).
+    #[arg(long, env = "OPEN_ZAAK_ZAKEN_API_READ", default_value_t = true, action = clap::ArgAction::Set)]
+    open_zaak_zaken_api_read: bool,
     #[command(flatten)]
     core: CoreArgs,
     #[command(flatten)]
@@ -135,8 +140,10 @@ impl LocalArgs {
             log,
             zaaklink::deliver::DEFAULT_TIMEOUT,
         )
-        .map_err(|e| format!("configuration error: {e}"))?;
-        tracing::info!(events_url = %zaaklink::secret::redact_url(deliverer.events_url()), client_id = id, "events go to Open Zaak with a ZGW JWT");
+        .map_err(|e| format!("configuration error: {e}"))?
+        .with_zaken_api_read(self.open_zaak_zaken_api_read);
+        tracing::info!(events_url = %zaaklink::secret::redact_url(deliverer.events_url()), client_id = id,
+            zaken_api_read = self.open_zaak_zaken_api_read, "events go to Open Zaak with a ZGW JWT");
         Ok(Arc::new(sink::OpenZaakSink::new(deliverer)))
     }
 

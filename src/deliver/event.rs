@@ -134,6 +134,39 @@ pub fn parse(cloudevent: &Value) -> Result<DeliveryEvent, String> {
     })
 }
 
+/// The body of a `zaak-ontkoppeld` that removes the relation of `ev`'s `linkTo` to
+/// `zaak_url` (a zaak as Open Zaak lists it): `ev`'s posted attributes with the type
+/// `zaak-ontkoppeld`, that zaak (as `urn:uuid:<uuid>` when its last path segment is a
+/// uuid, the URL otherwise) as `data.zaak` and `subject`, and an id derived from `ev`'s id
+/// and the zaak (UUIDv5), so a repeat carries the same id.
+pub fn correction(ev: &DeliveryEvent, zaak_url: &str) -> Result<Vec<u8>, String> {
+    let mut body: Map<String, Value> = serde_json::from_slice(&ev.body).map_err(|e| e.to_string())?;
+    let last = zaak_url.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    let (zaak, subject) = match uuid::Uuid::parse_str(last) {
+        Ok(u) => (format!("urn:uuid:{u}"), u.to_string()),
+        Err(_) => (zaak_url.to_owned(), zaak_url.to_owned()),
+    };
+    let id = uuid::Uuid::new_v5(
+        &crate::cloudevent::id_namespace(),
+        format!("{}/ontkoppeld/{zaak_url}", ev.id).as_bytes(),
+    );
+    body.insert("id".into(), Value::String(id.to_string()));
+    body.insert(
+        "type".into(),
+        Value::String(EventKind::Ontkoppeld.event_type().to_owned()),
+    );
+    if body.contains_key("subject") {
+        body.insert("subject".into(), Value::String(subject));
+    }
+    match body.get_mut("data").and_then(Value::as_object_mut) {
+        Some(data) => {
+            data.insert("zaak".into(), Value::String(zaak));
+        }
+        None => return Err(format!("event {}: no data object", ev.id)),
+    }
+    serde_json::to_vec(&body).map_err(|e| e.to_string())
+}
+
 /// What Open Zaak 1.30 answers 202 to and then drops, checked before any POST.
 fn refusal(
     kind: Option<EventKind>,
@@ -227,6 +260,28 @@ mod tests {
         assert_eq!(e.body, serde_json::to_vec(&without).unwrap());
         // a number is accepted too
         assert_eq!(parse(&event(Some(json!(3)), good_data())).unwrap().place.seq, 3);
+    }
+
+    #[test]
+    fn a_correction_removes_the_other_zaak_with_its_own_stable_id() {
+        let e = parse(&event(Some(json!("5")), good_data())).unwrap();
+        let other = "https://oz/zaken/api/v1/zaken/c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f";
+        let body: Value = serde_json::from_slice(&correction(&e, other).unwrap()).unwrap();
+        assert_eq!(body["type"], "nl.overheid.zaken.zaak-ontkoppeld");
+        assert_eq!(
+            body["data"]["zaak"],
+            "urn:uuid:c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f"
+        );
+        assert_eq!(body["subject"], "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f");
+        assert_eq!(body["data"]["linkTo"], "http://ok/oo/1");
+        assert!(body.get("sequence").is_none());
+        assert_ne!(body["id"], "e1");
+        assert_eq!(correction(&e, other).unwrap(), correction(&e, other).unwrap());
+        let parsed = parse(&body).unwrap();
+        assert_eq!(parsed.refusal, None, "Open Zaak would apply it");
+        // a zaak URL without a uuid is sent as it is
+        let body: Value = serde_json::from_slice(&correction(&e, "https://oz/zaken/x").unwrap()).unwrap();
+        assert_eq!(body["data"]["zaak"], "https://oz/zaken/x");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The deliverer: one CloudEvent to Open Zaak, in its onderwerpobject's order, once
 //! (DESIGN §4 "To Open Zaak"; the rule is in [`super::log`]).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
@@ -9,7 +10,7 @@ use url::Url;
 
 use super::event::{self, DeliveryEvent};
 use super::log::{ClaimOutcome, Completion, DeliveryLog};
-use super::openzaak::{classify, AnswerClass, OpenZaakClient, PostResult};
+use super::openzaak::{classify, AnswerClass, OpenZaakClient, PostResult, ReadError};
 use super::{ConfigError, DeliverError, OpenZaakCredentials};
 use crate::reconcile::EventKind;
 use crate::telemetry;
@@ -22,8 +23,9 @@ pub enum Outcome {
     /// Its place was applied before (a repeat), or it is a redriven parked event whose
     /// object has moved on since (sending it would undo later transitions); nothing was sent.
     AlreadyDelivered,
-    /// An earlier attempt of this `gekoppeld` had already created the ZaakObject (checked
-    /// with `OPEN_ZAAK_ZAKEN_API_READ`); not sent again.
+    /// Open Zaak already holds this `gekoppeld`'s ZaakObject — an earlier attempt whose answer
+    /// was lost created it, or it was there before zaaklink (onboarding, a restore); checked
+    /// with `OPEN_ZAAK_ZAKEN_API_READ`; not sent again.
     AlreadyPresent,
     /// It can never be delivered as it is: refused before the POST (Open Zaak would drop it
     /// silently) or answered with a 4xx. Its object's later events go on; the event goes to
@@ -37,6 +39,17 @@ pub struct Deliverer<L> {
     log: L,
     lease: Duration,
     zaken_api_read: bool,
+    /// Whether the "read refused" error was logged (once per process: per cold start).
+    read_refusal_logged: AtomicBool,
+}
+
+/// What the zaakobjecten read of one event found.
+enum Relations {
+    /// The zaken Open Zaak relates to the event's `linkTo`.
+    Zaken(Vec<String>),
+    /// The read is refused or unusable (metric `VerificationUnavailable`, logged once):
+    /// delivery goes on as without the read.
+    Unavailable,
 }
 
 fn now_ms() -> u64 {
@@ -63,12 +76,15 @@ impl<L: DeliveryLog> Deliverer<L> {
             // the claim outlives the read check, the POST and the verification with their
             // timeouts, with a margin
             lease: timeout * 3 + Duration::from_secs(10),
-            zaken_api_read: false,
+            zaken_api_read: true,
+            read_refusal_logged: AtomicBool::new(false),
         })
     }
 
-    /// Read `zaakobjecten` (`OPEN_ZAAK_ZAKEN_API_READ`): before re-POSTing a `gekoppeld` an
-    /// earlier attempt may have delivered, and after each 2xx to verify it was applied.
+    /// Read `zaakobjecten` (`OPEN_ZAAK_ZAKEN_API_READ`, on by default): before the first
+    /// `gekoppeld` of an object and before re-POSTing one an earlier attempt may have
+    /// delivered (skip it when the ZaakObject is there), at an epoch start (remove the
+    /// relations a restored state does not know), and after each 2xx (verify it was applied).
     pub fn with_zaken_api_read(mut self, on: bool) -> Self {
         self.zaken_api_read = on;
         self
@@ -159,18 +175,23 @@ impl<L: DeliveryLog> Deliverer<L> {
                         event_id: ev.id.clone(),
                     })
                 }
-                ClaimOutcome::Claimed(c) => return self.claimed(&ev, &owner, c.earlier_attempt).await,
+                ClaimOutcome::Claimed(c) => {
+                    let first = state.applied == 0;
+                    return self.claimed(&ev, &owner, c.earlier_attempt, first).await;
+                }
             }
         }
         Err(DeliverError::InFlight { event_id: ev.id })
     }
 
-    /// The place is ours: refuse, check, POST, record.
+    /// The place is ours: refuse, check, POST, record. `first`: nothing of this object was
+    /// applied before (its first delivery: onboarding).
     async fn claimed(
         &self,
         ev: &DeliveryEvent,
         owner: &str,
         earlier_attempt: bool,
+        first: bool,
     ) -> Result<Outcome, DeliverError> {
         let (key, n) = (ev.place.key.as_str(), ev.place.seq);
         if let Some(reason) = &ev.refusal {
@@ -181,22 +202,33 @@ impl<L: DeliveryLog> Deliverer<L> {
                 reason: reason.clone(),
             });
         }
-        if earlier_attempt && self.zaken_api_read && ev.kind == Some(EventKind::Gekoppeld) {
-            match self.client.zaakobject_exists(&ev.zaak, &ev.link_to).await {
-                Ok(true) => {
-                    tracing::info!(event_id = %ev.id, key, seq = n,
-                        "an earlier attempt created the ZaakObject already: not sent again");
-                    self.finish(key, n, owner, Completion::Applied).await?;
-                    return Ok(Outcome::AlreadyPresent);
+        let gekoppeld = ev.kind == Some(EventKind::Gekoppeld);
+        let epoch_start = crate::epoch::is_epoch_start(n);
+        // a refused read is counted once per delivery: the verification is then skipped
+        let mut read_unavailable = false;
+        if self.zaken_api_read && (epoch_start || (gekoppeld && (earlier_attempt || first))) {
+            let zaken = match self.relations(ev).await {
+                Ok(Relations::Zaken(zaken)) => zaken,
+                Ok(Relations::Unavailable) => {
+                    read_unavailable = true;
+                    Vec::new()
                 }
-                Ok(false) => {}
                 Err(e) => {
                     self.log.release(key, owner).await?;
-                    return Err(DeliverError::Request {
-                        url: "zaakobjecten".into(),
-                        reason: e,
-                    });
+                    return Err(e);
                 }
+            };
+            if epoch_start {
+                if let Err(e) = self.remove_unknown(ev, &zaken).await {
+                    self.log.release(key, owner).await?;
+                    return Err(e);
+                }
+            }
+            if gekoppeld && zaken.iter().any(|z| self.client.same_zaak(z, &ev.zaak)) {
+                tracing::info!(event_id = %ev.id, key, seq = n, earlier_attempt, first, epoch_start,
+                    "Open Zaak holds this ZaakObject already (an earlier attempt, or it was there before): not sent again");
+                self.finish(key, n, owner, Completion::Applied).await?;
+                return Ok(Outcome::AlreadyPresent);
             }
         }
         let result = match self.client.post_event(ev.body.clone()).await {
@@ -215,7 +247,12 @@ impl<L: DeliveryLog> Deliverer<L> {
                     }
                     tracing::info!(event_id = %ev.id, event_type = %ev.event_type, key, seq = n,
                         status, body = %body, "delivered to Open Zaak");
-                    if let Some(reason) = self.not_applied(ev).await {
+                    let not_applied = if read_unavailable {
+                        None
+                    } else {
+                        self.not_applied(ev).await
+                    };
+                    if let Some(reason) = not_applied {
                         tracing::error!(event_id = %ev.id, key, seq = n, status, reason = %reason,
                             alarm = "accepted_not_applied", "Open Zaak accepted the event but did not apply it; parked");
                         self.finish(key, n, owner, Completion::Parked).await?;
@@ -268,21 +305,105 @@ impl<L: DeliveryLog> Deliverer<L> {
             EventKind::Gekoppeld => true,
             EventKind::Ontkoppeld => false,
         };
-        match self.client.zaakobject_exists(&ev.zaak, &ev.link_to).await {
-            Ok(found) if found == want => None,
-            Ok(_) => Some(format!(
-                "Open Zaak answered 2xx to {} but the ZaakObject of zaak {} for {} is {}: it dropped the event \
-                 (can Open Zaak GET linkTo? configure a Service with Open Klant's API root and token in Open Zaak)",
-                ev.event_type,
-                ev.zaak,
-                ev.link_to,
-                if want { "missing" } else { "still there" }
-            )),
+        let found = match self.client.relations(&ev.link_to).await {
+            Ok(zaken) => zaken.iter().any(|z| self.client.same_zaak(z, &ev.zaak)),
+            Err(ReadError::Failed(e)) => {
+                tracing::warn!(event_id = %ev.id, error = %e, "could not verify the event was applied (Open Zaak unavailable); counted as delivered");
+                return None;
+            }
             Err(e) => {
-                tracing::warn!(event_id = %ev.id, error = %e, "could not verify the event was applied");
-                None
+                self.read_unavailable(ev, &e);
+                return None;
+            }
+        };
+        if found == want {
+            return None;
+        }
+        Some(format!(
+            "Open Zaak answered 2xx to {} but the ZaakObject of zaak {} for {} is {}: it dropped the event \
+             (can Open Zaak GET linkTo? configure a Service with Open Klant's API root and token in Open Zaak; \
+             is the zaak known to Open Zaak?)",
+            ev.event_type,
+            ev.zaak,
+            ev.link_to,
+            if want { "missing" } else { "still there" }
+        ))
+    }
+
+    /// The zaken Open Zaak relates to the event's `linkTo`. `Err`: Open Zaak is unavailable
+    /// now (retried later: without the answer a POST could duplicate).
+    async fn relations(&self, ev: &DeliveryEvent) -> Result<Relations, DeliverError> {
+        match self.client.relations(&ev.link_to).await {
+            Ok(zaken) => Ok(Relations::Zaken(zaken)),
+            Err(ReadError::Failed(reason)) => {
+                tracing::warn!(event_id = %ev.id, reason = %reason,
+                    "could not read Open Zaak's zaakobjecten before the POST; retried later");
+                Err(DeliverError::Request {
+                    url: "zaakobjecten".into(),
+                    reason,
+                })
+            }
+            Err(e) => {
+                self.read_unavailable(ev, &e);
+                Ok(Relations::Unavailable)
             }
         }
+    }
+
+    /// A refused or unusable zaakobjecten read: metric `VerificationUnavailable` every time
+    /// (alarmed), the cause and the fix logged once per process (cold start).
+    fn read_unavailable(&self, ev: &DeliveryEvent, e: &ReadError) {
+        telemetry::verification_unavailable();
+        if self.read_refusal_logged.swap(true, Ordering::SeqCst) {
+            tracing::debug!(event_id = %ev.id, error = %e, "zaakobjecten read unavailable (logged once)");
+            return;
+        }
+        let fix = match e {
+            ReadError::Refused { .. } => {
+                "the Open Zaak Applicatie lacks the scope zaken.lezen: give it zaken.lezen on the same zaaktypen \
+                 as zaken.bijwerken, with maximale vertrouwelijkheidaanduiding zeer_geheim (DEPLOY.md, \"The Open Zaak \
+                 Applicatie\"); or set OPEN_ZAAK_ZAKEN_API_READ=false to deliver without the checks"
+            }
+            _ => "check that OPEN_ZAAK_ROOT is Open Zaak's base URL (zaakobjecten are read at {root}/zaken/api/v1/zaakobjecten)",
+        };
+        tracing::error!(event_id = %ev.id, error = %e, fix, alarm = "verification_unavailable",
+            "Open Zaak's zaakobjecten cannot be read: events are delivered without the checks against duplicates \
+             and silent drops (metric VerificationUnavailable; logged once per cold start)");
+    }
+
+    /// At an epoch start (a restored links table): Open Zaak may relate `linkTo` to zaken the
+    /// restored state does not know (delivered after the restore point). After this event the
+    /// object is related to the event's zaak (`gekoppeld`) or to none (`ontkoppeld`), so every
+    /// other zaak's relation is removed with a `zaak-ontkoppeld` of its own.
+    async fn remove_unknown(&self, ev: &DeliveryEvent, zaken: &[String]) -> Result<(), DeliverError> {
+        let mut done: Vec<&String> = Vec::new();
+        for zaak in zaken.iter().filter(|z| !self.client.same_zaak(z, &ev.zaak)) {
+            if done.contains(&zaak) {
+                continue;
+            }
+            done.push(zaak);
+            let body = event::correction(ev, zaak).map_err(DeliverError::NotACloudEvent)?;
+            match self.client.post_event(body).await? {
+                PostResult::Answered { status, .. } if classify(status) == AnswerClass::Success => {
+                    tracing::warn!(event_id = %ev.id, key = %ev.place.key, zaak = %zaak,
+                        "epoch start: Open Zaak related the object to a zaak the restored state does not know; removed (zaak-ontkoppeld)");
+                }
+                PostResult::Answered { status, body } => {
+                    return Err(DeliverError::Rejected {
+                        event_id: format!("{} (removing the relation to {zaak})", ev.id),
+                        status,
+                        body,
+                    })
+                }
+                PostResult::NotSent(reason) | PostResult::Unknown(reason) => {
+                    return Err(DeliverError::Request {
+                        url: crate::secret::redact_url(self.client.events_url()),
+                        reason,
+                    })
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Record the end of a claimed place, retrying a failing log a few times: after a 2xx

@@ -169,17 +169,21 @@ impl OpenZaakClient {
         }
     }
 
-    /// Whether Open Zaak holds a ZaakObject of `zaak` whose `object` is `link_to`
-    /// (`GET {root}/zaken/api/v1/zaakobjecten?zaak=<zaak url>`, every page).
-    pub async fn zaakobject_exists(&self, zaak: &str, link_to: &str) -> Result<bool, String> {
+    /// The zaken Open Zaak relates to `link_to`: one zaak URL per ZaakObject whose `object`
+    /// is `link_to` (`GET {root}/zaken/api/v1/zaakobjecten?object=<link_to>`, every page; the
+    /// `object` is also checked here, so a server that ignored the filter is still read right).
+    /// Open Zaak lists only the ZaakObjects of zaken whose zaaktype and vertrouwelijkheid the
+    /// Applicatie may read (`zaken.lezen`, DEPLOY.md).
+    pub async fn relations(&self, link_to: &str) -> Result<Vec<String>, ReadError> {
         let mut url = zaken_api(&self.root, "zaakobjecten");
-        url.query_pairs_mut().append_pair("zaak", &self.zaak_url(zaak));
+        url.query_pairs_mut().append_pair("object", link_to);
         let mut next = Some(url.to_string());
+        let mut zaken = Vec::new();
         for _ in 0..MAX_PAGES {
             let Some(page_url) = next.take() else {
-                return Ok(false);
+                return Ok(zaken);
             };
-            let auth = bearer(&self.credentials).map_err(|e| e.to_string())?;
+            let auth = bearer(&self.credentials).map_err(|e| ReadError::Failed(e.to_string()))?;
             let resp = self
                 .http
                 .get(&page_url)
@@ -189,33 +193,91 @@ impl OpenZaakClient {
                 .header("Content-Crs", "EPSG:4326")
                 .send()
                 .await
-                .map_err(|e| format!("GET zaakobjecten: {}", describe(&e)))?;
-            let status = resp.status();
-            let body: Value = resp
-                .json()
-                .await
-                .map_err(|e| format!("GET zaakobjecten answered {status}, no JSON: {}", describe(&e)))?;
-            if !status.is_success() {
-                return Err(format!(
-                    "GET zaakobjecten answered {status}: {}; check that the Applicatie has zaken.lezen on this zaaktype",
-                    truncate(&body.to_string(), 500)
-                ));
+                .map_err(|e| ReadError::Failed(format!("GET zaakobjecten: {}", describe(&e))))?;
+            let status = resp.status().as_u16();
+            let text = resp.text().await.map_err(|e| {
+                ReadError::Failed(format!(
+                    "GET zaakobjecten answered {status}, cut off: {}",
+                    describe(&e)
+                ))
+            })?;
+            match status {
+                200..=299 => {}
+                401 | 403 => {
+                    return Err(ReadError::Refused {
+                        status,
+                        body: truncate(&text, 500),
+                    })
+                }
+                408 | 429 | 500.. => {
+                    return Err(ReadError::Failed(format!(
+                        "GET zaakobjecten answered {status}: {}",
+                        truncate(&text, 500)
+                    )))
+                }
+                _ => {
+                    return Err(ReadError::Unusable(format!(
+                        "GET zaakobjecten answered {status}: {} (is OPEN_ZAAK_ROOT Open Zaak's base URL?)",
+                        truncate(&text, 500)
+                    )))
+                }
             }
+            let body: Value = serde_json::from_str(&text).map_err(|e| {
+                ReadError::Unusable(format!("GET zaakobjecten answered {status}, no JSON: {e}"))
+            })?;
             let results = body
                 .get("results")
                 .and_then(Value::as_array)
                 .or_else(|| body.as_array())
                 .cloned()
                 .unwrap_or_default();
-            if results
-                .iter()
-                .any(|z| z.get("object").and_then(Value::as_str) == Some(link_to))
-            {
-                return Ok(true);
-            }
+            zaken.extend(
+                results
+                    .iter()
+                    .filter(|z| z.get("object").and_then(Value::as_str) == Some(link_to))
+                    .filter_map(|z| z.get("zaak").and_then(Value::as_str).map(str::to_owned)),
+            );
             next = body.get("next").and_then(Value::as_str).map(str::to_owned);
         }
-        Err(format!("GET zaakobjecten: more than {MAX_PAGES} pages"))
+        Err(ReadError::Failed(format!(
+            "GET zaakobjecten: more than {MAX_PAGES} pages for one object"
+        )))
+    }
+
+    /// Whether `zaak_url` (as Open Zaak lists it) is the zaak of `data.zaak` (`urn:uuid:<u>`
+    /// or a URL): the same URL, or the same uuid as its last path segment.
+    pub fn same_zaak(&self, zaak_url: &str, zaak: &str) -> bool {
+        let last = |s: &str| {
+            s.trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        };
+        zaak_url == self.zaak_url(zaak) || last(zaak_url) == last(&self.zaak_url(zaak))
+    }
+}
+
+/// Why the zaakobjecten read gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadError {
+    /// 401/403: the Applicatie may not read zaken (no `zaken.lezen`); no retry helps.
+    Refused { status: u16, body: String },
+    /// Any other 4xx or an answer that is no list: a configuration error; no retry helps.
+    Unusable(String),
+    /// Timeout, connection, 5xx/408/429: Open Zaak is unavailable now; retried later.
+    Failed(String),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Refused { status, body } => write!(
+                f,
+                "GET zaakobjecten answered {status}: {body}; the Open Zaak Applicatie lacks the scope zaken.lezen"
+            ),
+            ReadError::Unusable(s) | ReadError::Failed(s) => f.write_str(s),
+        }
     }
 }
 

@@ -15,9 +15,10 @@ pub struct DeliverSettings {
     pub credentials: CredentialsSource,
     pub deliveries_table: String,
     pub timeout: Duration,
-    /// `OPEN_ZAAK_ZAKEN_API_READ=true`: the Applicatie may also read zaakobjecten
-    /// (`zaken.lezen`): before re-POSTing a `gekoppeld` whose earlier attempt may have
-    /// reached Open Zaak, check whether the ZaakObject already exists; after each 2xx, check
+    /// `OPEN_ZAAK_ZAKEN_API_READ` (default true): the Applicatie also reads zaakobjecten
+    /// (`zaken.lezen`): before an object's first `gekoppeld` and before re-POSTing one whose
+    /// earlier attempt may have reached Open Zaak, skip it when the ZaakObject exists; at an
+    /// epoch start remove relations the restored state does not know; after each 2xx, check
     /// that it exists (`gekoppeld`) or is gone (`ontkoppeld`), else park the event.
     pub zaken_api_read: bool,
     /// `PARKED_QUEUE_URL`: where parked events go (the stack's dead-letter queue), so they
@@ -30,8 +31,12 @@ pub struct DeliverSettings {
 }
 
 fn flag(name: &'static str, v: Option<String>) -> Result<bool, ConfigError> {
+    flag_or(name, v, false)
+}
+
+fn flag_or(name: &'static str, v: Option<String>, default: bool) -> Result<bool, ConfigError> {
     match v.as_deref().map(str::trim) {
-        None => Ok(false),
+        None => Ok(default),
         Some("true" | "1" | "yes") => Ok(true),
         Some("false" | "0" | "no") => Ok(false),
         Some(other) => Err(ConfigError::Invalid {
@@ -129,7 +134,7 @@ impl DeliverSettings {
             credentials,
             deliveries_table,
             timeout,
-            zaken_api_read: flag("OPEN_ZAAK_ZAKEN_API_READ", get("OPEN_ZAAK_ZAKEN_API_READ"))?,
+            zaken_api_read: flag_or("OPEN_ZAAK_ZAKEN_API_READ", get("OPEN_ZAAK_ZAKEN_API_READ"), true)?,
             parked_queue_url: get("PARKED_QUEUE_URL"),
             user_id: jwt_user(
                 "OPEN_ZAAK_USER_ID",
@@ -220,7 +225,7 @@ mod tests {
             CredentialsSource::SecretsManager("zaaklink/open-zaak".into())
         );
         assert_eq!(s.timeout, DEFAULT_TIMEOUT);
-        assert!(!s.zaken_api_read);
+        assert!(s.zaken_api_read, "the read is on by default");
         assert_eq!(s.parked_queue_url, None);
         assert_eq!(
             (s.user_id.as_str(), s.user_representation.as_str()),
@@ -259,6 +264,15 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("OPEN_ZAAK_ZAKEN_API_READ"), "{err}");
+        let s = settings(&[
+            ("OPEN_ZAAK_ROOT", "https://oz"),
+            ("OPEN_ZAAK_CLIENT_ID", "a"),
+            ("OPEN_ZAAK_SECRET", "b"),
+            ("DELIVERIES_TABLE", "t"),
+            ("OPEN_ZAAK_ZAKEN_API_READ", "false"),
+        ])
+        .unwrap();
+        assert!(!s.zaken_api_read, "switched off explicitly");
         let long = "x".repeat(256);
         let err = settings(&[
             ("OPEN_ZAAK_ROOT", "https://oz"),

@@ -10,10 +10,13 @@
 //!   `zaak-gekoppeld` creates a ZaakObject (objectType `overige`, `objectTypeOverige` =
 //!   `linkObjectType`, `relatieomschrijving` = label, `object` = linkTo) — a repeat creates
 //!   another; `zaak-ontkoppeld` deletes every ZaakObject of that zaak whose `object` is linkTo.
-//! - `GET /zaken/api/v1/zaakobjecten?zaak=<zaak url>`: the ZaakObjects of a zaak (same JWT rule).
+//! - `GET /zaken/api/v1/zaakobjecten?zaak=<zaak url>&object=<url>`: the ZaakObjects of a zaak
+//!   and/or an object (same JWT rule; 403 when reads are refused: no `zaken.lezen`).
 //!
-//! Faults can be injected: 5xx answers, a timeout after the request arrived (the event is
-//! applied, then the answer never comes), slow answers, an outage window.
+//! Faults can be injected: 5xx answers, lost answers after the event was applied (never
+//! answered; the connection dropped; answered only after a delay, past the client's
+//! timeout), slow answers, an outage window, refused reads. ZaakObjects can be pre-filled
+//! (relations made before zaaklink: onboarding, a restore).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -64,6 +67,12 @@ struct Inner {
     dropped: Vec<(String, Drop)>,
     fail_next: Vec<u16>,
     hang_after_apply: usize,
+    drop_after_apply: usize,
+    late_after_apply: Vec<Duration>,
+    refuse_reads: bool,
+    read_delay: Option<Duration>,
+    /// GETs of /zaakobjecten answered (any status)
+    reads: usize,
     delay: Option<Duration>,
     outage_until: Option<Instant>,
 }
@@ -122,6 +131,43 @@ impl FakeOpenZaak {
     /// The next `n` POSTs are applied, then never answered (the client times out).
     pub fn hang_after_apply(&self, n: usize) {
         self.with(|s| s.hang_after_apply += n);
+    }
+    /// The next `n` POSTs are applied, then the connection is dropped without an answer.
+    pub fn drop_after_apply(&self, n: usize) {
+        self.with(|s| s.drop_after_apply += n);
+    }
+    /// The next `n` POSTs are applied, then answered 202 only after `after` (past a shorter
+    /// client timeout the answer is lost).
+    pub fn answer_late_after_apply(&self, n: usize, after: Duration) {
+        self.with(|s| s.late_after_apply.extend(std::iter::repeat_n(after, n)));
+    }
+    /// Reads of zaakobjecten are answered 403 (an Applicatie without `zaken.lezen`).
+    pub fn refuse_reads(&self, on: bool) {
+        self.with(|s| s.refuse_reads = on);
+    }
+    /// Every zaakobjecten read is answered this late (None: at once).
+    pub fn set_read_delay(&self, d: Option<Duration>) {
+        self.with(|s| s.read_delay = d);
+    }
+    /// GETs of zaakobjecten answered so far.
+    pub fn reads(&self) -> usize {
+        self.with(|s| s.reads)
+    }
+    /// A ZaakObject made outside zaaklink (by hand, by Open Klant's own emitter, or delivered
+    /// before a restore): `object` related to zaak `zaak_uuid`.
+    pub fn insert_object(&self, zaak_uuid: &str, object: &str, label: &str) {
+        self.with(|s| {
+            s.next_id += 1;
+            let n = s.next_id;
+            let zaak = format!("{}/zaken/api/v1/zaken/{zaak_uuid}", s.base);
+            s.objects.push(ZaakObject {
+                uuid: format!("00000000-0000-4000-8000-{n:012}"),
+                zaak,
+                object: object.to_owned(),
+                object_type_overige: "Onderwerpobject".into(),
+                relatieomschrijving: label.to_owned(),
+            });
+        })
     }
     /// Every answer is delayed this long (None: answer at once).
     pub fn set_delay(&self, d: Option<Duration>) {
@@ -183,14 +229,19 @@ async fn events(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
-    let (status, id, hang) = {
+    let (status, id, lost) = {
         let mut s = inner.lock().expect("lock");
-        let (status, id, hang) = handle_event(&mut s, &headers, &body);
+        let (status, id, lost) = handle_event(&mut s, &headers, &body);
         s.posts.push((status, id.clone()));
-        (status, id, hang)
+        (status, id, lost)
     };
-    if hang {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
+    match lost {
+        Lost::No => {}
+        Lost::Hang => tokio::time::sleep(Duration::from_secs(3600)).await,
+        Lost::Late(d) => tokio::time::sleep(d).await,
+        // Unwinding ends the connection's task: the socket closes with no answer at all.
+        // (`resume_unwind` skips the panic hook: nothing is printed.)
+        Lost::Drop => std::panic::resume_unwind(Box::new("fake Open Zaak drops the connection")),
     }
     match status {
         // as Open Zaak 1.30 answers (INTEROP.md), also for an event it then drops
@@ -210,32 +261,48 @@ async fn events(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body
     }
 }
 
-/// (status, event id, hang after applying)
-fn handle_event(s: &mut Inner, headers: &HeaderMap, body: &[u8]) -> (u16, String, bool) {
+/// How the answer to an applied event is lost (a fault).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lost {
+    No,
+    Hang,
+    Drop,
+    Late(Duration),
+}
+
+/// (status, event id, how the answer is lost)
+fn handle_event(s: &mut Inner, headers: &HeaderMap, body: &[u8]) -> (u16, String, Lost) {
     if down(s) {
-        return (503, String::new(), false);
+        return (503, String::new(), Lost::No);
     }
     if let Some(status) = (!s.fail_next.is_empty()).then(|| s.fail_next.remove(0)) {
-        return (status, String::new(), false);
+        return (status, String::new(), Lost::No);
     }
     if headers.get("content-type").and_then(|v| v.to_str().ok()) != Some("application/cloudevents+json") {
-        return (415, String::new(), false);
+        return (415, String::new(), Lost::No);
     }
     if !authorized(s, headers) {
-        return (403, String::new(), false);
+        return (403, String::new(), Lost::No);
     }
     let Ok(ev) = serde_json::from_slice::<Value>(body) else {
-        return (400, String::new(), false);
+        return (400, String::new(), Lost::No);
     };
     let id = ev.get("id").and_then(Value::as_str).unwrap_or("").to_owned();
     let ty = ev.get("type").and_then(Value::as_str).unwrap_or("");
     if id.is_empty() || ev.get("specversion").and_then(Value::as_str).is_none() || ty.is_empty() {
-        return (400, id, false);
+        return (400, id, Lost::No);
     }
-    let hang = s.hang_after_apply > 0;
-    if hang {
+    let hang = if s.hang_after_apply > 0 {
         s.hang_after_apply -= 1;
-    }
+        Lost::Hang
+    } else if s.drop_after_apply > 0 {
+        s.drop_after_apply -= 1;
+        Lost::Drop
+    } else if !s.late_after_apply.is_empty() {
+        Lost::Late(s.late_after_apply.remove(0))
+    } else {
+        Lost::No
+    };
     let data = ev.get("data").cloned().unwrap_or(Value::Null);
     let text = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
     let (zaak, link_to, label, lot) = (
@@ -289,7 +356,12 @@ async fn zaakobjecten(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap
     let q: HashMap<String, String> = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
         .into_owned()
         .collect();
-    let s = inner.lock().expect("lock");
+    let delay = inner.lock().expect("lock").read_delay;
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    let mut s = inner.lock().expect("lock");
+    s.reads += 1;
     if down(&s) {
         return answer(503, "down");
     }
@@ -299,10 +371,15 @@ async fn zaakobjecten(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap
             "Authentication credentials were not provided or are invalid.",
         );
     }
+    if s.refuse_reads {
+        // as Open Zaak answers an Applicatie without zaken.lezen
+        return answer(403, "U heeft geen toestemming om deze actie uit te voeren.");
+    }
     let results: Vec<Value> = s
         .objects
         .iter()
         .filter(|o| q.get("zaak").is_none_or(|z| *z == o.zaak))
+        .filter(|o| q.get("object").is_none_or(|x| *x == o.object))
         .map(|o| {
             json!({
                 "url": format!("{}/zaken/api/v1/zaakobjecten/{}", s.base, o.uuid),

@@ -5,7 +5,7 @@ use serde_json::json;
 use std::collections::BTreeSet;
 
 use super::helpers::{
-    actions, assert_no_wildcard_resource, get_att, props, resources_of, statements, template,
+    actions, assert_no_wildcard_resource, get_att, props, resource, resources_of, statements, template,
 };
 
 #[test]
@@ -139,6 +139,17 @@ fn delivery_policy_is_least_privilege() {
         vars["OPEN_ZAAK_ZAKEN_API_READ"],
         json!({"Ref": "OpenZaakZakenApiRead"})
     );
+    // the read is on by default (issue 19): a refused read is a metric with an alarm
+    assert_eq!(t["Parameters"]["OpenZaakZakenApiRead"]["Default"], "true");
+    let alarm = resource(&t, "VerificationUnavailableAlarm");
+    assert_eq!(alarm["Condition"], "UseDeliveryFunction");
+    let p = &alarm["Properties"];
+    assert_eq!(p["MetricName"], zaaklink::telemetry::VERIFICATION_UNAVAILABLE);
+    assert_eq!(p["Namespace"], json!({"Fn::Sub": "zaaklink/${AWS::StackName}"}));
+    assert_eq!(p["Statistic"], "Sum");
+    assert_eq!(p["Threshold"], 0);
+    assert_eq!(p["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(p["TreatMissingData"], "notBreaching");
     // no SAM events: SAM's SQS event would attach a managed policy on Resource "*"
     assert!(props(&t, "DeliveryFunction").get("Events").is_none());
 }

@@ -56,6 +56,7 @@ fn resources_have_the_expected_types() {
         ("ResyncStalledAlarm", "AWS::CloudWatch::Alarm"),
         ("DeliveryErrorsAlarm", "AWS::CloudWatch::Alarm"),
         ("DeliveryThrottlesAlarm", "AWS::CloudWatch::Alarm"),
+        ("VerificationUnavailableAlarm", "AWS::CloudWatch::Alarm"),
         ("Dashboard", "AWS::CloudWatch::Dashboard"),
     ] {
         assert_eq!(resource(&t, name)["Type"], ty, "{name}");
