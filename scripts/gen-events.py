@@ -6,6 +6,11 @@ events/openklant/       Open Klant objects (what GET returns) used by the demo a
 events/function-url/    the same bodies wrapped as Lambda Function URL (payload v2) requests
 events/apigw-rest/      one body wrapped as an API Gateway REST (payload v1) request
 events/schedule/        the EventBridge scheduled events that run the sweep / resync
+events/cloudevents/     CloudEvents as Open Notificaties 1.16.1 POSTs them (structured mode,
+                        Content-Type application/cloudevents+json): notifications it transformed
+                        (abonnement with sendCloudevents) and Open Klant's own zaak-gekoppeld /
+                        zaak-ontkoppeld passed through (dataref dropped); keys in the order
+                        Open Notificaties sends them (shortest first)
 """
 import json, pathlib
 
@@ -37,8 +42,8 @@ besluit["onderwerpobjectidentificator"] = {"objectId": "0f9e8d7c-6b5a-4938-a7b6-
 (oo / "onderwerpobject-besluit.json").write_text(json.dumps(besluit, indent=2) + "\n")
 
 
-def function_url(body: str, auth=AUTH, method="POST"):
-    headers = {"content-type": "application/json", "host": "abcdefghij.lambda-url.eu-west-1.on.aws",
+def function_url(body: str, auth=AUTH, method="POST", content_type="application/json"):
+    headers = {"content-type": content_type, "host": "abcdefghij.lambda-url.eu-west-1.on.aws",
                "user-agent": "python-requests/2.32.3"}
     if auth is not None:
         headers["authorization"] = auth
@@ -70,6 +75,65 @@ cases = {
     "not-json": function_url("{\"kanaal\": \"klantcontacten\", "),
     "method-not-allowed": function_url("", method="GET"),
 }
+
+# events/cloudevents/: what Open Notificaties 1.16.1 POSTs to a CloudEvents abonnement.
+ce = root / "cloudevents"
+ce.mkdir(exist_ok=True)
+kc_url = kc_destroy["resourceUrl"]
+kc_uuid = kc_url.rstrip("/").rsplit("/", 1)[-1]
+oo_url = create["resourceUrl"]
+zaak_a_id = zaak_a["onderwerpobjectidentificator"]["objectId"]
+label = json.loads((oo / "klantcontact.json").read_text())["onderwerp"]
+OK_SOURCE = "urn:nld:oin:01823288444:openklant"  # Open Klant's NOTIFICATIONS_SOURCE in the examples
+def ordered(d):
+    """Postgres jsonb key order, as Open Notificaties re-sends a stored message: shortest key first."""
+    return {k: ordered(v) if isinstance(v, dict) else v for k, v in sorted(d.items(), key=lambda kv: (len(kv[0]), kv[0]))}
+def transformed(actie, event_id, time):
+    # kenmerken arrive as strings (Open Notificaties 1.16.1 refuses other types), plus hoofdObject
+    return ordered({"id": event_id, "source": OK_SOURCE, "specversion": "1.0",
+                    "type": f"nl.overheid.klantcontacten.klantcontact.{actie}", "subject": kc_uuid, "time": time,
+                    "datacontenttype": "application/json",
+                    "data": dict(kc_destroy["kenmerken"], hoofdObject=kc_url)})
+def link_event(kind, event_id, time):
+    # Open Klant 2.18's own event (notifications-api-common): dataref null, dropped by Open Notificaties
+    return ordered({"id": event_id, "source": OK_SOURCE, "specversion": "1.0",
+                    "type": f"nl.overheid.zaken.zaak-{kind}", "subject": zaak_a_id, "time": time,
+                    "datacontenttype": "application/json",
+                    "data": {"zaak": f"urn:uuid:{zaak_a_id}", "linkTo": oo_url, "label": label,
+                             "linkObjectType": "Onderwerpobject"}})
+ces = {
+    "klantcontact-create": transformed("create", "743bd3ff-0d66-4740-bd9b-04b125994299", "2025-10-10T00:00:00Z"),
+    "klantcontact-update": transformed("update", "0b6f2a52-5f0e-4c4e-9d0a-6a1f3c2e7b10", "2025-10-10T10:00:00Z"),
+    "klantcontact-destroy": transformed("destroy", "5d3c9e8a-1b2f-4a6d-8e7c-9f0a1b2c3d4e", "2025-10-11T08:30:00Z"),
+    "zaak-gekoppeld": link_event("gekoppeld", "5ff3dd99-ce75-4d5d-82fa-4e44c3da1ff5", "2025-10-10T00:00:01Z"),
+    "zaak-ontkoppeld": link_event("ontkoppeld", "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "2025-10-10T10:00:01Z"),
+    "ignored-other-type": ordered({"id": "2c1d0e9f-8a7b-4c6d-9e5f-4a3b2c1d0e9f", "source": OK_SOURCE,
+                                   "specversion": "1.0", "type": "nl.overheid.zaken.zaak.create",
+                                   "subject": zaak_a_id, "time": "2025-10-10T00:00:00Z",
+                                   "datacontenttype": "application/json",
+                                   "data": {"hoofdObject": "https://zaken.example.nl/zaken/api/v1/zaken/1"}}),
+}
+hostile = link_event("gekoppeld", "6e5d4c3b-2a19-4807-b6a5-948372615f0e", "2025-10-10T00:00:02Z")
+hostile["data"]["linkTo"] = "http://169.254.169.254/klantinteracties/api/v1/onderwerpobjecten/5fee9673-216c-41e7-91d2-69a8d1526b9f"
+ces["hostile-linkto-outside-root"] = hostile
+for name, body in ces.items():
+    (ce / f"{name}.json").write_text(json.dumps(body, indent=2) + "\n")
+# the test notification Open Notificaties POSTs twice when an abonnement is saved (without,
+# then with its auth), also to a CloudEvents abonnement: classic, application/json
+(n / "test-callback.json").write_text(json.dumps({
+    "kanaal": "test", "hoofdObject": "http://some.hoofdobject.nl/", "resource": "some_resource",
+    "resourceUrl": "http://some.resource.nl/", "actie": "create", "aanmaakdatum": "2019-01-01T12:00:00Z",
+    "kenmerken": {}}, indent=2) + "\n")
+CE_TYPE = "application/cloudevents+json"
+cetext = lambda name: (ce / f"{name}.json").read_text()
+cases.update({
+    "ce-klantcontact-create": function_url(cetext("klantcontact-create"), content_type=CE_TYPE),
+    "ce-zaak-gekoppeld": function_url(cetext("zaak-gekoppeld"), content_type=CE_TYPE),
+    "ce-zaak-ontkoppeld": function_url(cetext("zaak-ontkoppeld"), content_type=CE_TYPE),
+    "ce-ignored-other-type": function_url(cetext("ignored-other-type"), content_type=CE_TYPE),
+    "ce-hostile-linkto-outside-root": function_url(cetext("hostile-linkto-outside-root"), content_type=CE_TYPE),
+    "ce-batch": function_url("[" + cetext("zaak-gekoppeld") + "]", content_type="application/cloudevents-batch+json"),
+})
 for name, ev in cases.items():
     (fu / f"{name}.json").write_text(json.dumps(ev, indent=2) + "\n")
 

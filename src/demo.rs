@@ -33,6 +33,19 @@ pub mod samples {
     pub const ZAAK_A: &str = include_str!("../events/openklant/onderwerpobject-zaak-a.json");
     pub const ZAAK_B: &str = include_str!("../events/openklant/onderwerpobject-zaak-b.json");
     pub const BESLUIT: &str = include_str!("../events/openklant/onderwerpobject-besluit.json");
+    /// The test notification Open Notificaties POSTs when an abonnement is saved.
+    pub const TEST_CALLBACK: &str = include_str!("../events/notifications/test-callback.json");
+    /// CloudEvents as Open Notificaties POSTs them (`application/cloudevents+json`).
+    pub mod ce {
+        pub const KC_CREATE: &str = include_str!("../events/cloudevents/klantcontact-create.json");
+        pub const KC_UPDATE: &str = include_str!("../events/cloudevents/klantcontact-update.json");
+        pub const KC_DESTROY: &str = include_str!("../events/cloudevents/klantcontact-destroy.json");
+        pub const GEKOPPELD: &str = include_str!("../events/cloudevents/zaak-gekoppeld.json");
+        pub const ONTKOPPELD: &str = include_str!("../events/cloudevents/zaak-ontkoppeld.json");
+        pub const IGNORED: &str = include_str!("../events/cloudevents/ignored-other-type.json");
+        pub const HOSTILE_LINK_TO: &str =
+            include_str!("../events/cloudevents/hostile-linkto-outside-root.json");
+    }
     pub const KLANTCONTACT_URL: &str =
         "http://127.0.0.1:8000/klantinteracties/api/v1/klantcontacten/3b2a0d4e-6f8c-4e1d-9a55-0c1f2e3d4b5a";
     pub const OO_URL: &str = "http://127.0.0.1:8000/klantinteracties/api/v1/onderwerpobjecten/5fee9673-216c-41e7-91d2-69a8d1526b9f";
@@ -131,6 +144,7 @@ pub async fn run(store: Arc<dyn LinkStore>, sink: Arc<dyn EventSink>) -> Result<
             &auth,
             Request {
                 method: "POST",
+                content_type: None,
                 authorization: Some(authz.unwrap_or(WEBHOOK_AUTH).as_bytes()),
                 body: body.as_bytes(),
             },

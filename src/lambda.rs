@@ -103,6 +103,7 @@ async fn answer(
     base64: bool,
 ) -> Answer {
     let authorization = headers.get("authorization").map(HeaderValue::as_bytes);
+    let content_type = headers.get("content-type").map(HeaderValue::as_bytes);
     let raw_len = body.map_or(0, str::len);
     // The 64 KiB limit is on the notification itself, i.e. the decoded body. Before decoding,
     // a body longer than the base64 form of 64 KiB is refused at once (it cannot decode to
@@ -124,6 +125,7 @@ async fn answer(
                 webhook::Request {
                     method,
                     authorization,
+                    content_type,
                     body: &bytes,
                 },
             )

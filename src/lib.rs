@@ -1,7 +1,8 @@
 //! zaaklink: Open Klant onderwerpobject notifications in, Open Zaak zaak-gekoppeld /
 //! zaak-ontkoppeld CloudEvents out (docs/DESIGN.md).
 //!
-//! A notification goes webhook → [`notification`] (parse, classify) → [`pipeline`]: the
+//! A notification goes webhook → [`notification`] (parse, classify) → [`pipeline`] (a
+//! CloudEvent from Open Notificaties: [`cloudevent_in`] turns it into the same intent): the
 //! current link from Open Klant ([`openklant`], [`link`]) is [`reconcile`]d against the
 //! stored one, the new state and its CloudEvents ([`cloudevent`]) are written together with a
 //! conditional write ([`store`], the outbox), put on the [`sink`], and the outbox is cleared.
@@ -18,6 +19,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod aws;
 pub mod cloudevent;
+pub mod cloudevent_in;
 pub mod config;
 pub mod deliver;
 pub mod demo;

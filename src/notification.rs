@@ -19,10 +19,12 @@ pub struct Notification {
 
 /// Bad input: which field, and what is wrong with it (answered 400, changes nothing).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid notification: `{field}` {problem}")]
+#[error("invalid {what}: `{field}` {problem}")]
 pub struct InputError {
     pub field: String,
     pub problem: String,
+    /// What was refused: `notification`, or `CloudEvent` ([`crate::cloudevent_in`]).
+    pub what: &'static str,
 }
 
 impl InputError {
@@ -30,7 +32,14 @@ impl InputError {
         InputError {
             field: field.to_string(),
             problem: problem.into(),
+            what: "notification",
         }
+    }
+
+    /// The same refusal, about a CloudEvent.
+    pub fn in_cloudevent(mut self) -> Self {
+        self.what = "CloudEvent";
+        self
     }
 }
 
@@ -39,6 +48,11 @@ pub const ACTIES: [&str; 4] = ["create", "update", "partial_update", "destroy"];
 
 /// Parse and validate a webhook body.
 pub fn parse(body: &[u8]) -> Result<Notification, InputError> {
+    from_object(json_object(body)?)
+}
+
+/// The body as a JSON object (UTF-8, valid JSON, an object), or the 400 that says why.
+pub fn json_object(body: &[u8]) -> Result<Map<String, Value>, InputError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| InputError::new("body", "is not UTF-8 text; send the notification as JSON"))?;
     let value: Value = serde_json::from_str(text).map_err(|e| {
@@ -47,9 +61,14 @@ pub fn parse(body: &[u8]) -> Result<Notification, InputError> {
             format!("is not valid JSON ({e}); send the notification as a JSON object"),
         )
     })?;
-    let Value::Object(mut obj) = value else {
-        return Err(InputError::new("body", "must be a JSON object"));
-    };
+    match value {
+        Value::Object(obj) => Ok(obj),
+        _ => Err(InputError::new("body", "must be a JSON object")),
+    }
+}
+
+/// Validate a notification already read as a JSON object ([`json_object`]).
+pub fn from_object(mut obj: Map<String, Value>) -> Result<Notification, InputError> {
     let mut text_field = |name: &str, required: bool| -> Result<Option<String>, InputError> {
         match obj.remove(name) {
             Some(Value::String(s)) => Ok(Some(s)),

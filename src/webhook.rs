@@ -5,9 +5,10 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::cloudevent_in::{self, Body, Refused};
 use crate::secret::Secret;
 use crate::telemetry::{self, NotificationOutcome};
-use crate::{notification, Error, Zaaklink};
+use crate::{Error, Outcome, Zaaklink};
 
 /// Bodies over 64 KiB are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -77,6 +78,9 @@ impl Answer {
 pub struct Request<'a> {
     pub method: &'a str,
     pub authorization: Option<&'a [u8]>,
+    /// The `Content-Type` header: `application/cloudevents+json` marks a CloudEvent
+    /// ([`cloudevent_in::parse`]).
+    pub content_type: Option<&'a [u8]>,
     pub body: &'a [u8],
 }
 
@@ -138,54 +142,108 @@ fn check_request(
     Ok(())
 }
 
-/// Check and handle one webhook request. Refusals (405, 401, 413, 400) happen before
-/// anything is read or written, so bad input changes no state.
+/// Check and handle one webhook request: a notification or a CloudEvent (DESIGN §1, §1a).
+/// Refusals (405, 401, 413, 415, 400) happen before anything is read or written, so bad
+/// input changes no state.
 pub async fn handle(app: &Zaaklink, auth: &WebhookAuth, req: Request<'_>) -> Answer {
     if let Err(refused) = check(auth, req.method, req.authorization, req.body.len()) {
         return refused;
     }
-    let n = match notification::parse(req.body) {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::info!(status = 400, field = %e.field, reason = %e.problem, "webhook refused: malformed notification");
+    let body = match cloudevent_in::parse(req.content_type, req.body) {
+        Ok(b) => b,
+        Err(Refused::Batch) => {
+            tracing::info!(status = 415, "webhook refused: CloudEvents batch");
+            telemetry::notification(NotificationOutcome::Rejected);
+            let mut a = Answer::problem(
+                415,
+                "Unsupported Media Type",
+                &Refused::Batch.to_string(),
+                Some("Content-Type"),
+            );
+            a.headers
+                .push(("accept-post", "application/json, application/cloudevents+json"));
+            return a;
+        }
+        Err(Refused::Input(e)) => {
+            tracing::info!(status = 400, field = %e.field, reason = %e.problem, what = e.what, "webhook refused: malformed body");
             telemetry::notification(NotificationOutcome::Rejected);
             return Answer::problem(400, "Bad Request", &e.to_string(), Some(&e.field));
         }
     };
-    let result = app.handle(&n).await;
+    let result = match &body {
+        Body::Notification(n) => app.handle(n).await,
+        Body::CloudEvent(ev) => app.handle_cloudevent(ev).await,
+    };
     let status = result.as_ref().map_or_else(Error::status, |_| 204);
     telemetry::notification(match &result {
         Ok(o) if o.ignored.is_some() => NotificationOutcome::Ignored,
         Ok(_) => NotificationOutcome::Handled,
         Err(_) => NotificationOutcome::of_status(status),
     });
+    match &body {
+        Body::Notification(n) => log_notification(n, status, &result),
+        Body::CloudEvent(ev) => log_cloudevent(ev, status, &result),
+    }
     match result {
         Ok(o) => {
             telemetry::events_put(o.emitted as u64);
-            if let Some(why) = &o.ignored {
-                tracing::debug!(status, kanaal = %n.kanaal, resource = %n.resource, actie = %n.actie, reason = %why, "notification ignored");
-            } else {
-                tracing::info!(status, kanaal = %n.kanaal, resource = %n.resource, actie = %n.actie,
-                    resource_url = %n.resource_url, objects = o.objects, written = o.written, emitted = o.emitted, "notification handled");
-            }
             Answer::no_content()
         }
-        Err(Error::Input(e)) => {
-            tracing::info!(status, field = %e.field, reason = %e.problem, resource = %n.resource, actie = %n.actie, "webhook refused: invalid notification");
-            Answer::problem(400, "Bad Request", &e.to_string(), Some(&e.field))
-        }
+        Err(Error::Input(e)) => Answer::problem(400, "Bad Request", &e.to_string(), Some(&e.field)),
         Err(e) => {
-            // The detail (URLs, table, bus, SDK error) goes to the log, user info redacted;
-            // the answer only says what failed.
-            tracing::error!(status, kanaal = %n.kanaal, resource = %n.resource, actie = %n.actie,
-                resource_url = %n.resource_url, error = %crate::secret::redact(&e.to_string()),
-                "notification failed; Open Notificaties will retry");
             let title = if status == 502 {
                 "Bad Gateway"
             } else {
                 "Service Unavailable"
             };
             Answer::problem(status, title, &public_detail(&e), None)
+        }
+    }
+}
+
+/// The one log line per handled notification. The detail of a failure (URLs, table, bus, SDK
+/// error) goes to the log, user info redacted; the answer only says what failed.
+fn log_notification(n: &crate::notification::Notification, status: u16, result: &Result<Outcome, Error>) {
+    match result {
+        Ok(o) => {
+            if let Some(why) = &o.ignored {
+                tracing::debug!(status, kanaal = %n.kanaal, resource = %n.resource, actie = %n.actie, reason = %why, "notification ignored");
+            } else {
+                tracing::info!(status, kanaal = %n.kanaal, resource = %n.resource, actie = %n.actie,
+                    resource_url = %n.resource_url, objects = o.objects, written = o.written, emitted = o.emitted, "notification handled");
+            }
+        }
+        Err(Error::Input(e)) => {
+            tracing::info!(status, field = %e.field, reason = %e.problem, resource = %n.resource, actie = %n.actie, "webhook refused: invalid notification");
+        }
+        Err(e) => {
+            tracing::error!(status, kanaal = %n.kanaal, resource = %n.resource, actie = %n.actie,
+                resource_url = %n.resource_url, error = %crate::secret::redact(&e.to_string()),
+                "notification failed; Open Notificaties will retry");
+        }
+    }
+}
+
+/// The one log line per handled CloudEvent (its type, id and source; never its data).
+fn log_cloudevent(ev: &cloudevents::Event, status: u16, result: &Result<Outcome, Error>) {
+    use cloudevents::AttributesReader;
+    let (ty, id, source) = (ev.ty(), ev.id(), crate::secret::redact(ev.source()));
+    match result {
+        Ok(o) => {
+            if let Some(why) = &o.ignored {
+                tracing::debug!(status, ce_type = %ty, ce_id = %id, ce_source = %source, reason = %why, "cloudevent ignored");
+            } else {
+                tracing::info!(status, ce_type = %ty, ce_id = %id, ce_source = %source,
+                    objects = o.objects, written = o.written, emitted = o.emitted, "cloudevent handled");
+            }
+        }
+        Err(Error::Input(e)) => {
+            tracing::info!(status, field = %e.field, reason = %e.problem, ce_type = %ty, ce_id = %id, "webhook refused: invalid CloudEvent");
+        }
+        Err(e) => {
+            tracing::error!(status, ce_type = %ty, ce_id = %id, ce_source = %source,
+                error = %crate::secret::redact(&e.to_string()),
+                "cloudevent failed; Open Notificaties will retry");
         }
     }
 }

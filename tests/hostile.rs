@@ -204,6 +204,7 @@ impl Setup {
             Request {
                 method,
                 authorization: auth,
+                content_type: None,
                 body,
             },
         ))

@@ -244,6 +244,10 @@ async fn webhook_endpoint(State(s): State<Arc<Served>>, req: axum::extract::Requ
             webhook::Request {
                 method,
                 authorization,
+                content_type: parts
+                    .headers
+                    .get(axum::http::header::CONTENT_TYPE)
+                    .map(|v| v.as_bytes()),
                 body: &bytes,
             },
         )
@@ -279,7 +283,7 @@ async fn serve(local: LocalArgs, listen: SocketAddr, resync_every: String) -> Re
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on --listen {listen}: {e}"))?;
-    tracing::info!(listen = %listener.local_addr().map_err(|e| e.to_string())?, state = %local.state.display(), sink = %zaaklink::secret::redact(&local.sink), "zaaklink serve is ready: POST notifications to /");
+    tracing::info!(listen = %listener.local_addr().map_err(|e| e.to_string())?, state = %local.state.display(), sink = %zaaklink::secret::redact(&local.sink), "zaaklink serve is ready: POST notifications and CloudEvents to /");
     axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use crate::cloudevent_in;
 use crate::link::ZaakLink;
 use crate::notification::{self, InputError, Intent, Notification};
 use crate::openklant::{ApiRoot, OpenKlant, OpenKlantError};
@@ -120,7 +121,20 @@ pub struct Zaaklink {
 impl Zaaklink {
     /// Handle one notification: what happens to it, top-down.
     pub async fn handle(&self, n: &Notification) -> Result<Outcome, Error> {
-        match notification::classify(n, &self.settings.api_root)? {
+        self.handle_intent(notification::classify(n, &self.settings.api_root)?)
+            .await
+    }
+
+    /// Handle one CloudEvent from Open Notificaties (DESIGN §1a): a transformed notification
+    /// as that notification; Open Klant's zaak-gekoppeld / zaak-ontkoppeld as a reason to read
+    /// the onderwerpobject at `data.linkTo` (a 404 there: gone); anything else ignored.
+    pub async fn handle_cloudevent(&self, ev: &cloudevents::Event) -> Result<Outcome, Error> {
+        self.handle_intent(cloudevent_in::classify(ev, &self.settings.api_root)?)
+            .await
+    }
+
+    async fn handle_intent(&self, intent: Intent) -> Result<Outcome, Error> {
+        match intent {
             Intent::Ignore(why) => Ok(Outcome {
                 ignored: Some(why),
                 ..Default::default()

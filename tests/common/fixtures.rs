@@ -65,6 +65,7 @@ pub async fn post(app: &Zaaklink, auth: &WebhookAuth, body: &str) -> Answer {
         Request {
             method: "POST",
             authorization: Some(AUTH.as_bytes()),
+            content_type: None,
             body: body.as_bytes(),
         },
     )
