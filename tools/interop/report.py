@@ -110,6 +110,55 @@ def main():
     w("- Open Klant: `NOTIFICATIONS_DISABLED=False`; round b adds `ENABLE_CLOUD_EVENTS=True` and")
     w("  `NOTIFICATIONS_SOURCE`. Its `NotificationsConfig` points at Open Notificaties.")
 
+    # ------------------------------------------------------------------ findings
+    w("")
+    w("## What this run shows")
+    w("")
+    for mode, r in rounds:
+        changes = r.get("changes", [])
+        if not changes:
+            continue
+        paths = Counter((c.get("path") or "not seen").split(" (")[0] for c in changes)
+        seen = [c for c in changes if c.get("latency") is not None]
+        w(f"- **Round {mode}**: {len(seen)} of {len(changes)} changes reached Open Zaak; paths: "
+          + ", ".join(f"{k} {n}" for k, n in paths.most_common()) + ".")
+        up = r.get("upstream") or {}
+        rep = up.get("replayed")
+        if rep and rep.get("status") == 400:
+            w(f"  Open Notificaties answered **{rep['status']}** to Open Klant's klantcontacten notifications "
+              f"(`{js(rep['answer'], 200)}`: Open Klant 2.18 sends the kenmerken as JSON booleans), so "
+              f"nothing reached zaaklink as a notification (`Bad Request` on `/notificaties` so far: {up.get('on_bad_request_notificaties')}).")
+        down = [c for c in changes if c["step"] == 3]
+        if down:
+            lat = [c["latency"] for c in down if c.get("latency") is not None]
+            retried = [c for c in down if any(x.get("down") for x in c.get("attempts", []))]
+            by_retry = [c for c in retried if (c.get("path") or "").startswith(("CloudEvent", "notification"))]
+            w(f"  zaaklink down {next((s.get('down_s') for s in r.get('steps', []) if s.get('down_s')), '?')} s: "
+              f"{len(lat)} of {len(down)} changes made meanwhile arrived, the last {max(lat) if lat else '—'} s after it was made"
+              + (f"; Open Notificaties called about {len(retried)} of them while zaaklink was down and its retries brought {len(by_retry)}" if retried else "; Open Notificaties had nothing to retry")
+              + ".")
+    regs = [reg for _, r in rounds for reg in r.get("registration", [])]
+    if regs:
+        ok_regs = [reg for reg in regs if reg["status"] == 201]
+        w("- **Registration**: Open Notificaties called the callback during each registration: "
+          + "; ".join(f"{reg['what']}: " + ", ".join(f"{'with' if c['authorization'] else 'without'} auth → {c['status']}" for c in reg["callback_calls"]) + f" ⇒ {reg['status']}" for reg in regs)
+          + f". {len(ok_regs)} abonnement(en) registered.")
+    if on_retry:
+        mr = on_retry.get("notification_delivery_max_retries")
+        bo = on_retry.get("notification_delivery_retry_backoff")
+        bm = on_retry.get("notification_delivery_retry_backoff_max")
+        bf = on_retry.get("notification_delivery_base_factor")
+        try:
+            delays = [min(bm, bo * bf**n) for n in range(mr)]
+            w(f"- **Open Notificaties' retries** as a fresh 1.16.1 database has them: {mr} retries, delays "
+              f"{', '.join(str(x) for x in delays)} s, each rounded up to its next 20 s beat tick — it gives up "
+              "about 4 minutes after the first attempt, not after the documented ~24 h. Workaround for operators: "
+              "in its admin, Configuratie → Notificatiescomponentconfiguratie, set the documented values "
+              "(max retries 7, retry backoff 25, base factor 4, retry backoff max 52000): the last retry is then ~24 h "
+              "after the first. The resync pass catches what it gives up anyway.")
+        except TypeError:
+            pass
+    w("")
     # ------------------------------------------------------------------ latency
     w("")
     w("## Seconds from Open Klant's answer until Open Zaak shows the change")
