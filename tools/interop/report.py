@@ -186,7 +186,14 @@ def main():
                 unseen = len(cs) - len(lat)
                 mx = max(lat) if lat else None
                 mx_text = f"{mx}" + (f" (**{unseen} never arrived**)" if unseen else "")
-                note = f"needs the pass: here `{a.pass_interval}` instead of the default" if "pass" in paths else "defaults"
+                shortened = any(c.get("intervals", "shortened") == "shortened" for c in cs)
+                if "pass" in paths and shortened:
+                    note = f"needs the pass: here `{a.pass_interval}`, shorter than the default"
+                elif shortened:
+                    note = "defaults would do (the pass was shortened but did not bring these)"
+                else:
+                    note = "zaaklink's defaults"
+
                 w(f"| {mode} | {esc(kind)}{suffix} | {len(cs)} | {path} | {p50(lat)} | {mx_text} | {note} |")
 
     # ------------------------------------------------------------------ per round
@@ -211,7 +218,7 @@ def main():
         w("| step | changes | Open Klant API s | until the last showed in Open Zaak, s | not arrived |")
         w("|---|---|---|---|---|")
         for s in r.get("steps", []):
-            title = s["title"] + (f" (down {s['down_s']} s)" if s.get("down_s") else "")
+            title = s["title"] + (f" (down {s['down_s']} s; back with {s.get('restarted_with', 'the same settings')})" if s.get("down_s") else "")
             w(f"| {s['step']}. {esc(title)} | {s['changes']} | {s['api_s']} | {s['wall_s']} | {s['unseen']} |")
         if r.get("per_zaak"):
             w("")
@@ -263,7 +270,11 @@ def main():
             w("")
             w(f"A full `zaaklink resync` after the rounds: `{esc(r['final_resync'])}`.")
         if r.get("checks"):
-            w("After the rounds: " + "; ".join(f"{k}: **{v}**" for k, v in r["checks"].items()) + f"; zaaklink warnings: {r.get('zaaklink_warnings', 0)}.")
+            w("After the rounds: " + "; ".join(f"{k}: **{v}**" for k, v in r["checks"].items()) + ".")
+        if r.get("zaaklink_log") is not None:
+            zl = r["zaaklink_log"]
+            w("zaaklink's warnings and errors over the whole run (serve and resync logs): "
+              + ("none." if not zl else "; ".join(f"`{esc(k)}` ×{n}" for k, n in sorted(zl.items())) + "."))
 
     # ------------------------------------------------------------------ deliveries
     w("")
