@@ -101,9 +101,12 @@ def main():
     w("")
     d = serve_defaults(a.serve_help)
     default_text = ", ".join(f"{k}={d[k]}" for k in ("RESYNC_INTERVAL", "ZAAKLINK_RESYNC_EVERY") if d.get(k)) or "see `zaaklink serve --help`"
-    w(f"- zaaklink: `{a.pass_interval}` (its defaults: `{default_text}`) — shorter, so that a round")
-    w("  does not wait for a default pass; every row that a *pass* brought says so. Everything else at")
-    w("  its defaults (`zaaklink serve`, embedded state, Open Zaak sink with a ZGW JWT).")
+    w(f"- zaaklink: its defaults (`{default_text}`, and its head poll if it has one), except where a")
+    w(f"  step says *shortened*: there `{a.pass_interval}`, so that a round need not wait for a default")
+    w("  pass. Per round and step: " + "; ".join(
+        f"round {mode}: " + ", ".join(f"step {k} {v}" for k, v in sorted((r.get("plan") or {}).items()))
+        for mode, r in rounds if r.get("plan")) + ". Every row of the latency table says which.")
+    w("  Otherwise `zaaklink serve` as documented: embedded state, Open Zaak sink with a ZGW JWT.")
     on_retry = (load(a.on_seed) if a.on_seed else {}).get("retry")
     w("- Open Notificaties: none. Celery worker and beat (`NOTIFICATION_SEC_INTERVAL` 20 s, the default);")
     w("  the broker is the run's Redis (its default is AMQP). Its retry settings are what a fresh")

@@ -105,7 +105,18 @@ class Runner:
         self.rng = random.Random(13 if self.mode == "a" else 17)
         self.changes = []
         self.steps = []
-        self.result = {"mode": self.mode, "registration": [], "scenarios": [], "changes": self.changes, "steps": self.steps}
+        # zaaklink's intervals per step: its defaults wherever a round can afford them (the
+        # figures a user meets); the run's shortened pass only where round a waits for passes
+        # (silent relinks and deletes) and in its outage step. INTEROP_DEFAULTS=0: shortened
+        # throughout (for a zaaklink without a head poll, whose default pass is an hour).
+        use_defaults = os.environ.get("INTEROP_DEFAULTS", os.environ.get("INTEROP_DOWN_DEFAULTS", "1")) != "0"
+        if not use_defaults:
+            self.plan = {1: "shortened", 2: "shortened", 3: "shortened"}
+        elif self.mode == "a":
+            self.plan = {1: "defaults", 2: "shortened", 3: "shortened"}
+        else:
+            self.plan = {1: "defaults", 2: "defaults", 3: "defaults"}
+        self.result = {"mode": self.mode, "plan": self.plan, "registration": [], "scenarios": [], "changes": self.changes, "steps": self.steps}
 
     # ------------------------------------------------------------------ zaaklink processes
     def _record_pid(self, name, pid):
@@ -463,8 +474,17 @@ class Runner:
         return ev
 
     # ------------------------------------------------------------------ the round
+    def ensure_serve(self, intervals):
+        """zaaklink serve running with these intervals (restarted when they differ)."""
+        if self.serve and self.serve.poll() is None and self.intervals == intervals:
+            return
+        self.stop_serve()
+        self.start_serve(defaults=intervals == "defaults")
+
     def step(self, n, title, action, timeout):
-        print(f"-- round {self.mode}, step {n}: {title}", flush=True)
+        print(f"-- round {self.mode}, step {n}: {title} (zaaklink: {self.plan[n]} intervals)", flush=True)
+        if n != 3:
+            self.ensure_serve(self.plan[n])
         t0 = time.time()
         extra = action() or {}
         ops = round(time.time() - t0, 1)
@@ -483,7 +503,7 @@ class Runner:
     def run(self):
         t_round = time.time()
         timeout = self.args.step_timeout
-        self.start_serve()
+        self.start_serve(defaults=self.plan[1] == "defaults")
         print(f"-- round {self.mode}: abonnementen", flush=True)
         self.setup_abonnementen()
         objs = {}
@@ -522,7 +542,7 @@ class Runner:
 
         # In round b Open Notificaties has CloudEvents to retry: zaaklink comes back with its
         # default intervals, so that no early pass takes the retries' place.
-        defaults_after = self.mode == "b" and os.environ.get("INTEROP_DOWN_DEFAULTS", "1") != "0"
+        defaults_after = self.plan[3] == "defaults"
 
         def down():
             self.stop_serve()
