@@ -109,7 +109,7 @@ class Runner:
         # figures a user meets); the run's shortened pass only where round a waits for passes
         # (silent relinks and deletes) and in its outage step. INTEROP_DEFAULTS=0: shortened
         # throughout (for a zaaklink without a head poll, whose default pass is an hour).
-        use_defaults = os.environ.get("INTEROP_DEFAULTS", os.environ.get("INTEROP_DOWN_DEFAULTS", "1")) != "0"
+        use_defaults = os.environ.get("INTEROP_DEFAULTS", "1") != "0"
         if not use_defaults:
             self.plan = {1: "shortened", 2: "shortened", 3: "shortened"}
         elif self.mode == "a":
