@@ -342,6 +342,57 @@ mod tests {
         assert_eq!(sink.take().len(), 2);
     }
 
+    /// The CloudEvent samples through the handler: the content type is read from the
+    /// Function URL's (lower-case) and the REST API's (any case) headers, base64 or not.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn cloudevent_samples_by_content_type() {
+        let (ok, app, sink, store, auth) = setup().await;
+        let refused = [
+            ("function-url/ce-hostile-linkto-outside-root.json", 400),
+            ("function-url/ce-batch.json", 415),
+            ("function-url/ce-ignored-other-type.json", 204),
+        ];
+        for (file, status) in refused {
+            let resp = handle(&app, &auth, sample(&ok, file)).await.unwrap();
+            assert_eq!(resp["statusCode"], status, "{file}: {resp}");
+        }
+        assert!(ok.requests().is_empty(), "{:?}", ok.requests());
+        assert!(sink.take().is_empty());
+        assert_eq!(
+            store.get("5fee9673-216c-41e7-91d2-69a8d1526b9f").await.unwrap(),
+            None
+        );
+
+        let resp = handle(&app, &auth, sample(&ok, "function-url/ce-zaak-gekoppeld.json"))
+            .await
+            .unwrap();
+        assert_eq!(resp["statusCode"], 204, "{resp}");
+        assert_eq!(sink.take().len(), 1);
+        // the transformed klantcontact create, as a REST API request, base64: nothing new
+        let mut ev = sample(&ok, "apigw-rest/link-created.json");
+        let body = sample(&ok, "function-url/ce-klantcontact-create.json")["body"].clone();
+        ev["headers"]["Content-Type"] = "application/cloudevents+json; charset=utf-8".into();
+        ev["multiValueHeaders"]["Content-Type"] =
+            serde_json::json!(["application/cloudevents+json; charset=utf-8"]);
+        ev["body"] = base64::engine::general_purpose::STANDARD
+            .encode(body.as_str().unwrap())
+            .into();
+        ev["isBase64Encoded"] = true.into();
+        let resp = handle(&app, &auth, ev.clone()).await.unwrap();
+        assert_eq!(resp["statusCode"], 204, "{resp}");
+        assert!(sink.take().is_empty());
+        // declared application/json, it is still read as a CloudEvent (a specversion, no kanaal)
+        ev["headers"]["Content-Type"] = "application/json".into();
+        ev["multiValueHeaders"]["Content-Type"] = serde_json::json!(["application/json"]);
+        let resp = handle(&app, &auth, ev.clone()).await.unwrap();
+        assert_eq!(resp["statusCode"], 204, "{resp}");
+        // the REST API's mixed-case header is read: a batch is refused
+        ev["headers"]["Content-Type"] = "Application/CloudEvents-Batch+JSON".into();
+        ev["multiValueHeaders"]["Content-Type"] = serde_json::json!(["Application/CloudEvents-Batch+JSON"]);
+        let resp = handle(&app, &auth, ev).await.unwrap();
+        assert_eq!(resp["statusCode"], 415, "{resp}");
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn oversized_body_is_413() {
         let (ok, app, _, _, auth) = setup().await;

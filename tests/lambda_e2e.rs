@@ -659,3 +659,245 @@ async fn deliver_sqs_sample_through_cargo_lambda_watch() {
     assert_eq!(oz.posts().len(), 1, "{}", log());
     assert_eq!(oz.objects().len(), 1);
 }
+
+/// Issue 17 on the Lambda: the `bootstrap` binary of this build runs its real `lambda_runtime`
+/// loop against a Runtime API served by the test (`common::runtime_api`, no cargo-lambda
+/// needed), with moto's DynamoDB and EventBridge → SQS behind it. Function URL requests carry
+/// both CloudEvent kinds (`application/cloudevents+json`) and the classic form; repeated,
+/// stale and hostile ones included. What reaches the bus and the item after each step is
+/// checked; refused input changes neither.
+#[tokio::test(flavor = "multi_thread")]
+async fn cloudevents_through_the_bootstrap_runtime_loop_on_moto() {
+    use std::os::unix::process::CommandExt;
+    let moto = common::Moto::start();
+    let table = "zaaklink-ce-links";
+    let bus = "zaaklink-ce-bus";
+    moto.create_links_table(table).await;
+    let queue = moto.create_bus_rule_queue(bus, SOURCE).await;
+    let ddb = moto.dynamodb().await;
+    let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
+    ok.put(samples::KLANTCONTACT);
+    ok.put(samples::ZAAK_A);
+    let dir = tempfile::tempdir().unwrap();
+    let api = common::runtime_api::RuntimeApi::start().await;
+    let root = ok.api_root();
+    let log = std::fs::File::create(dir.path().join("function.log")).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "zaaklink-ce")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128");
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("AWS_REGION", common::REGION),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("LINKS_TABLE", table),
+        ("EVENT_BUS_NAME", bus),
+        ("ENABLE_CLOUD_EVENTS", "true"),
+        ("NOTIFICATIONS_SOURCE", SOURCE),
+        ("WEBHOOK_AUTH", AUTH),
+        ("OPEN_KLANT_API_ROOT", root.as_str()),
+        ("ALLOW_PLAIN_HTTP", "true"),
+        ("OPEN_KLANT_API_TOKEN", TOKEN),
+        ("RUST_LOG", "info"),
+    ] {
+        cmd.env(k, v);
+    }
+    cmd.process_group(0).stdout(log.try_clone().unwrap()).stderr(log);
+    let _function = Proc(cmd.spawn().unwrap());
+
+    let request = |file: &str| -> Value {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("events").join(file);
+        serde_json::from_str(&ok.rewrite(&std::fs::read_to_string(path).unwrap())).unwrap()
+    };
+    // the request with its CloudEvent body edited
+    let edited = |file: &str, edit: &dyn Fn(&mut Value)| -> Value {
+        let mut req = request(file);
+        let mut body: Value = serde_json::from_str(req["body"].as_str().unwrap()).unwrap();
+        edit(&mut body);
+        req["body"] = body.to_string().into();
+        req
+    };
+    let (a, b) = (
+        "a7b3c8d9-e4f5-6a7b-8c9d-e0f1a2b3c4d5",
+        "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f",
+    );
+    let unauthenticated = {
+        let mut r = request("function-url/ce-zaak-gekoppeld.json");
+        r["headers"]["authorization"] = "Token wrong".into();
+        r
+    };
+    let forged = edited("function-url/ce-zaak-gekoppeld.json", &|e| {
+        e["data"]["label"] = "vervalst".into();
+        e["data"]["zaak"] = format!("urn:uuid:{b}").into();
+    });
+    let other_host = edited("function-url/ce-zaak-ontkoppeld.json", &|e| {
+        let url = e["data"]["linkTo"]
+            .as_str()
+            .unwrap()
+            .replace("127.0.0.1", "localhost");
+        e["data"]["linkTo"] = url.into();
+    });
+
+    // (what, request, Open Klant change first, status, events (type, zaak), zaak stored after)
+    type Step<'a> = (
+        &'a str,
+        Value,
+        Option<&'a str>,
+        u16,
+        Vec<(&'a str, &'a str)>,
+        Option<&'a str>,
+    );
+    let steps: Vec<Step> = vec![
+        (
+            "hint gekoppeld, forged content",
+            forged,
+            None,
+            204,
+            vec![("zaak-gekoppeld", a)],
+            Some(a),
+        ),
+        (
+            "the same hint again",
+            request("function-url/ce-zaak-gekoppeld.json"),
+            None,
+            204,
+            vec![],
+            Some(a),
+        ),
+        (
+            "transformed klantcontact create",
+            request("function-url/ce-klantcontact-create.json"),
+            None,
+            204,
+            vec![],
+            Some(a),
+        ),
+        (
+            "classic create",
+            request("function-url/link-created.json"),
+            None,
+            204,
+            vec![],
+            Some(a),
+        ),
+        (
+            "hint ontkoppeld after a relink",
+            request("function-url/ce-zaak-ontkoppeld.json"),
+            Some("relink"),
+            204,
+            vec![("zaak-ontkoppeld", a), ("zaak-gekoppeld", b)],
+            Some(b),
+        ),
+        (
+            "stale hint gekoppeld(A)",
+            request("function-url/ce-zaak-gekoppeld.json"),
+            None,
+            204,
+            vec![],
+            Some(b),
+        ),
+        (
+            "hostile linkTo",
+            request("function-url/ce-hostile-linkto-outside-root.json"),
+            None,
+            400,
+            vec![],
+            Some(b),
+        ),
+        ("linkTo on another host", other_host, None, 400, vec![], Some(b)),
+        ("unauthenticated", unauthenticated, None, 401, vec![], Some(b)),
+        (
+            "batch",
+            request("function-url/ce-batch.json"),
+            None,
+            415,
+            vec![],
+            Some(b),
+        ),
+        (
+            "other type",
+            request("function-url/ce-ignored-other-type.json"),
+            None,
+            204,
+            vec![],
+            Some(b),
+        ),
+        (
+            "hint ontkoppeld after a delete",
+            request("function-url/ce-zaak-ontkoppeld.json"),
+            Some("delete"),
+            204,
+            vec![("zaak-ontkoppeld", b)],
+            None,
+        ),
+        (
+            "the same hint again",
+            request("function-url/ce-zaak-ontkoppeld.json"),
+            None,
+            204,
+            vec![],
+            None,
+        ),
+    ];
+    let mut version = 0;
+    for (what, req, change, status, want, zaak) in steps {
+        match change {
+            Some("relink") => ok.put(samples::ZAAK_B),
+            Some(_) => ok.remove(&ok.rewrite(samples::OO_URL)),
+            None => {}
+        }
+        let gets = ok.requests().len();
+        let resp = api.invoke(req).await.unwrap_or_else(|e| {
+            panic!(
+                "{what}: {e}\n{}",
+                std::fs::read_to_string(dir.path().join("function.log")).unwrap_or_default()
+            )
+        });
+        assert_eq!(resp["statusCode"], status, "{what}: {resp}");
+        if status != 204 || what == "other type" {
+            assert_eq!(ok.requests().len(), gets, "{what}: nothing read");
+        }
+        let got: Vec<(String, String)> = moto
+            .receive_all(&queue)
+            .await
+            .iter()
+            .map(|m| {
+                let e = &m["detail"];
+                assert_eq!(e["source"], SOURCE, "{what}");
+                assert_eq!(e["data"]["label"], "Mijn Klantcontact Onderwerp", "{what}");
+                assert_eq!(
+                    e["data"]["linkTo"],
+                    format!("{}onderwerpobjecten/{OO}", ok.api_root())
+                );
+                (
+                    e["type"]
+                        .as_str()
+                        .unwrap()
+                        .trim_start_matches("nl.overheid.zaken.")
+                        .to_string(),
+                    e["subject"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let want: Vec<(String, String)> = want.iter().map(|(t, z)| (t.to_string(), z.to_string())).collect();
+        assert_eq!(got, want, "{what}");
+        let it = item(&ddb, table).await.expect("the item");
+        let v = it["version"].as_u64().unwrap();
+        if want.is_empty() {
+            assert_eq!(v, version, "{what}: nothing changed, nothing written");
+        } else {
+            assert!(v > version, "{what}");
+        }
+        version = v;
+        assert_eq!(it.get("zaak").and_then(Value::as_str), zaak, "{what}: {it}");
+        assert!(
+            it.get("pending")
+                .is_none_or(|p| p.as_object().unwrap().is_empty()),
+            "{what}: {it}"
+        );
+    }
+}

@@ -115,10 +115,20 @@ impl Serve {
     }
 
     async fn request(&self, method: &str, body: Vec<u8>, auth: Option<&str>) -> (u16, String) {
+        self.request_as(method, "application/json", body, auth).await
+    }
+
+    async fn request_as(
+        &self,
+        method: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        auth: Option<&str>,
+    ) -> (u16, String) {
         let client = reqwest::Client::new();
         let mut req = client
             .request(method.parse().unwrap(), &self.url)
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .body(body);
         if let Some(a) = auth {
             req = req.header("authorization", a);
@@ -613,4 +623,160 @@ async fn serve_feeds_open_zaak_with_a_zgw_jwt_once_per_event() {
             assert!(!std::fs::read_to_string(&p).unwrap().contains(secret));
         }
     }
+}
+
+/// Open Notificaties' CloudEvents (issue 17) over HTTP, as it POSTs them
+/// (`application/cloudevents+json`, the abonnement's auth): its test notification, Open
+/// Klant's own zaak-gekoppeld / zaak-ontkoppeld (hints: the truth is read, the content is never
+/// forwarded), transformed klantcontact notifications and the classic form, stale, repeated
+/// and hostile ones. Refused input changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn cloudevents_in_hints_transformed_and_classic_converge() {
+    use zaaklink::demo::samples::ce;
+    let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
+    let col = Collector::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let serve = start_serve(&ok, &dir.path().join("zaaklink.db"), &col.url, &[]);
+    let post_ce = |body: String, auth: Option<&'static str>| {
+        let serve = &serve;
+        async move {
+            serve
+                .request_as("POST", "application/cloudevents+json", body.into_bytes(), auth)
+                .await
+        }
+    };
+    let rw = |s: &str| ok.rewrite(s);
+    let problem = |body: &str| -> Value { serde_json::from_str(body).unwrap() };
+
+    // Saving the abonnement: the classic test notification, without then with the auth.
+    assert_eq!(serve.post(TEST_CALLBACK, None).await.0, 401);
+    assert_eq!(serve.post(TEST_CALLBACK, Some(AUTH)).await.0, 204);
+    assert!(ok.requests().is_empty());
+
+    // Open Klant's zaak-gekoppeld, with a forged label and zaak: zaaklink reads the
+    // onderwerpobject and its klantcontact and emits its own event, with the truth.
+    ok.put(KLANTCONTACT);
+    ok.put(ZAAK_A);
+    let mut forged: Value = serde_json::from_str(&rw(ce::GEKOPPELD)).unwrap();
+    forged["data"]["label"] = "vervalst".into();
+    forged["data"]["zaak"] = format!("urn:uuid:{ZAAK_B_ID}").into();
+    forged["subject"] = ZAAK_B_ID.into();
+    assert_eq!(post_ce(forged.to_string(), Some(AUTH)).await.0, 204);
+    let created = col.take();
+    assert_eq!(
+        summary(&created),
+        [(
+            "zaak-gekoppeld".into(),
+            ZAAK_A_ID.into(),
+            "Mijn Klantcontact Onderwerp".into()
+        )]
+    );
+    assert_shape(&created[0], &ok);
+    assert_ne!(
+        created[0]["id"], forged["id"],
+        "zaaklink's own id, not the hint's"
+    );
+
+    // The same hint again (Open Notificaties retries with the same id), the transformed
+    // klantcontact create and the classic notification: nothing new.
+    assert_eq!(post_ce(rw(ce::GEKOPPELD), Some(AUTH)).await.0, 204);
+    assert_eq!(post_ce(rw(ce::GEKOPPELD), Some(AUTH)).await.0, 204);
+    assert_eq!(post_ce(rw(ce::KC_CREATE), Some(AUTH)).await.0, 204);
+    assert_eq!(serve.post(&rw(CREATE), Some(AUTH)).await.0, 204);
+    assert!(col.take().is_empty(), "repeats emit nothing");
+
+    // Relinked to zaak B (Open Klant announces it with an ontkoppeld of A): zaaklink reads the
+    // truth and emits ontkoppeld(A), gekoppeld(B).
+    ok.put(ZAAK_B);
+    assert_eq!(post_ce(rw(ce::ONTKOPPELD), Some(AUTH)).await.0, 204);
+    assert_eq!(
+        summary(&col.take()),
+        [
+            (
+                "zaak-ontkoppeld".into(),
+                ZAAK_A_ID.into(),
+                "Mijn Klantcontact Onderwerp".into()
+            ),
+            (
+                "zaak-gekoppeld".into(),
+                ZAAK_B_ID.into(),
+                "Mijn Klantcontact Onderwerp".into()
+            ),
+        ]
+    );
+    // Stale: the older gekoppeld(A) arrives after the relink; the truth is B, nothing changes.
+    assert_eq!(post_ce(rw(ce::GEKOPPELD), Some(AUTH)).await.0, 204);
+    assert!(col.take().is_empty(), "a stale hint emits nothing");
+
+    // Hostile and refused: nothing is read, nothing emitted, nothing stored.
+    let before = ok.requests().len();
+    let (s, b) = post_ce(rw(ce::HOSTILE_LINK_TO), Some(AUTH)).await;
+    assert_eq!((s, problem(&b)["field"].clone()), (400, "data.linkTo".into()));
+    assert!(problem(&b)["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("invalid CloudEvent"));
+    let (s, _) = post_ce(rw(ce::GEKOPPELD), None).await;
+    assert_eq!(s, 401);
+    let (s, _) = post_ce(rw(ce::GEKOPPELD), Some("Token wrong")).await;
+    assert_eq!(s, 401);
+    let mut wrong_version: Value = serde_json::from_str(&rw(ce::GEKOPPELD)).unwrap();
+    wrong_version["specversion"] = "0.3".into();
+    let (s, b) = post_ce(wrong_version.to_string(), Some(AUTH)).await;
+    assert_eq!((s, problem(&b)["field"].clone()), (400, "specversion".into()));
+    let mut mismatch: Value = serde_json::from_str(&rw(ce::KC_DESTROY)).unwrap();
+    mismatch["subject"] = OO.into();
+    let (s, b) = post_ce(mismatch.to_string(), Some(AUTH)).await;
+    assert_eq!((s, problem(&b)["field"].clone()), (400, "subject".into()));
+    let mut big: Value = serde_json::from_str(&rw(ce::GEKOPPELD)).unwrap();
+    big["data"]["opvulling"] = "x".repeat(70 * 1024).into();
+    let (s, _) = post_ce(big.to_string(), Some(AUTH)).await;
+    assert_eq!(s, 413);
+    let (s, b) = serve
+        .request_as(
+            "POST",
+            "application/cloudevents-batch+json",
+            format!("[{}]", rw(ce::ONTKOPPELD)).into_bytes(),
+            Some(AUTH),
+        )
+        .await;
+    assert_eq!((s, problem(&b)["field"].clone()), (415, "Content-Type".into()));
+    let (s, b) = post_ce(rw(ce::IGNORED), Some(AUTH)).await;
+    assert_eq!((s, b.as_str()), (204, ""));
+    assert_eq!(
+        ok.requests().len(),
+        before,
+        "refused and ignored input reads nothing"
+    );
+    assert!(col.take().is_empty());
+
+    // Deleted (Open Klant's ontkoppeld; a GET answers 404): exactly one ontkoppeld, also
+    // when the hint comes again; the transformed klantcontact destroy finds nothing more.
+    ok.remove(&format!("{}onderwerpobjecten/{OO}", ok.api_root()));
+    assert_eq!(post_ce(rw(ce::ONTKOPPELD), Some(AUTH)).await.0, 204);
+    assert_eq!(
+        summary(&col.take()),
+        [(
+            "zaak-ontkoppeld".into(),
+            ZAAK_B_ID.into(),
+            "Mijn Klantcontact Onderwerp".into()
+        )]
+    );
+    assert_eq!(post_ce(rw(ce::ONTKOPPELD), Some(AUTH)).await.0, 204);
+    assert_eq!(post_ce(rw(ce::GEKOPPELD), Some(AUTH)).await.0, 204);
+    ok.remove(samples_kc_url(&ok).as_str());
+    assert_eq!(post_ce(rw(ce::KC_DESTROY), Some(AUTH)).await.0, 204);
+    assert!(col.take().is_empty(), "one ontkoppeld, once");
+
+    let state = serve.stop_and_read().await;
+    assert_eq!(state.len(), 1);
+    assert_eq!(state[0].link, None);
+    assert!(state[0].pending.is_empty());
+    // three changes (created, relinked, deleted), each a write and an outbox clear: nothing
+    // else was written
+    assert_eq!(state[0].version, 6, "{:?}", state[0]);
+}
+
+fn samples_kc_url(ok: &FakeOpenKlant) -> String {
+    ok.rewrite(KLANTCONTACT_URL)
 }
