@@ -35,6 +35,8 @@ use zaaklink::Zaaklink;
 mod chaos;
 #[path = "resync/destroyed.rs"]
 mod destroyed;
+#[path = "resync/head.rs"]
+mod head;
 #[path = "resync/labels.rs"]
 mod labels;
 

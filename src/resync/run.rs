@@ -432,7 +432,7 @@ impl Resync {
         Ok(Stop::PassDone)
     }
 
-    fn uuid_of(&self, o: &Onderwerpobject) -> Option<String> {
+    pub(super) fn uuid_of(&self, o: &Onderwerpobject) -> Option<String> {
         match self
             .app
             .settings
@@ -450,7 +450,7 @@ impl Resync {
     /// Reconcile a list page's objects: their records in one batch read, labels only for
     /// links that are new or moved (read after the records, once per klantcontact), writes
     /// only for what changed — through [`Zaaklink`]'s conditional write and outbox.
-    async fn work_objects(&self, objects: &[Onderwerpobject]) -> Result<Outcome, Error> {
+    pub(super) async fn work_objects(&self, objects: &[Onderwerpobject]) -> Result<Outcome, Error> {
         let mut uuids: Vec<(String, &Onderwerpobject)> = Vec::new();
         let mut once = HashSet::new();
         for o in objects {
@@ -531,6 +531,18 @@ impl Resync {
             Some(async move { app.sync(&r.onderwerpobject, Truth::Fetch(&url), None).await })
         });
         sum(bounded(self.settings.concurrency, jobs).await)
+    }
+}
+
+/// What the head poll ([`super::head`]) uses of the resync: the same pipeline (with the
+/// patient Open Klant), checkpoint store, settings and page work.
+impl Resync {
+    pub(super) fn app(&self) -> &Zaaklink {
+        &self.app
+    }
+
+    pub(super) fn checkpoints(&self) -> &Arc<dyn CheckpointStore> {
+        &self.checkpoints
     }
 }
 
