@@ -141,6 +141,7 @@ class Runner:
         log = open(self.serve_log, "a")
         log.write(json.dumps({"timestamp": now_iso(), "interop": f"round {self.mode}: zaaklink serve starts ({self.intervals} intervals)"}) + "\n")
         log.flush()
+        self.serve_started = time.time()
         self.serve = subprocess.Popen(
             [self.args.zaaklink, "serve"], stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, env=env
         )
@@ -486,13 +487,14 @@ class Runner:
         if n != 3:
             self.ensure_serve(self.plan[n])
         t0 = time.time()
+        up = round(t0 - self.serve_started, 1) if self.serve else None
         extra = action() or {}
         ops = round(time.time() - t0, 1)
         pending, polls = self.wait_seen(n, timeout)
         self.attribute(n)
         done = round(time.time() - t0, 1)
         mine = [c for c in self.changes if c["step"] == n]
-        info = {"step": n, "title": title, "changes": len(mine), "api_s": ops, "wall_s": done, "polls": polls, "unseen": len(pending)}
+        info = {"step": n, "title": title, "changes": len(mine), "api_s": ops, "wall_s": done, "polls": polls, "unseen": len(pending), "zaaklink_up_s": up, "intervals": self.plan[n]}
         info.update(extra)
         self.steps.append(info)
         lat = sorted(c["latency"] for c in mine if c["seen"] is not None)
