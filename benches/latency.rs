@@ -278,13 +278,13 @@ async fn run() -> Value {
         let a = wait_for(url.clone(), "zaak-ontkoppeld", t).await;
         hint_relink.push(a.max(wait_for(url.clone(), "zaak-gekoppeld", t).await));
         sink.clear();
-        // delete
+        // delete: a hint only says "look" (the reconcile GETs the object and finds it gone)
         ok.remove(&url);
         let t = Instant::now();
         post(
             &app,
             &auth,
-            &scene.notification("onderwerpobject", &url, &scene.kc_url(kcs + i), "destroy"),
+            &scene.notification("onderwerpobject", &url, &scene.kc_url(kcs + i), "update"),
         )
         .await;
         hint_delete.push(wait_for(url.clone(), "zaak-ontkoppeld", t).await);
