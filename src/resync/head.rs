@@ -131,8 +131,8 @@ pub fn pass_due(wanted: Option<&str>, cp: Option<&Checkpoint>) -> bool {
     let Some(wanted) = wanted.and_then(parse) else {
         return false;
     };
-    !cp.and_then(|c| parse(&c.started))
-        .is_some_and(|started| started >= wanted)
+    cp.and_then(|c| parse(&c.started))
+        .is_none_or(|started| started < wanted)
 }
 
 fn dedup(uuids: &[String]) -> Vec<String> {
@@ -309,7 +309,8 @@ mod tests {
         // (name, last state, head now, want reconciled, want pass)
         let shrunk = |expected, count| Some(Why::Shrunk { expected, count });
         let grew = |expected, count| Some(Why::Grew { expected, count });
-        let cases: Vec<(&str, Option<HeadState>, Head, &str, Option<Why>)> = vec![
+        type Case = (&'static str, Option<HeadState>, Head, &'static str, Option<Why>);
+        let cases: Vec<Case> = vec![
             (
                 "first poll: the whole page, no pass",
                 None,
