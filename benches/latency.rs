@@ -144,6 +144,7 @@ async fn post(app: &Zaaklink, auth: &WebhookAuth, body: &str) {
         webhook::Request {
             method: "POST",
             authorization: Some(AUTH.as_bytes()),
+            content_type: Some(b"application/json"),
             body: body.as_bytes(),
         },
     )
