@@ -5,7 +5,7 @@ events/notifications/   notification bodies as Open Notificaties POSTs them
 events/openklant/       Open Klant objects (what GET returns) used by the demo and tests
 events/function-url/    the same bodies wrapped as Lambda Function URL (payload v2) requests
 events/apigw-rest/      one body wrapped as an API Gateway REST (payload v1) request
-events/schedule/        the EventBridge scheduled events that run the sweep / resync
+events/schedule/        the EventBridge scheduled events that run the sweep / resync / head poll
 events/cloudevents/     CloudEvents as Open Notificaties 1.16.1 POSTs them (structured mode,
                         Content-Type application/cloudevents+json): notifications it transformed
                         (abonnement with sendCloudevents) and Open Klant's own zaak-gekoppeld /
@@ -150,7 +150,8 @@ for name, ev in cases.items():
     "body": text("onderwerpobject-create"), "isBase64Encoded": False}, indent=2) + "\n")
 
 for name, detail_type, resources in [("sweep", "Scheduled Event", ["arn:aws:events:eu-west-1:123456789012:rule/zaaklink-sweep"]),
-                                     ("resync", "Scheduled Event", ["arn:aws:events:eu-west-1:123456789012:rule/zaaklink-resync"])]:
+                                     ("resync", "Scheduled Event", ["arn:aws:events:eu-west-1:123456789012:rule/zaaklink-resync"]),
+                                     ("head", "Scheduled Event", ["arn:aws:events:eu-west-1:123456789012:rule/zaaklink-head"])]:
     (root / "schedule" / f"{name}.json").write_text(json.dumps({
         "version": "0", "id": "89d1a02d-5ec7-412e-82f5-13505f849b41", "detail-type": detail_type,
         "source": "aws.events", "account": "123456789012", "time": "2025-10-10T10:00:00Z", "region": "eu-west-1",

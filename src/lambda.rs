@@ -11,17 +11,20 @@ use aws_lambda_events::http::{HeaderMap, HeaderValue};
 use base64::Engine;
 use serde_json::Value;
 
-use crate::resync::{Resync, Stop};
+use crate::resync::{HeadPoll, Resync, Stop};
 use crate::telemetry::{self, NotificationOutcome};
 use crate::webhook::{self, Answer, WebhookAuth};
 use crate::Zaaklink;
 
-/// A scheduled job: `{"zaaklink": "sweep"|"resync"}` (the schedule's Input), or a plain
-/// EventBridge "Scheduled Event" (sweep).
+/// A scheduled job: `{"zaaklink": "sweep"|"resync"|"head"}` (the schedule's Input), or a
+/// plain EventBridge "Scheduled Event" (sweep).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Job {
     Sweep,
     Resync,
+    /// The head poll (DESIGN §7a), on the resync function: its state lives beside the
+    /// checkpoint, and a pass it asks for runs in the same invocation.
+    Head,
 }
 
 /// What arrived.
@@ -40,8 +43,8 @@ pub enum LambdaError {
     /// never a table, bus, URL or SDK error — those are in the job's log line.
     #[error("scheduled {job:?} failed: {}; it runs again on the next schedule (the function's log line of this invocation has the details)", job_cause(.error))]
     Job { job: Job, error: crate::Error },
-    #[error("a resync event arrived but this function was built without the resync (its checkpoint store); invoke the resync function of the stack")]
-    NoResync,
+    #[error("a {0} event arrived but this function was built without the resync (its checkpoint store); invoke the resync function of the stack")]
+    NoResync(&'static str),
 }
 
 /// What a failed scheduled job's invocation error says about the cause.
@@ -69,8 +72,9 @@ pub fn recognise(v: Value) -> Result<Incoming, LambdaError> {
     let job = |name: &str| match name {
         "sweep" => Ok(Job::Sweep),
         "resync" => Ok(Job::Resync),
+        "head" => Ok(Job::Head),
         other => Err(LambdaError::Unrecognised(format!(
-            "unknown job {other:?} (use sweep or resync)"
+            "unknown job {other:?} (use sweep, resync or head)"
         ))),
     };
     if let Some(name) = v.get("zaaklink").and_then(Value::as_str) {
@@ -205,32 +209,32 @@ pub async fn handle_with(
             Ok(serde_json::to_value(resp).expect("a response serialises"))
         }
         Incoming::Scheduled(Job::Resync) => {
-            let resync = resync.ok_or(LambdaError::NoResync)?;
-            match resync.run(stop_at, false).await {
-                Ok(r) => {
-                    telemetry::resync_run(
-                        r.run.objects,
-                        r.run.written,
-                        r.run.emitted,
-                        r.stop == Stop::PassDone,
-                    );
-                    tracing::info!(stop = ?r.stop, pass = ?r.pass, phase = ?r.phase, objects = r.run.objects,
-                        written = r.run.written, emitted = r.run.emitted, pages = r.run.pages,
-                        pass_objects = r.pass_counts.objects, "resync run done");
-                    Ok(serde_json::json!({
-                        "job": "resync", "stop": format!("{:?}", r.stop), "pass": r.pass,
-                        "phase": r.phase, "objects": r.run.objects, "written": r.run.written,
-                        "emitted": r.run.emitted, "pages": r.run.pages,
-                    }))
-                }
+            let resync = resync.ok_or(LambdaError::NoResync("resync"))?;
+            resync_job(resync, stop_at, false).await
+        }
+        Incoming::Scheduled(Job::Head) => {
+            let resync = resync.ok_or(LambdaError::NoResync("head"))?;
+            let head = HeadPoll::new(resync);
+            let r = match head.poll().await {
+                Ok(r) => r,
                 Err(error) => {
-                    tracing::error!(error = %error, "resync run failed; the next run continues from the checkpoint");
-                    Err(LambdaError::Job {
-                        job: Job::Resync,
+                    tracing::error!(error = %error, "head poll failed; the next poll (a minute on) sees the same objects as new");
+                    return Err(LambdaError::Job {
+                        job: Job::Head,
                         error,
-                    })
+                    });
                 }
+            };
+            telemetry::events_put(r.emitted as u64);
+            tracing::info!(listed = r.listed, count = r.count, new = r.new, written = r.written,
+                emitted = r.emitted, why = ?r.why, pass_due = r.pass_due, "head poll done");
+            let mut answer = serde_json::json!({"job": "head", "poll": r});
+            if r.pass_due {
+                // The count showed objects left the list (or more arrived than one page):
+                // the pass runs now, in this invocation, until it completes or time is up.
+                answer["resync"] = resync_job(resync, stop_at, true).await?;
             }
+            Ok(answer)
         }
         Incoming::Scheduled(job) => {
             let result = app.sweep().await;
@@ -247,6 +251,39 @@ pub async fn handle_with(
                     Err(LambdaError::Job { job, error })
                 }
             }
+        }
+    }
+}
+
+/// One resync run (`force`: start a pass even when the interval has not passed).
+async fn resync_job(
+    resync: &Resync,
+    stop_at: Option<std::time::Instant>,
+    force: bool,
+) -> Result<Value, LambdaError> {
+    match resync.run(stop_at, force).await {
+        Ok(r) => {
+            telemetry::resync_run(
+                r.run.objects,
+                r.run.written,
+                r.run.emitted,
+                r.stop == Stop::PassDone,
+            );
+            tracing::info!(stop = ?r.stop, pass = ?r.pass, phase = ?r.phase, objects = r.run.objects,
+                        written = r.run.written, emitted = r.run.emitted, pages = r.run.pages,
+                        pass_objects = r.pass_counts.objects, "resync run done");
+            Ok(serde_json::json!({
+                "job": "resync", "stop": format!("{:?}", r.stop), "pass": r.pass,
+                "phase": r.phase, "objects": r.run.objects, "written": r.run.written,
+                "emitted": r.run.emitted, "pages": r.run.pages,
+            }))
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "resync run failed; the next run continues from the checkpoint");
+            Err(LambdaError::Job {
+                job: Job::Resync,
+                error,
+            })
         }
     }
 }
@@ -486,6 +523,12 @@ mod tests {
         assert!(matches!(
             recognise(serde_json::json!({"zaaklink": "resync"})),
             Ok(Incoming::Scheduled(Job::Resync))
+        ));
+        let head: Value = serde_json::from_str(include_str!("../events/schedule/head.json")).unwrap();
+        assert!(matches!(recognise(head), Ok(Incoming::Scheduled(Job::Head))));
+        assert!(matches!(
+            recognise(serde_json::json!({"zaaklink": "head"})),
+            Ok(Incoming::Scheduled(Job::Head))
         ));
         assert!(recognise(serde_json::json!({"zaaklink": "drop-table"})).is_err());
         assert!(recognise(serde_json::json!({"hello": 1})).is_err());

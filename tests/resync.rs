@@ -37,6 +37,8 @@ mod chaos;
 mod deadline;
 #[path = "resync/destroyed.rs"]
 mod destroyed;
+#[path = "resync/head.rs"]
+mod head;
 #[path = "resync/labels.rs"]
 mod labels;
 

@@ -41,8 +41,13 @@ enum Command {
         listen: SocketAddr,
         /// How often serve looks whether a resync pass is due (a new pass starts at most every
         /// --resync-interval; an unfinished one continues); `off` = never.
-        #[arg(long, env = "ZAAKLINK_RESYNC_EVERY", default_value = "5m")]
+        #[arg(long, env = "ZAAKLINK_RESYNC_EVERY", default_value = "1m")]
         resync_every: String,
+        /// How often serve reads the head of Open Klant's list (the newest zaak
+        /// onderwerpobjecten) and reconciles the new ones; a list that lost objects starts a
+        /// resync pass at once. `off` = never.
+        #[arg(long, env = "ZAAKLINK_HEAD_POLL_EVERY", default_value = "1m")]
+        head_poll_every: String,
     },
     /// Run the bundled samples end to end (no AWS, no Open Klant): events on stdout.
     Demo {
@@ -262,16 +267,63 @@ async fn webhook_endpoint(State(s): State<Arc<Served>>, req: axum::extract::Requ
     )
 }
 
-async fn serve(local: LocalArgs, listen: SocketAddr, resync_every: String) -> Result<(), String> {
+/// `off`, `0` or empty = None; otherwise the duration.
+fn every(setting: &'static str, v: &str) -> Result<Option<Duration>, String> {
+    if matches!(v.trim(), "off" | "0" | "") {
+        return Ok(None);
+    }
+    zaaklink::config::parse_duration(setting, v)
+        .map(Some)
+        .map_err(|e| format!("{e} (or off)"))
+}
+
+async fn serve(
+    local: LocalArgs,
+    listen: SocketAddr,
+    resync_every: String,
+    head_poll_every: String,
+) -> Result<(), String> {
     let (app, cfg, resync) = local.build_with_resync()?;
     take_over_dead_claim(&resync).await?;
-    if !matches!(resync_every.trim(), "off" | "0" | "") {
-        let every = zaaklink::config::parse_duration("--resync-every / ZAAKLINK_RESYNC_EVERY", &resync_every)
-            .map_err(|e| format!("{e} (or off)"))?;
+    let resync_every = every("--resync-every / ZAAKLINK_RESYNC_EVERY", &resync_every)?;
+    let head_every = every("--head-poll-every / ZAAKLINK_HEAD_POLL_EVERY", &head_poll_every)?;
+    // The head poll wakes the resync task when a pass is due (DESIGN §7a).
+    let wake = Arc::new(tokio::sync::Notify::new());
+    if let Some(every) = head_every {
+        let head = zaaklink::resync::HeadPoll::new(&resync);
+        let wake = wake.clone();
         tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tokio::time::sleep(every).await;
-                match resync.run(None, false).await {
+                ticks.tick().await;
+                match head.poll().await {
+                    Ok(r) => {
+                        tracing::info!(listed = r.listed, count = r.count, new = r.new, written = r.written,
+                            emitted = r.emitted, why = ?r.why, pass_due = r.pass_due, "head poll done");
+                        if r.pass_due {
+                            wake.notify_one();
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "head poll failed; the next poll sees the same objects as new")
+                    }
+                }
+            }
+        });
+    }
+    if resync_every.is_some() || head_every.is_some() {
+        tokio::spawn(async move {
+            // Without --resync-every the task runs only the passes the head poll asks for.
+            let period = resync_every.unwrap_or(Duration::from_secs(365 * 86_400));
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let force = tokio::select! {
+                    _ = ticks.tick() => false,
+                    () = wake.notified() => true,
+                };
+                match resync.run(None, force).await {
                     Ok(r) => tracing::info!(stop = ?r.stop, pass = ?r.pass, objects = r.run.objects,
                         written = r.run.written, emitted = r.run.emitted, "resync run done"),
                     Err(e) => {
@@ -306,7 +358,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             local,
             listen,
             resync_every,
-        } => serve(local, listen, resync_every).await,
+            head_poll_every,
+        } => serve(local, listen, resync_every, head_poll_every).await,
         Command::Demo { state } => {
             let dir = tempfile_dir()?;
             let path = state.unwrap_or_else(|| dir.join("zaaklink-demo.db"));

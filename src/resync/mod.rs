@@ -11,16 +11,20 @@
 //! - [`plan`]: what a listed object needs, from the page and its stored record (pure);
 //! - [`patient`]: Open Klant reads retried with backoff on 429/5xx;
 //! - [`progress`]: what `zaaklink resync` shows (a progress bar on a terminal, a summary);
+//! - [`head`]: the head poll — the first list page every minute, the new objects reconciled
+//!   at once, a pass started at once when the count shows objects left the list (DESIGN §7a);
 //! - `run`: the I/O — the loop over pages and store pages, bounded concurrency, the same
 //!   conditional write and outbox as the webhook ([`crate::Zaaklink`]).
 
 pub mod checkpoint;
+pub mod head;
 pub mod patient;
 pub mod plan;
 pub mod progress;
 mod run;
 
 pub use checkpoint::{Checkpoint, Counts, Phase};
+pub use head::{HeadPoll, HeadReport};
 pub use run::{Progress, Report, Resync, Stop};
 // The settings live with the configuration that validates them; this stays their public path.
 pub use crate::config::ResyncSettings;

@@ -523,7 +523,7 @@ impl Resync {
         Ok(Stop::PassDone)
     }
 
-    fn uuid_of(&self, o: &Onderwerpobject) -> Option<String> {
+    pub(super) fn uuid_of(&self, o: &Onderwerpobject) -> Option<String> {
         match self
             .app
             .settings
@@ -536,6 +536,14 @@ impl Resync {
                 None
             }
         }
+    }
+
+    /// Reconcile objects outside a pass's page (the head poll): their records in one batch
+    /// read, then [`Self::work_objects`] as for one batch of a page.
+    pub(super) async fn work_unpaged(&self, objects: &[Onderwerpobject]) -> Result<Outcome, Error> {
+        let mut records = self.records_of(objects).await?;
+        self.work_objects(objects, &mut records, &mut HashMap::new())
+            .await
     }
 
     /// The stored records of a list page's objects, in one batch read (before any label of
@@ -559,7 +567,7 @@ impl Resync {
     /// (read after the records, once per klantcontact and page: `labels` keeps those read for
     /// earlier batches of the page), writes only for what changed — through [`Zaaklink`]'s
     /// conditional write and outbox.
-    async fn work_objects(
+    pub(super) async fn work_objects(
         &self,
         objects: &[Onderwerpobject],
         records: &mut HashMap<String, LinkRecord>,
@@ -639,6 +647,18 @@ impl Resync {
             Some(async move { app.sync(&r.onderwerpobject, Truth::Fetch(&url), None).await })
         });
         sum(bounded(self.settings.concurrency, jobs).await)
+    }
+}
+
+/// What the head poll ([`super::head`]) uses of the resync: the same pipeline (with the
+/// patient Open Klant), checkpoint store, settings and page work.
+impl Resync {
+    pub(super) fn app(&self) -> &Zaaklink {
+        &self.app
+    }
+
+    pub(super) fn checkpoints(&self) -> &Arc<dyn CheckpointStore> {
+        &self.checkpoints
     }
 }
 

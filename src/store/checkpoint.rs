@@ -28,7 +28,21 @@ pub trait CheckpointStore: Send + Sync {
     async fn seen(&self, pass: &str, chunks: u32) -> Result<Vec<String>, StoreError>;
     /// Forget the chunks `0..chunks` of pass `pass`.
     async fn drop_seen(&self, pass: &str, chunks: u32) -> Result<(), StoreError>;
+    /// The head poll's state (JSON without line breaks), if one was ever saved. Kept as the
+    /// one seen chunk of the reserved pass [`HEAD_STATE_PASS`] (never a pass id: those are
+    /// uuids), so every adapter and wrapper has it without code of its own.
+    async fn load_head(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.seen(HEAD_STATE_PASS, 1).await?.into_iter().next())
+    }
+    /// Save the head poll's state (last writer wins: two polls at once save the same facts).
+    async fn save_head(&self, json: &str) -> Result<(), StoreError> {
+        debug_assert!(!json.contains('\n'), "the head state is one line");
+        self.put_seen(HEAD_STATE_PASS, 0, &[json.to_string()]).await
+    }
 }
+
+/// The reserved "pass" under which the head poll's state is kept.
+pub const HEAD_STATE_PASS: &str = "head-poll";
 
 /// The behaviour every [`CheckpointStore`] must have (memory and embedded in their unit
 /// tests, DynamoDB against moto in tests/aws_moto.rs).
@@ -71,5 +85,16 @@ pub mod contract {
         store.drop_seen("pass1", 3).await.unwrap();
         assert!(store.seen("pass1", 3).await.unwrap().is_empty());
         assert_eq!(store.seen("pass2", 1).await.unwrap(), chunk(9));
+
+        assert_eq!(store.load_head().await.unwrap(), None);
+        store.save_head("{\"count\":1}").await.unwrap();
+        store
+            .save_head("{\"count\":2,\"seen\":[\"a\",\"b\"]}")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.load_head().await.unwrap().as_deref(),
+            Some("{\"count\":2,\"seen\":[\"a\",\"b\"]}")
+        );
     }
 }

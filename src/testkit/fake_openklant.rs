@@ -278,6 +278,34 @@ impl FakeOpenKlant {
         }
     }
 
+    /// Take the next position in the list (Open Klant's `pk`, given when an insert starts)
+    /// for an object whose transaction has not committed yet: it is not served until
+    /// [`Self::commit_reserved`], and then lists below every object put after this call.
+    pub fn reserve(&self) -> u64 {
+        let mut s = self.inner.lock().unwrap();
+        s.next_seq += 1;
+        s.next_seq
+    }
+
+    /// The late commit: serve `sample_json` (a new object) at the position `seq` reserved
+    /// earlier.
+    pub fn commit_reserved(&self, seq: u64, sample_json: &str) {
+        let v: Value = serde_json::from_str(&self.rewrite(sample_json)).expect("sample object is JSON");
+        let url = v["url"].as_str().expect("sample object has a url").to_string();
+        let path = url::Url::parse(&url)
+            .expect("sample url parses")
+            .path()
+            .to_string();
+        let mut s = self.inner.lock().unwrap();
+        assert!(
+            !s.created.contains_key(&path),
+            "commit_reserved is for a new object"
+        );
+        s.created.insert(path.clone(), seq);
+        s.order.insert(seq, path.clone());
+        s.objects.insert(path, v);
+    }
+
     /// Add this much latency to a list answer per object in it.
     pub fn delay_per_listed(&self, d: Option<Duration>) {
         self.inner.lock().unwrap().per_listed = d;

@@ -107,7 +107,7 @@ fn every_function_has_error_and_throttle_alarms_and_the_resync_a_stall_alarm() {
     assert!(p["Period"].as_u64().unwrap() * hours["MaxValue"].as_u64().unwrap() <= 86_400);
     assert!(
         hours["Default"].as_u64().unwrap() > 1,
-        "above ResyncInterval (1h)"
+        "above ResyncInterval (90s) plus a pass"
     );
 }
 

@@ -31,6 +31,8 @@ fn resources_have_the_expected_types() {
         ("ResyncFunction", "AWS::Serverless::Function"),
         ("ResyncScheduleRule", "AWS::Events::Rule"),
         ("ResyncSchedulePermission", "AWS::Lambda::Permission"),
+        ("HeadPollScheduleRule", "AWS::Events::Rule"),
+        ("HeadPollSchedulePermission", "AWS::Lambda::Permission"),
         ("DeliveryRule", "AWS::Events::Rule"),
         ("DeliveryFunction", "AWS::Serverless::Function"),
         ("DeliveryQueue", "AWS::SQS::Queue"),

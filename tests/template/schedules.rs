@@ -1,5 +1,5 @@
-//! The schedules: the outbox sweep on the webhook and the resync on its own function (with
-//! its environment and least-privilege policy).
+//! The schedules: the outbox sweep on the webhook, the resync and the head poll on the
+//! resync's own function (with its environment and least-privilege policy).
 
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -15,10 +15,12 @@ fn schedules_the_sweep_and_the_resync_by_default() {
     let input: Value = serde_json::from_str(sweep["Properties"]["Input"].as_str().unwrap()).unwrap();
     assert_eq!(input, json!({"zaaklink": "sweep"}));
     assert_eq!(t["Parameters"]["SweepSchedule"]["Default"], "rate(5 minutes)");
-    // The resync is on by default: its own function, runs that continue the pass every 10
-    // minutes, a new pass at most hourly; an empty schedule switches it off.
-    assert_eq!(t["Parameters"]["ResyncSchedule"]["Default"], "rate(10 minutes)");
-    assert_eq!(t["Parameters"]["ResyncInterval"]["Default"], "1h");
+    // The resync is on by default: its own function, a run every minute that continues the
+    // pass, a new pass at most every 90 s (so every 2 minutes: the worst case of a silent
+    // change at 100,000 objects stays under 5 minutes, DESIGN §7a); an empty schedule
+    // switches it off.
+    assert_eq!(t["Parameters"]["ResyncSchedule"]["Default"], "rate(1 minute)");
+    assert_eq!(t["Parameters"]["ResyncInterval"]["Default"], "90s");
     assert_eq!(t["Parameters"]["ResyncConcurrency"]["Default"], 4);
     for r in ["ResyncScheduleRule", "ResyncSchedulePermission"] {
         assert_eq!(resource(&t, r)["Condition"], "HasResyncSchedule", "{r}");
@@ -85,5 +87,47 @@ fn schedules_the_sweep_and_the_resync_by_default() {
             }
             other => panic!("unexpected service {other} in the resync policy"),
         }
+    }
+}
+
+#[test]
+fn polls_the_head_every_minute_on_the_resync_function() {
+    let t = template();
+    let p = &t["Parameters"]["HeadPollSchedule"];
+    assert_eq!(p["Default"], "rate(1 minute)", "a silent create within a minute");
+    let pattern = regex_lite(p["AllowedPattern"].as_str().unwrap());
+    assert!(pattern("") && pattern("rate(1 minute)") && pattern("cron(* * * * ? *)"));
+    assert!(!pattern("every minute"));
+    for r in ["HeadPollScheduleRule", "HeadPollSchedulePermission"] {
+        assert_eq!(resource(&t, r)["Condition"], "HasHeadPollSchedule", "{r}");
+    }
+    assert_eq!(
+        t["Conditions"]["HasHeadPollSchedule"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "HeadPollSchedule"}, ""]}]}),
+        "empty = off"
+    );
+    let rule = props(&t, "HeadPollScheduleRule");
+    assert_eq!(rule["ScheduleExpression"], json!({"Ref": "HeadPollSchedule"}));
+    assert_eq!(rule["State"], "ENABLED");
+    // On the resync function: its state lives beside the checkpoint, and the pass it asks
+    // for runs there (the webhook function refuses a head event).
+    let target = &rule["Targets"][0];
+    assert_eq!(target["Arn"], get_att("ResyncFunction", "Arn"));
+    let input: Value = serde_json::from_str(target["Input"].as_str().unwrap()).unwrap();
+    assert_eq!(input, json!({"zaaklink": "head"}));
+    let perm = props(&t, "HeadPollSchedulePermission");
+    assert_eq!(perm["FunctionName"], json!({"Ref": "ResyncFunction"}));
+    assert_eq!(perm["Principal"], "events.amazonaws.com");
+    assert_eq!(perm["SourceArn"], get_att("HeadPollScheduleRule", "Arn"));
+}
+
+/// The two shapes the schedule parameters allow (`^$|^(rate|cron)\(.+\)$`), checked by hand.
+fn regex_lite(pattern: &str) -> impl Fn(&str) -> bool {
+    assert_eq!(pattern, "^$|^(rate|cron)\\(.+\\)$");
+    |v: &str| {
+        v.is_empty()
+            || ["rate(", "cron("]
+                .iter()
+                .any(|p| v.starts_with(p) && v.ends_with(')') && v.len() > p.len() + 1)
     }
 }

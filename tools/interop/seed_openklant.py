@@ -1,9 +1,12 @@
 """Seed Open Klant for scripts/interop (run with Open Klant's venv and settings).
 
 - an API token (TokenAuth row) for zaaklink and the scenario runner;
-- notifications: a zgw-consumers Service (api type nrc) pointing at the Open Notificaties
-  stand-in, set as the NotificationsConfig's notifications API.
-Reads INTEROP_OK_TOKEN, INTEROP_ON_ROOT, INTEROP_ON_CLIENT_SECRET; prints a JSON summary.
+- notifications: a zgw-consumers Service (api type nrc, ZGW client id + secret) pointing at
+  the real Open Notificaties, set as the NotificationsConfig's notifications API (its
+  notifications go to {root}notificaties; with ENABLE_CLOUD_EVENTS its cloud events to
+  {root}cloudevents).
+Reads INTEROP_OK_TOKEN, INTEROP_ON_ROOT, INTEROP_ON_CLIENT_ID, INTEROP_ON_CLIENT_SECRET;
+prints a JSON summary.
 """
 
 import json
@@ -33,11 +36,11 @@ TokenAuth.objects.update_or_create(
 service, _ = Service.objects.update_or_create(
     slug="interop-notificaties",
     defaults={
-        "label": "Open Notificaties (interop stand-in)",
+        "label": "Open Notificaties (interop)",
         "api_type": APITypes.nrc,
         "api_root": os.environ["INTEROP_ON_ROOT"],
         "auth_type": AuthTypes.zgw,
-        "client_id": "open-klant-interop",
+        "client_id": os.environ["INTEROP_ON_CLIENT_ID"],
         "secret": os.environ["INTEROP_ON_CLIENT_SECRET"],
     },
 )

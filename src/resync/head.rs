@@ -1,0 +1,508 @@
+//! The head poll (DESIGN §7a): the first page of Open Klant's zaak onderwerpobjecten (newest
+//! first), read every minute, so that an onderwerpobject created silently reaches Open Zaak
+//! within a minute, and a list that lost objects starts a pass at once.
+//!
+//! - [`decide`]: what a poll saw against what the last one saw (pure);
+//! - [`HeadPoll::poll`]: the I/O — one list request, the new objects through the resync's page
+//!   work (the pipeline's conditional write, outbox, label and order rules), the state in the
+//!   checkpoint store, and whether a pass is due ([`pass_due`]).
+//!
+//! A *set* of the uuids on the last head page, not a high-water mark: an insert that commits
+//! late gets a lower position than objects already seen and is still new to the set, as long
+//! as it lands on the page. Creates land at the top, so the count reveals every delete (and
+//! every relink away from a zaak) at once; only an object arriving below the page (a relink
+//! onto a zaak, a commit later than a page of creates) in the same minute as a delete cancels
+//! it out, and a relink from one zaak to another leaves the count alone: the periodic pass
+//! catches those.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint::{self, Checkpoint};
+use super::run::Resync;
+use crate::link::Onderwerpobject;
+use crate::openklant::MAX_PAGE_SIZE;
+use crate::store::StoreError;
+use crate::Error;
+
+/// Objects on the head page: Open Klant's default page. More creates than this between two
+/// polls are an overflow, and a pass catches them.
+pub const HEAD_PAGE_SIZE: u32 = 100;
+
+/// What the head poll remembers between polls (JSON in the checkpoint store).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadState {
+    /// The uuids on the head page at the last poll, newest first.
+    pub seen: Vec<String>,
+    /// The list's `count` at the last poll.
+    pub count: u64,
+    /// When a poll found that a pass is needed (RFC 3339); cleared once a pass has started
+    /// after it.
+    #[serde(default)]
+    pub pass_wanted: Option<String>,
+}
+
+/// One poll's view of the head of the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// The uuids on the first page, newest first.
+    pub uuids: Vec<String>,
+    /// The list's `count`.
+    pub count: u64,
+    /// Whether pages follow (`next` is set).
+    pub more: bool,
+}
+
+/// Why a pass must start at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Why {
+    /// Fewer objects than the last count plus the new ones: objects were deleted or stopped
+    /// naming a zaak (a relink away from the zaak).
+    Shrunk { expected: u64, count: u64 },
+    /// More objects than the last count plus the new ones: some arrived below the head page
+    /// (a late commit or a relink onto a zaak of an older object).
+    Grew { expected: u64, count: u64 },
+    /// Every object on a full page is new: more may have been created than one page shows.
+    Overflow,
+}
+
+/// What a poll does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The uuids to reconcile (new to the head page), newest first.
+    pub reconcile: Vec<String>,
+    /// A pass must start at once.
+    pub pass: Option<Why>,
+    /// The state to remember (without `pass_wanted`: see [`HeadPoll::poll`]).
+    pub next: HeadState,
+}
+
+/// Decide what a poll does from the last state (None: the first poll) and the head now
+/// (pure). The first poll reconciles its whole page (a batch read of the stored records,
+/// writes only for what differs) and asks for no pass: the periodic pass starts anyway.
+pub fn decide(prev: Option<&HeadState>, head: &Head) -> Decision {
+    let next = HeadState {
+        seen: head.uuids.clone(),
+        count: head.count,
+        pass_wanted: None,
+    };
+    let Some(prev) = prev else {
+        return Decision {
+            reconcile: dedup(&head.uuids),
+            pass: None,
+            next,
+        };
+    };
+    let seen: HashSet<&str> = prev.seen.iter().map(String::as_str).collect();
+    let reconcile: Vec<String> = dedup(&head.uuids)
+        .into_iter()
+        .filter(|u| !seen.contains(u.as_str()))
+        .collect();
+    let expected = prev.count + reconcile.len() as u64;
+    let pass = if head.more && !head.uuids.is_empty() && reconcile.len() == dedup(&head.uuids).len() {
+        Some(Why::Overflow)
+    } else if head.count < expected {
+        Some(Why::Shrunk {
+            expected,
+            count: head.count,
+        })
+    } else if head.count > expected {
+        Some(Why::Grew {
+            expected,
+            count: head.count,
+        })
+    } else {
+        None
+    };
+    Decision {
+        reconcile,
+        pass,
+        next,
+    }
+}
+
+/// Whether the pass a poll asked for (`wanted`, RFC 3339) is still due, given the checkpoint
+/// of the resync (pure): no longer once a pass started at or after it (that pass lists the
+/// list as it was when the need was seen, and its phase 2 finds what left it).
+pub fn pass_due(wanted: Option<&str>, cp: Option<&Checkpoint>) -> bool {
+    let Some(wanted) = wanted.and_then(parse) else {
+        return false;
+    };
+    cp.and_then(|c| parse(&c.started))
+        .is_none_or(|started| started < wanted)
+}
+
+fn dedup(uuids: &[String]) -> Vec<String> {
+    let mut once = HashSet::new();
+    uuids
+        .iter()
+        .filter(|u| once.insert(u.as_str()))
+        .cloned()
+        .collect()
+}
+
+fn parse(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// What one poll did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HeadReport {
+    /// Objects on the head page, and the list's count.
+    pub listed: usize,
+    pub count: u64,
+    /// Objects new to the head page, reconciled.
+    pub new: usize,
+    pub written: usize,
+    pub emitted: usize,
+    /// Why this poll asked for a pass (None: it did not).
+    pub why: Option<Why>,
+    /// A pass is due: start it now (the Lambda in the same invocation, `serve` wakes its
+    /// resync task). Also true while an earlier poll's request has not been met.
+    pub pass_due: bool,
+}
+
+/// The head poll over the resync's pipeline and checkpoint store.
+#[derive(Clone)]
+pub struct HeadPoll {
+    resync: Resync,
+    page_size: u32,
+}
+
+impl HeadPoll {
+    pub fn new(resync: &Resync) -> Self {
+        HeadPoll {
+            resync: resync.clone(),
+            page_size: HEAD_PAGE_SIZE,
+        }
+    }
+
+    /// Another head page size (tests); Open Klant serves at most 500.
+    pub fn page_size(mut self, n: u32) -> Self {
+        self.page_size = n.clamp(1, MAX_PAGE_SIZE);
+        self
+    }
+
+    /// One poll: read the head page, reconcile the objects new to it, remember the page and
+    /// the count. A failure saves nothing, so the next poll sees the same objects as new.
+    pub async fn poll(&self) -> Result<HeadReport, Error> {
+        let store = self.resync.checkpoints();
+        let prev = match store.load_head().await? {
+            Some(json) => match serde_json::from_str::<HeadState>(&json) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "head poll state unreadable; this poll starts afresh");
+                    None
+                }
+            },
+            None => None,
+        };
+        let page = self
+            .resync
+            .app()
+            .klant
+            .zaak_onderwerpobjecten(1, self.page_size)
+            .await?;
+        let (objects, count, more) = match page {
+            Some(p) => (
+                p.results,
+                p.count,
+                p.next.as_deref().is_some_and(|n| !n.is_empty()),
+            ),
+            None => (Vec::new(), 0, false),
+        };
+        let mut listed: Vec<(String, Onderwerpobject)> = Vec::new();
+        for o in objects {
+            if let Some(u) = self.resync.uuid_of(&o) {
+                listed.push((u, o));
+            }
+        }
+        let head = Head {
+            uuids: listed.iter().map(|(u, _)| u.clone()).collect(),
+            count,
+            more,
+        };
+        let decision = decide(prev.as_ref(), &head);
+        let wanted: HashSet<&str> = decision.reconcile.iter().map(String::as_str).collect();
+        let new: Vec<Onderwerpobject> = listed
+            .iter()
+            .filter(|(u, _)| wanted.contains(u.as_str()))
+            .map(|(_, o)| o.clone())
+            .collect();
+        let outcome = if new.is_empty() {
+            crate::Outcome::default()
+        } else {
+            self.resync.work_unpaged(&new).await?
+        };
+        let mut next = decision.next;
+        next.pass_wanted = prev.and_then(|p| p.pass_wanted);
+        if decision.pass.is_some() && next.pass_wanted.is_none() {
+            next.pass_wanted = Some(checkpoint::ts(Utc::now()));
+        }
+        let due = if next.pass_wanted.is_some() {
+            let cp = match store.load_checkpoint().await? {
+                Some(saved) => Some(
+                    serde_json::from_str::<Checkpoint>(&saved.json)
+                        .map_err(|e| StoreError::Corrupt(format!("resync checkpoint: {e}")))?,
+                ),
+                None => None,
+            };
+            let due = pass_due(next.pass_wanted.as_deref(), cp.as_ref());
+            if !due {
+                next.pass_wanted = None;
+            }
+            due
+        } else {
+            false
+        };
+        store
+            .save_head(&serde_json::to_string(&next).expect("the head state serialises"))
+            .await?;
+        Ok(HeadReport {
+            listed: head.uuids.len(),
+            count,
+            new: new.len(),
+            written: outcome.written,
+            emitted: outcome.emitted,
+            why: decision.pass,
+            pass_due: due,
+        })
+    }
+
+    /// The resync this poll works with (to run the pass it asks for).
+    pub fn resync(&self) -> &Resync {
+        &self.resync
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    fn state(seen: &str, count: u64) -> HeadState {
+        HeadState {
+            seen: ids(seen),
+            count,
+            pass_wanted: None,
+        }
+    }
+
+    fn head(uuids: &str, count: u64, more: bool) -> Head {
+        Head {
+            uuids: ids(uuids),
+            count,
+            more,
+        }
+    }
+
+    #[test]
+    fn decide_table() {
+        // (name, last state, head now, want reconciled, want pass)
+        let shrunk = |expected, count| Some(Why::Shrunk { expected, count });
+        let grew = |expected, count| Some(Why::Grew { expected, count });
+        type Case = (&'static str, Option<HeadState>, Head, &'static str, Option<Why>);
+        let cases: Vec<Case> = vec![
+            (
+                "first poll: the whole page, no pass",
+                None,
+                head("c b a", 3, false),
+                "c b a",
+                None,
+            ),
+            ("first poll of an empty list", None, head("", 0, false), "", None),
+            (
+                "nothing new",
+                Some(state("c b a", 3)),
+                head("c b a", 3, false),
+                "",
+                None,
+            ),
+            (
+                "nothing new, more pages",
+                Some(state("e d c", 10)),
+                head("e d c", 10, true),
+                "",
+                None,
+            ),
+            (
+                "new at the top",
+                Some(state("c b a", 3)),
+                head("e d c b a", 5, false),
+                "e d",
+                None,
+            ),
+            (
+                "new at the top, the bottom pushed off the page",
+                Some(state("c b a", 10)),
+                head("e d c", 12, true),
+                "e d",
+                None,
+            ),
+            (
+                // x got its position (pk) before c but committed after c was seen.
+                "late commit below seen objects",
+                Some(state("c b a", 3)),
+                head("c x b a", 4, false),
+                "x",
+                None,
+            ),
+            (
+                "late commit and a new one at the top",
+                Some(state("c b a", 10)),
+                head("d c x", 12, true),
+                "d x",
+                None,
+            ),
+            (
+                "count dropped: a delete",
+                Some(state("c b a", 3)),
+                head("c a", 2, false),
+                "",
+                shrunk(3, 2),
+            ),
+            (
+                "a delete below the page",
+                Some(state("e d c", 10)),
+                head("e d c", 9, true),
+                "",
+                shrunk(10, 9),
+            ),
+            (
+                // b deleted: the object below the page moves up onto it and looks new.
+                "a delete on the page pulls an old one up",
+                Some(state("e d c", 10)),
+                head("e d b", 9, true),
+                "b",
+                shrunk(11, 9),
+            ),
+            (
+                "a create at the top and a delete: the count shows the delete",
+                Some(state("c b a", 3)),
+                head("d c a", 3, false),
+                "d",
+                shrunk(4, 3),
+            ),
+            (
+                // Below the page an old object became a zaak link (a relink) and another was
+                // deleted: the count cannot tell; the periodic pass catches both.
+                "an arrival and a delete below the page cancel out",
+                Some(state("e d c", 10)),
+                head("e d c", 10, true),
+                "",
+                None,
+            ),
+            (
+                "count grew below the page",
+                Some(state("e d c", 10)),
+                head("e d c", 11, true),
+                "",
+                grew(10, 11),
+            ),
+            (
+                "overflow: every object on a full page is new",
+                Some(state("c b a", 10)),
+                head("h g f", 16, true),
+                "h g f",
+                Some(Why::Overflow),
+            ),
+            (
+                "a full page, all new, no more pages: the whole list is on it",
+                Some(state("a", 1)),
+                head("c b", 2, false),
+                "c b",
+                shrunk(3, 2),
+            ),
+            (
+                "the list emptied",
+                Some(state("c b a", 3)),
+                head("", 0, false),
+                "",
+                shrunk(3, 0),
+            ),
+            (
+                "from empty to one page exactly",
+                Some(state("", 0)),
+                head("b a", 2, false),
+                "b a",
+                None,
+            ),
+            (
+                "from empty to more than one page",
+                Some(state("", 0)),
+                head("c b", 3, true),
+                "c b",
+                Some(Why::Overflow),
+            ),
+        ];
+        for (name, prev, h, want_new, want_pass) in cases {
+            let d = decide(prev.as_ref(), &h);
+            assert_eq!(d.reconcile, ids(want_new), "{name}: reconciled");
+            assert_eq!(d.pass, want_pass, "{name}: pass");
+            assert_eq!(d.next.seen, h.uuids, "{name}: remembers the page");
+            assert_eq!(d.next.count, h.count, "{name}: remembers the count");
+        }
+    }
+
+    #[test]
+    fn a_late_commit_over_two_polls_is_not_missed() {
+        // Poll 1 sees c and a (b's insert took its position but had not committed).
+        let d1 = decide(Some(&state("a", 1)), &head("c a", 2, false));
+        assert_eq!(d1.reconcile, ids("c"));
+        // Poll 2: b has committed below c, which was already seen.
+        let d2 = decide(Some(&d1.next), &head("c b a", 3, false));
+        assert_eq!(d2.reconcile, ids("b"));
+        assert_eq!(d2.pass, None);
+    }
+
+    #[test]
+    fn pass_due_table() {
+        let at = |s: &str| {
+            let mut cp = Checkpoint::fresh("p".into(), Utc::now());
+            cp.started = s.into();
+            cp
+        };
+        let t0 = "2026-12-03T10:00:00.000Z";
+        let before = at("2026-12-03T09:59:00.000Z");
+        let after = at("2026-12-03T10:00:30.000Z");
+        let same = at(t0);
+        let cases: Vec<(&str, Option<&str>, Option<&Checkpoint>, bool)> = vec![
+            ("nothing wanted", None, Some(&before), false),
+            ("wanted, no pass ever", Some(t0), None, true),
+            (
+                "wanted, the last pass started before",
+                Some(t0),
+                Some(&before),
+                true,
+            ),
+            ("wanted, a pass started after", Some(t0), Some(&after), false),
+            (
+                "wanted, a pass started at that moment",
+                Some(t0),
+                Some(&same),
+                false,
+            ),
+            ("an unreadable time asks for nothing", Some("soon"), None, false),
+        ];
+        for (name, wanted, cp, want) in cases {
+            assert_eq!(pass_due(wanted, cp), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn state_round_trips_as_one_line_of_json() {
+        let mut s = state("c b a", 3);
+        s.pass_wanted = Some("2026-12-03T10:00:00.000Z".into());
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(!json.contains('\n'));
+        assert_eq!(serde_json::from_str::<HeadState>(&json).unwrap(), s);
+    }
+}
