@@ -46,7 +46,7 @@ enum Command {
         /// How often serve reads the head of Open Klant's list (the newest zaak
         /// onderwerpobjecten) and reconciles the new ones; a list that lost objects starts a
         /// resync pass at once. `off` = never.
-        #[arg(long, env = "ZAAKLINK_HEAD_POLL_EVERY", default_value = "1m")]
+        #[arg(long, env = "ZAAKLINK_HEAD_POLL_EVERY", default_value = "30s")]
         head_poll_every: String,
     },
     /// Run the bundled samples end to end (no AWS, no Open Klant): events on stdout.

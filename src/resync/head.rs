@@ -14,6 +14,13 @@
 //! onto a zaak, a commit later than a page of creates) in the same minute as a delete cancels
 //! it out, and a relink from one zaak to another leaves the count alone: the periodic pass
 //! catches those.
+//!
+//! An object that was on the last head page and is not on this one either fell below it
+//! (pushed down by new ones) or left the list: deleted (on its own, or with its klantcontact,
+//! which no component announces on today's versions) or relinked away from its zaak. Each is
+//! looked up at once, as a hint would be: a 404 gives its `zaak-ontkoppeld` within the poll,
+//! an object still there changes nothing. Recent objects, the common case, so do not wait for
+//! the pass that the count's drop starts.
 
 use std::collections::HashSet;
 
@@ -24,6 +31,7 @@ use super::checkpoint::{self, Checkpoint};
 use super::run::Resync;
 use crate::link::Onderwerpobject;
 use crate::openklant::MAX_PAGE_SIZE;
+use crate::pipeline::Truth;
 use crate::store::StoreError;
 use crate::Error;
 
@@ -74,6 +82,9 @@ pub enum Why {
 pub struct Decision {
     /// The uuids to reconcile (new to the head page), newest first.
     pub reconcile: Vec<String>,
+    /// The uuids on the last head page that are not on this one: looked up at once (gone,
+    /// relinked away, or only pushed below the page). None on an overflow: its pass looks.
+    pub vanished: Vec<String>,
     /// A pass must start at once.
     pub pass: Option<Why>,
     /// The state to remember (without `pass_wanted`: see [`HeadPoll::poll`]).
@@ -92,6 +103,7 @@ pub fn decide(prev: Option<&HeadState>, head: &Head) -> Decision {
     let Some(prev) = prev else {
         return Decision {
             reconcile: dedup(&head.uuids),
+            vanished: Vec::new(),
             pass: None,
             next,
         };
@@ -117,8 +129,18 @@ pub fn decide(prev: Option<&HeadState>, head: &Head) -> Decision {
     } else {
         None
     };
+    let on_page: HashSet<&str> = head.uuids.iter().map(String::as_str).collect();
+    let vanished = if pass == Some(Why::Overflow) {
+        Vec::new()
+    } else {
+        dedup(&prev.seen)
+            .into_iter()
+            .filter(|u| !on_page.contains(u.as_str()))
+            .collect()
+    };
     Decision {
         reconcile,
+        vanished,
         pass,
         next,
     }
@@ -158,6 +180,8 @@ pub struct HeadReport {
     pub count: u64,
     /// Objects new to the head page, reconciled.
     pub new: usize,
+    /// Objects gone from the head page, looked up.
+    pub vanished: usize,
     pub written: usize,
     pub emitted: usize,
     /// Why this poll asked for a pass (None: it did not).
@@ -234,11 +258,16 @@ impl HeadPoll {
             .filter(|(u, _)| wanted.contains(u.as_str()))
             .map(|(_, o)| o.clone())
             .collect();
-        let outcome = if new.is_empty() {
+        let mut outcome = if new.is_empty() {
             crate::Outcome::default()
         } else {
             self.resync.work_unpaged(&new).await?
         };
+        let app = self.resync.app();
+        for uuid in &decision.vanished {
+            let url = app.settings.api_root.join(&format!("onderwerpobjecten/{uuid}"));
+            outcome.add(app.sync(uuid, Truth::Fetch(url.as_str()), None).await?);
+        }
         let mut next = decision.next;
         next.pass_wanted = prev.and_then(|p| p.pass_wanted);
         if decision.pass.is_some() && next.pass_wanted.is_none() {
@@ -267,6 +296,7 @@ impl HeadPoll {
             listed: head.uuids.len(),
             count,
             new: new.len(),
+            vanished: decision.vanished.len(),
             written: outcome.written,
             emitted: outcome.emitted,
             why: decision.pass,
@@ -301,6 +331,43 @@ mod tests {
             uuids: ids(uuids),
             count,
             more,
+        }
+    }
+
+    #[test]
+    fn vanished_table() {
+        // (name, last state, head now, want vanished)
+        let cases: Vec<(&str, Option<HeadState>, Head, &str)> = vec![
+            ("first poll", None, head("c b a", 3, false), ""),
+            (
+                "nothing changed",
+                Some(state("c b a", 3)),
+                head("c b a", 3, false),
+                "",
+            ),
+            ("one deleted", Some(state("c b a", 3)), head("c a", 2, false), "b"),
+            (
+                "pushed below by new ones",
+                Some(state("c b a", 10)),
+                head("e d c", 12, true),
+                "b a",
+            ),
+            (
+                "deleted and pushed",
+                Some(state("c b a", 10)),
+                head("d c", 10, true),
+                "b a",
+            ),
+            (
+                "overflow: the pass looks",
+                Some(state("c b a", 10)),
+                head("h g f", 16, true),
+                "",
+            ),
+            ("all gone", Some(state("b a", 2)), head("", 0, false), "b a"),
+        ];
+        for (name, prev, now, want) in cases {
+            assert_eq!(decide(prev.as_ref(), &now).vanished, ids(want), "{name}");
         }
     }
 

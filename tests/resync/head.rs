@@ -337,3 +337,47 @@ async fn zaaklink_serve_polls_the_head_on_its_own() {
         "the silent create and the silent delete reached the sink without a notification"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn objects_gone_from_the_head_page_are_looked_up_within_the_poll() {
+    let w = head_world(3).await;
+    for i in 0..3 {
+        put(&w.ok, i, Some(i));
+    }
+    w.head.poll().await.unwrap();
+    assert_eq!(
+        w.events(),
+        sorted(vec![gekoppeld(0, 0), gekoppeld(1, 1), gekoppeld(2, 2)])
+    );
+
+    // Object 2 is deleted (as a klantcontact delete's cascade does, announced by nobody) and
+    // object 1 is relinked to a besluit: both leave the head page.
+    w.ok.remove(&objects(&w.ok).oo_url(2));
+    put(&w.ok, 1, None);
+    let r = w.head.poll().await.unwrap();
+    assert_eq!((r.new, r.vanished), (0, 2), "{r:?}");
+    assert_eq!(
+        w.events(),
+        sorted(vec![
+            (id("oo", 1), EventKind::Ontkoppeld, zaak(1)),
+            (id("oo", 2), EventKind::Ontkoppeld, zaak(2)),
+        ]),
+        "the poll itself emits both, before any pass"
+    );
+    assert!(r.pass_due, "the count dropped: a pass still looks below the page");
+
+    // Object 0 pushed below the page by three creates is looked up and changes nothing.
+    for i in 3..5 {
+        put(&w.ok, i, Some(i));
+    }
+    w.head.poll().await.unwrap();
+    assert_eq!(w.events(), sorted(vec![gekoppeld(3, 3), gekoppeld(4, 4)]));
+    put(&w.ok, 5, Some(5));
+    let r = w.head.poll().await.unwrap();
+    assert_eq!((r.new, r.vanished), (1, 1), "{r:?}");
+    assert_eq!(
+        w.events(),
+        vec![gekoppeld(5, 5)],
+        "object 0 is still linked: nothing for it"
+    );
+}
