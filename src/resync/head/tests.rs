@@ -1,0 +1,261 @@
+//! The head poll's pure decisions, table-driven.
+use super::*;
+
+fn ids(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_string).collect()
+}
+
+fn state(seen: &str, count: u64) -> HeadState {
+    HeadState {
+        seen: ids(seen),
+        count,
+        pass_wanted: None,
+    }
+}
+
+fn head(uuids: &str, count: u64, more: bool) -> Head {
+    Head {
+        uuids: ids(uuids),
+        count,
+        more,
+    }
+}
+
+#[test]
+fn vanished_table() {
+    // (name, last state, head now, want vanished)
+    let cases: Vec<(&str, Option<HeadState>, Head, &str)> = vec![
+        ("first poll", None, head("c b a", 3, false), ""),
+        (
+            "nothing changed",
+            Some(state("c b a", 3)),
+            head("c b a", 3, false),
+            "",
+        ),
+        ("one deleted", Some(state("c b a", 3)), head("c a", 2, false), "b"),
+        (
+            "pushed below by new ones",
+            Some(state("c b a", 10)),
+            head("e d c", 12, true),
+            "b a",
+        ),
+        (
+            "deleted and pushed",
+            Some(state("c b a", 10)),
+            head("d c", 10, true),
+            "b a",
+        ),
+        (
+            "overflow: the pass looks",
+            Some(state("c b a", 10)),
+            head("h g f", 16, true),
+            "",
+        ),
+        ("all gone", Some(state("b a", 2)), head("", 0, false), "b a"),
+    ];
+    for (name, prev, now, want) in cases {
+        assert_eq!(decide(prev.as_ref(), &now).vanished, ids(want), "{name}");
+    }
+}
+
+#[test]
+fn decide_table() {
+    // (name, last state, head now, want reconciled, want pass)
+    let shrunk = |expected, count| Some(Why::Shrunk { expected, count });
+    let grew = |expected, count| Some(Why::Grew { expected, count });
+    type Case = (&'static str, Option<HeadState>, Head, &'static str, Option<Why>);
+    let cases: Vec<Case> = vec![
+        (
+            "first poll: the whole page, no pass",
+            None,
+            head("c b a", 3, false),
+            "c b a",
+            None,
+        ),
+        ("first poll of an empty list", None, head("", 0, false), "", None),
+        (
+            "nothing new",
+            Some(state("c b a", 3)),
+            head("c b a", 3, false),
+            "",
+            None,
+        ),
+        (
+            "nothing new, more pages",
+            Some(state("e d c", 10)),
+            head("e d c", 10, true),
+            "",
+            None,
+        ),
+        (
+            "new at the top",
+            Some(state("c b a", 3)),
+            head("e d c b a", 5, false),
+            "e d",
+            None,
+        ),
+        (
+            "new at the top, the bottom pushed off the page",
+            Some(state("c b a", 10)),
+            head("e d c", 12, true),
+            "e d",
+            None,
+        ),
+        (
+            // x got its position (pk) before c but committed after c was seen.
+            "late commit below seen objects",
+            Some(state("c b a", 3)),
+            head("c x b a", 4, false),
+            "x",
+            None,
+        ),
+        (
+            "late commit and a new one at the top",
+            Some(state("c b a", 10)),
+            head("d c x", 12, true),
+            "d x",
+            None,
+        ),
+        (
+            "count dropped: a delete",
+            Some(state("c b a", 3)),
+            head("c a", 2, false),
+            "",
+            shrunk(3, 2),
+        ),
+        (
+            "a delete below the page",
+            Some(state("e d c", 10)),
+            head("e d c", 9, true),
+            "",
+            shrunk(10, 9),
+        ),
+        (
+            // b deleted: the object below the page moves up onto it and looks new.
+            "a delete on the page pulls an old one up",
+            Some(state("e d c", 10)),
+            head("e d b", 9, true),
+            "b",
+            shrunk(11, 9),
+        ),
+        (
+            "a create at the top and a delete: the count shows the delete",
+            Some(state("c b a", 3)),
+            head("d c a", 3, false),
+            "d",
+            shrunk(4, 3),
+        ),
+        (
+            // Below the page an old object became a zaak link (a relink) and another was
+            // deleted: the count cannot tell; the periodic pass catches both.
+            "an arrival and a delete below the page cancel out",
+            Some(state("e d c", 10)),
+            head("e d c", 10, true),
+            "",
+            None,
+        ),
+        (
+            "count grew below the page",
+            Some(state("e d c", 10)),
+            head("e d c", 11, true),
+            "",
+            grew(10, 11),
+        ),
+        (
+            "overflow: every object on a full page is new",
+            Some(state("c b a", 10)),
+            head("h g f", 16, true),
+            "h g f",
+            Some(Why::Overflow),
+        ),
+        (
+            "a full page, all new, no more pages: the whole list is on it",
+            Some(state("a", 1)),
+            head("c b", 2, false),
+            "c b",
+            shrunk(3, 2),
+        ),
+        (
+            "the list emptied",
+            Some(state("c b a", 3)),
+            head("", 0, false),
+            "",
+            shrunk(3, 0),
+        ),
+        (
+            "from empty to one page exactly",
+            Some(state("", 0)),
+            head("b a", 2, false),
+            "b a",
+            None,
+        ),
+        (
+            "from empty to more than one page",
+            Some(state("", 0)),
+            head("c b", 3, true),
+            "c b",
+            Some(Why::Overflow),
+        ),
+    ];
+    for (name, prev, h, want_new, want_pass) in cases {
+        let d = decide(prev.as_ref(), &h);
+        assert_eq!(d.reconcile, ids(want_new), "{name}: reconciled");
+        assert_eq!(d.pass, want_pass, "{name}: pass");
+        assert_eq!(d.next.seen, h.uuids, "{name}: remembers the page");
+        assert_eq!(d.next.count, h.count, "{name}: remembers the count");
+    }
+}
+
+#[test]
+fn a_late_commit_over_two_polls_is_not_missed() {
+    // Poll 1 sees c and a (b's insert took its position but had not committed).
+    let d1 = decide(Some(&state("a", 1)), &head("c a", 2, false));
+    assert_eq!(d1.reconcile, ids("c"));
+    // Poll 2: b has committed below c, which was already seen.
+    let d2 = decide(Some(&d1.next), &head("c b a", 3, false));
+    assert_eq!(d2.reconcile, ids("b"));
+    assert_eq!(d2.pass, None);
+}
+
+#[test]
+fn pass_due_table() {
+    let at = |s: &str| {
+        let mut cp = Checkpoint::fresh("p".into(), Utc::now());
+        cp.started = s.into();
+        cp
+    };
+    let t0 = "2026-12-03T10:00:00.000Z";
+    let before = at("2026-12-03T09:59:00.000Z");
+    let after = at("2026-12-03T10:00:30.000Z");
+    let same = at(t0);
+    let cases: Vec<(&str, Option<&str>, Option<&Checkpoint>, bool)> = vec![
+        ("nothing wanted", None, Some(&before), false),
+        ("wanted, no pass ever", Some(t0), None, true),
+        (
+            "wanted, the last pass started before",
+            Some(t0),
+            Some(&before),
+            true,
+        ),
+        ("wanted, a pass started after", Some(t0), Some(&after), false),
+        (
+            "wanted, a pass started at that moment",
+            Some(t0),
+            Some(&same),
+            false,
+        ),
+        ("an unreadable time asks for nothing", Some("soon"), None, false),
+    ];
+    for (name, wanted, cp, want) in cases {
+        assert_eq!(pass_due(wanted, cp), want, "{name}");
+    }
+}
+
+#[test]
+fn state_round_trips_as_one_line_of_json() {
+    let mut s = state("c b a", 3);
+    s.pass_wanted = Some("2026-12-03T10:00:00.000Z".into());
+    let json = serde_json::to_string(&s).unwrap();
+    assert!(!json.contains('\n'));
+    assert_eq!(serde_json::from_str::<HeadState>(&json).unwrap(), s);
+}
