@@ -169,11 +169,7 @@ fn hint(ev: &Event, root: &ApiRoot) -> Result<Intent, InputError> {
     let (url, uuid) = root.resource_uuid(link_to, "onderwerpobjecten").map_err(|e| {
         refuse(
             "data.linkTo",
-            format!(
-                "is refused: {} (must be {}onderwerpobjecten/<uuid>)",
-                e.why,
-                root.as_str()
-            ),
+            notification::refused_url(e.why, Some("onderwerpobjecten")),
         )
     })?;
     Ok(Intent::Onderwerpobject {
@@ -231,11 +227,7 @@ fn notification_of(
         let named = root.resource_uuid(&hoofd_object, collection).map_err(|e| {
             refuse(
                 "data.hoofdObject",
-                format!(
-                    "is refused: {} (must be {}klantcontacten/<uuid>)",
-                    e.why,
-                    root.as_str()
-                ),
+                notification::refused_url(e.why, Some("klantcontacten")),
             )
         })?;
         if named.1 != uuid {

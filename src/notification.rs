@@ -109,6 +109,15 @@ pub fn from_object(mut obj: Map<String, Value>) -> Result<Notification, InputErr
     })
 }
 
+/// Why a URL in a request is refused (400), naming the rule and the setting but never Open
+/// Klant's host or path: the answer goes to whoever sent the request.
+pub fn refused_url(why: &str, collection: Option<&str>) -> String {
+    let place = collection.map_or(String::new(), |c| format!("{c}/<uuid> "));
+    format!(
+        "is refused: {why} (must be {place}under the Open Klant API root that zaaklink is configured with, OPEN_KLANT_API_ROOT)"
+    )
+}
+
 /// What a notification asks zaaklink to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Intent {
@@ -144,24 +153,11 @@ pub fn classify(n: &Notification, root: &ApiRoot) -> Result<Intent, InputError> 
     }
     // The answer goes to whoever sent the request: it names the rule, never Open Klant's
     // host or path (the operator knows OPEN_KLANT_API_ROOT; a stranger need not learn it).
-    let (url, uuid) = root.resource_uuid(&n.resource_url, kind).map_err(|e| {
-        InputError::new(
-            "resourceUrl",
-            format!(
-                "is refused: {} (must be {kind}/<uuid> under the Open Klant API root that zaaklink is configured with, OPEN_KLANT_API_ROOT)",
-                e.why
-            ),
-        )
-    })?;
-    root.check(&n.hoofd_object).map_err(|e| {
-        InputError::new(
-            "hoofdObject",
-            format!(
-                "is refused: {} (must be under the Open Klant API root that zaaklink is configured with, OPEN_KLANT_API_ROOT)",
-                e.why
-            ),
-        )
-    })?;
+    let (url, uuid) = root
+        .resource_uuid(&n.resource_url, kind)
+        .map_err(|e| InputError::new("resourceUrl", refused_url(e.why, Some(kind))))?;
+    root.check(&n.hoofd_object)
+        .map_err(|e| InputError::new("hoofdObject", refused_url(e.why, None)))?;
     let destroyed = n.actie == "destroy";
     Ok(match kind {
         "onderwerpobjecten" => Intent::Onderwerpobject {

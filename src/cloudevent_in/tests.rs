@@ -343,6 +343,11 @@ fn hostile_and_malformed_events_name_the_field() {
         );
         assert_eq!(e.what, "CloudEvent");
         assert!(e.to_string().starts_with("invalid CloudEvent: "), "{e}");
+        // The answer names the rule, never Open Klant's host or path (as for resourceUrl).
+        assert!(
+            !e.to_string().contains("127.0.0.1:8000") && !e.to_string().contains("/klantinteracties/api/v1/"),
+            "{e}"
+        );
     }
 }
 
