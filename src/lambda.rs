@@ -41,30 +41,10 @@ pub enum LambdaError {
     Unrecognised(String),
     /// The invocation's error (what the invoker and the console show): which side failed,
     /// never a table, bus, URL or SDK error — those are in the job's log line.
-    #[error("scheduled {job:?} failed: {}; it runs again on the next schedule (the function's log line of this invocation has the details)", job_cause(.error))]
+    #[error("scheduled {job:?} failed: {}; it runs again on the next schedule (the function's log line of this invocation has the details)", webhook::public_cause(.error))]
     Job { job: Job, error: crate::Error },
     #[error("a {0} event arrived but this function was built without the resync (its checkpoint store); invoke the resync function of the stack")]
     NoResync(&'static str),
-}
-
-/// What a failed scheduled job's invocation error says about the cause.
-fn job_cause(e: &crate::Error) -> &'static str {
-    use crate::openklant::OpenKlantError as K;
-    use crate::Error as E;
-    match e {
-        E::Input(_) => "a value read from Open Klant or the store was refused",
-        E::OpenKlant(K::Timeout { .. }) => "Open Klant did not answer in time",
-        E::OpenKlant(K::Unreachable { .. }) => "Open Klant could not be reached",
-        E::OpenKlant(K::Unauthorized { .. }) => {
-            "Open Klant refused zaaklink's request (check OPEN_KLANT_API_TOKEN)"
-        }
-        E::OpenKlant(K::Status { .. }) => "Open Klant answered with an error status",
-        E::OpenKlant(K::Malformed { .. }) => "Open Klant answered with a body zaaklink cannot read",
-        E::OpenKlant(K::Refused(_)) => "Open Klant named an object outside its API root",
-        E::Store(_) => "zaaklink's link store is unavailable",
-        E::Sink(_) => "zaaklink's event sink did not accept the events",
-        E::Contention(..) => "an onderwerpobject kept changing while it was being written",
-    }
 }
 
 /// Recognise the event by its shape.

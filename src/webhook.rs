@@ -224,27 +224,35 @@ fn log_cloudevent(ev: &cloudevents::Event, status: u16, result: &Result<Outcome,
 /// What a 502/503 problem body says about a failure: which side failed and that a retry
 /// is due, never a URL, host, table, bus, ARN or SDK error (those are in the log line).
 pub fn public_detail(e: &Error) -> String {
-    use crate::openklant::OpenKlantError as K;
-    let retry = "Open Notificaties retries the notification";
     match e {
         Error::Input(e) => e.to_string(),
-        Error::OpenKlant(K::Timeout { .. }) => format!("Open Klant did not answer in time; {retry}"),
-        Error::OpenKlant(K::Unreachable { .. }) => format!("Open Klant could not be reached; {retry}"),
+        other => format!(
+            "{}; Open Notificaties retries the notification",
+            public_cause(other)
+        ),
+    }
+}
+
+/// Which side failed, for whoever receives the answer or the invocation's error (the
+/// webhook's 502/503 body, a scheduled job's error): never a URL, host, table, bus, ARN or
+/// SDK error — those are in the log line.
+pub fn public_cause(e: &Error) -> String {
+    use crate::openklant::OpenKlantError as K;
+    match e {
+        Error::Input(_) => "a value read from Open Klant or the store was refused".into(),
+        Error::OpenKlant(K::Timeout { .. }) => "Open Klant did not answer in time".into(),
+        Error::OpenKlant(K::Unreachable { .. }) => "Open Klant could not be reached".into(),
         Error::OpenKlant(K::Unauthorized { status, .. }) => {
-            format!("Open Klant refused zaaklink's request ({status}); {retry}")
+            format!("Open Klant refused zaaklink's request ({status}); check OPEN_KLANT_API_TOKEN")
         }
-        Error::OpenKlant(K::Status { status, .. }) => format!("Open Klant answered {status}; {retry}"),
+        Error::OpenKlant(K::Status { status, .. }) => format!("Open Klant answered {status}"),
         Error::OpenKlant(K::Malformed { .. }) => {
-            format!("Open Klant answered with a body zaaklink cannot read; {retry}")
+            "Open Klant answered with a body zaaklink cannot read".into()
         }
-        Error::OpenKlant(K::Refused(_)) => {
-            format!("Open Klant named an object outside its API root; {retry}")
-        }
-        Error::Store(_) => format!("zaaklink's link store is unavailable; {retry}"),
-        Error::Sink(_) => format!("zaaklink's event sink did not accept the events; {retry}"),
-        Error::Contention(..) => {
-            format!("the onderwerpobject kept changing while it was being written; {retry}")
-        }
+        Error::OpenKlant(K::Refused(_)) => "Open Klant named an object outside its API root".into(),
+        Error::Store(_) => "zaaklink's link store is unavailable".into(),
+        Error::Sink(_) => "zaaklink's event sink did not accept the events".into(),
+        Error::Contention(..) => "the onderwerpobject kept changing while it was being written".into(),
     }
 }
 
