@@ -374,3 +374,42 @@ async fn settings_that_stop_the_audit_exit_2_naming_the_fix() {
         assert!(stderr.contains(want), "{want}: {stderr}");
     }
 }
+
+/// `serve --audit-every`: the scheduled audit finds a deleted ZaakObject and mends it
+/// through the outbox (`--audit-repair` is on by default).
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_audits_on_a_schedule_and_repairs() {
+    let w = world(3).await;
+    w.resync().await;
+    assert_eq!(w.oz.delete_objects(&w.scene.oo_url(2)), 1);
+    let port = common::cli::free_port();
+    let log = w.state.with_extension("serve.log");
+    let mut cmd = common::cli::zaaklink_cli("serve", &w.state, &w.ok.api_root(), AUTH, TOKEN);
+    cmd.args(["--sink", &w.oz.base, "--listen", &format!("127.0.0.1:{port}")])
+        .env("OPEN_ZAAK_CLIENT_ID", CLIENT)
+        .env("OPEN_ZAAK_SECRET", SECRET)
+        .env("ZAAKLINK_RESYNC_EVERY", "off")
+        .env("ZAAKLINK_HEAD_POLL_EVERY", "off")
+        .env("ZAAKLINK_AUDIT_EVERY", "1s")
+        .env("ZAAKLINK_AUDIT_SETTLE", "0s")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    common::cli::wait_listening(port, "zaaklink serve", Some(&log));
+    let deadline = std::time::Instant::now() + common::ready_within();
+    while w.oz.objects().len() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not repaired:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("audit: mended through the outbox"), "{logged}");
+    assert!(w
+        .relations()
+        .contains(&(w.scene.oo_url(2), w.scene.zaak(2), "Onderwerp 2 - (2)".into())));
+}
