@@ -277,18 +277,9 @@ impl HttpOpenKlant {
                 timeout_ms: self.timeout.as_millis() as u64,
             }
         } else {
-            // Without the URL (it is named apart, redacted); reqwest never prints headers.
-            let e = e.without_url();
-            let mut reason = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                reason.push_str(": ");
-                reason.push_str(&s.to_string());
-                src = s.source();
-            }
             OpenKlantError::Unreachable {
                 url: url.to_string(),
-                reason: crate::secret::redact(&reason),
+                reason: error_chain(e),
             }
         }
     }
@@ -325,6 +316,20 @@ impl OpenKlant for HttpOpenKlant {
         ));
         self.get(url.as_str()).await
     }
+}
+
+/// A transport error with its causes, without the URL (the caller names it, redacted) and
+/// redacted; reqwest never prints headers.
+pub(crate) fn error_chain(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut reason = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        reason.push_str(": ");
+        reason.push_str(&s.to_string());
+        src = s.source();
+    }
+    crate::secret::redact(&reason)
 }
 
 #[cfg(test)]

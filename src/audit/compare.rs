@@ -2,7 +2,7 @@
 //! the ZaakObjects Open Zaak holds for it.
 
 use super::object::zaak_key;
-use super::sides::{Expected, OpenKlantSide, OpenZaakSide, Relation};
+use super::sides::{by_zaak, Expected, OpenKlantSide, OpenZaakSide, Relation};
 
 /// The kinds of difference, in report order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -82,14 +82,7 @@ impl Difference {
 /// zaaklink would send, when known), `relations` the ZaakObjects naming it.
 pub fn diff_object(uuid: &str, expected: Option<&Expected>, relations: &[Relation]) -> Vec<Difference> {
     let want = expected.map(|e| zaak_key(&e.zaak));
-    let mut groups: Vec<(String, Vec<&Relation>)> = Vec::new();
-    for r in relations {
-        let key = r.zaak_key();
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, g)) => g.push(r),
-            None => groups.push((key, vec![r])),
-        }
-    }
+    let groups = by_zaak(relations);
     let diff = |kind, rels: &[&Relation]| Difference {
         kind,
         onderwerpobject: Some(uuid.to_owned()),
@@ -191,7 +184,9 @@ mod tests {
     fn every_kind_per_object() {
         use Kind::*;
         let upper = Z1.to_uppercase();
-        let cases: Vec<(&str, Option<Expected>, Vec<Relation>, Vec<(Kind, usize)>)> = vec![
+        /// (name, Open Klant, Open Zaak, kinds found with their relation counts)
+        type Case<'a> = (&'a str, Option<Expected>, Vec<Relation>, Vec<(Kind, usize)>);
+        let cases: Vec<Case> = vec![
             ("equal", Some(exp(Z1, Some("L"))), vec![rel(1, Z1, "L")], vec![]),
             (
                 "equal, label unknown",

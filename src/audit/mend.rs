@@ -9,7 +9,7 @@
 //! gekoppeld; with `--repair-labels` a relation with another label is replaced like a duplicate.
 
 use super::object::zaak_key;
-use super::sides::Relation;
+use super::sides::{by_zaak, Relation};
 use crate::link::ZaakLink;
 
 /// One transition written to the outbox: its ontkoppeld goes out before its gekoppeld.
@@ -44,14 +44,7 @@ pub fn plan(
         ));
     }
     let want = expected.map(|e| zaak_key(&e.zaak));
-    let mut groups: Vec<(String, Vec<&Relation>)> = Vec::new();
-    for r in relations {
-        let key = r.zaak_key();
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, g)) => g.push(r),
-            None => groups.push((key, vec![r])),
-        }
-    }
+    let groups = by_zaak(relations);
     let unlink = |zaak: &str, r: &Relation| ZaakLink {
         zaak: zaak.to_owned(),
         label: r.label.clone(),
@@ -133,13 +126,15 @@ mod tests {
     #[test]
     fn steps_per_difference() {
         let s = |x: &str| Some(x.to_owned());
-        let cases: Vec<(
-            &str,
+        /// (name, Open Klant, Open Zaak, --repair-labels, steps as (ontkoppeld, gekoppeld) zaken)
+        type Case<'a> = (
+            &'a str,
             Option<ZaakLink>,
             Vec<Relation>,
             bool,
             Vec<(Option<String>, Option<String>)>,
-        )> = vec![
+        );
+        let cases: Vec<Case> = vec![
             ("equal", Some(link(Z1, "L")), vec![rel(1, Z1, "L")], false, vec![]),
             ("missing", Some(link(Z1, "L")), vec![], false, vec![(None, s(Z1))]),
             (

@@ -47,6 +47,19 @@ impl Relation {
     }
 }
 
+/// The relations grouped by zaak ([`Relation::zaak_key`]), in the order first seen.
+pub fn by_zaak(relations: &[Relation]) -> Vec<(String, Vec<&Relation>)> {
+    let mut groups: Vec<(String, Vec<&Relation>)> = Vec::new();
+    for r in relations {
+        let key = r.zaak_key();
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, g)) => g.push(r),
+            None => groups.push((key, vec![r])),
+        }
+    }
+    groups
+}
+
 /// A ZaakObject under Open Klant's onderwerpobjecten whose `object` is no onderwerpobject URL.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::header::{ACCEPT, AUTHORIZATION};
 use url::Url;
 
 use super::sides::Relation;
@@ -125,13 +124,7 @@ impl HttpZaakObjecten {
             )
         };
         let auth = bearer(&self.credentials).map_err(|e| failed(e.to_string(), false))?;
-        let mut resp = self
-            .client
-            .get(url.clone())
-            .header(AUTHORIZATION, auth)
-            .header(ACCEPT, "application/json")
-            .header("Accept-Crs", "EPSG:4326")
-            .header("Content-Crs", "EPSG:4326")
+        let mut resp = crate::deliver::openzaak::zaken_read(&self.client, url.as_str(), auth)
             .send()
             .await
             .map_err(|e| failed(describe(e), true))?;
@@ -180,15 +173,7 @@ fn describe(e: reqwest::Error) -> String {
     if e.is_timeout() {
         return "no answer in time".into();
     }
-    let e = e.without_url();
-    let mut reason = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        reason.push_str(": ");
-        reason.push_str(&s.to_string());
-        src = s.source();
-    }
-    crate::secret::redact(&reason)
+    crate::openklant::error_chain(e)
 }
 
 #[async_trait]

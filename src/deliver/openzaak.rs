@@ -184,13 +184,7 @@ impl OpenZaakClient {
                 return Ok(zaken);
             };
             let auth = bearer(&self.credentials).map_err(|e| ReadError::Failed(e.to_string()))?;
-            let resp = self
-                .http
-                .get(&page_url)
-                .header(AUTHORIZATION, auth)
-                .header(ACCEPT, "application/json")
-                .header("Accept-Crs", "EPSG:4326")
-                .header("Content-Crs", "EPSG:4326")
+            let resp = zaken_read(&self.http, &page_url, auth)
                 .send()
                 .await
                 .map_err(|e| ReadError::Failed(format!("GET zaakobjecten: {}", describe(&e))))?;
@@ -256,6 +250,16 @@ impl OpenZaakClient {
         };
         zaak_url == self.zaak_url(zaak) || last(zaak_url) == last(&self.zaak_url(zaak))
     }
+}
+
+/// A GET of the zaken API as Open Zaak wants it: the JWT, JSON, and the `Accept-Crs` /
+/// `Content-Crs` headers its geo-aware endpoints demand (also the audit's reads).
+pub(crate) fn zaken_read(http: &reqwest::Client, url: &str, auth: HeaderValue) -> reqwest::RequestBuilder {
+    http.get(url)
+        .header(AUTHORIZATION, auth)
+        .header(ACCEPT, "application/json")
+        .header("Accept-Crs", "EPSG:4326")
+        .header("Content-Crs", "EPSG:4326")
 }
 
 /// Why the zaakobjecten read gave no answer.

@@ -424,7 +424,7 @@ fn list(
     if down(&s) {
         return (answer(503, "down"), None);
     }
-    if !authorized(&s, &headers) {
+    if !authorized(&s, headers) {
         return (
             answer(
                 403,
