@@ -11,8 +11,10 @@
 //! Measured, never asserted:
 //! - a silent create (an onderwerpobject no component announces): from Open Klant's change to
 //!   the ZaakObject at Open Zaak, for creates at random moments of the minute;
-//! - a burst of creates at once: from the burst to the last ZaakObject at Open Zaak, and the
-//!   most POSTs Open Zaak answered at once (the queue's bound);
+//! - a burst of creates at once: from the burst to its first and last event on the bus
+//!   (zaaklink's part: the poll, the pass it asks for) and to the last ZaakObject at Open
+//!   Zaak (the queue's part), and the most POSTs Open Zaak answered at once (the queue's
+//!   bound);
 //! - the Open Klant requests of the head poll in an idle minute (nothing changed).
 //!
 //! `cargo bench --bench freshness` (or `scripts/bench-freshness`, which writes the section of
@@ -34,6 +36,7 @@ use common::fixtures::{core_args, pipeline, Scene};
 use common::{find_moto_server, Moto};
 use rand::{RngExt, SeedableRng};
 use serde_json::{json, Value};
+use zaaklink::cloudevent::OutboxEvent;
 use zaaklink::config::ResyncArgs;
 use zaaklink::deliver::log::{dynamodb::create_table, DynamoDbDeliveryLog};
 use zaaklink::deliver::sqs::{handle_batch, Queues};
@@ -42,6 +45,7 @@ use zaaklink::fake_openklant::FakeOpenKlant;
 use zaaklink::fake_openzaak::FakeOpenZaak;
 use zaaklink::resync::Resync;
 use zaaklink::sink::eventbridge::EventBridgeSink;
+use zaaklink::sink::{EventSink, SinkError};
 use zaaklink::store::dynamodb::DynamoStore;
 
 const TABLE: &str = "zaaklink-fresh-links";
@@ -87,6 +91,35 @@ fn template_shape() -> Shape {
         max_concurrency: t["Parameters"]["DeliveryMaximumConcurrency"]["Default"]
             .as_u64()
             .unwrap() as usize,
+    }
+}
+
+/// The EventBridge sink, noting when each put ended and how many events it carried.
+struct TimedSink {
+    inner: EventBridgeSink,
+    puts: Mutex<Vec<(Instant, usize)>>,
+}
+
+#[async_trait::async_trait]
+impl EventSink for TimedSink {
+    async fn publish(&self, events: &[OutboxEvent]) -> Result<(), SinkError> {
+        self.inner.publish(events).await?;
+        self.puts.lock().unwrap().push((Instant::now(), events.len()));
+        Ok(())
+    }
+}
+
+impl TimedSink {
+    /// When the `n`th event put since `from` was on the bus.
+    fn nth_since(&self, from: Instant, n: usize) -> Option<Instant> {
+        let mut seen = 0;
+        for (at, k) in self.puts.lock().unwrap().iter().filter(|(at, _)| *at >= from) {
+            seen += k;
+            if seen >= n {
+                return Some(*at);
+            }
+        }
+        None
     }
 }
 
@@ -244,8 +277,11 @@ fn main() {
         scene.put(&ok, i, Some(i % 40));
     }
     let store = Arc::new(DynamoStore::new(ddb.clone(), TABLE));
-    let sink = Arc::new(EventBridgeSink::new(rt.block_on(moto.eventbridge()), BUS, SOURCE));
-    let (app, auth) = pipeline(core_args(&ok.api_root(), "10000"), store.clone(), sink);
+    let sink = Arc::new(TimedSink {
+        inner: EventBridgeSink::new(rt.block_on(moto.eventbridge()), BUS, SOURCE),
+        puts: Mutex::default(),
+    });
+    let (app, auth) = pipeline(core_args(&ok.api_root(), "10000"), store.clone(), sink.clone());
     let resync = Resync::new(&app, store, ResyncArgs::default().validate().unwrap());
     let deliverer = Arc::new(
         Deliverer::new(
@@ -359,6 +395,10 @@ fn main() {
         .filter_map(|u| seen.lock().unwrap().get(u).copied())
         .max()
         .map(|t| t.duration_since(t0).as_secs_f64());
+    let burst_on_bus = sink
+        .nth_since(t0, burst)
+        .map(|t| t.duration_since(t0).as_secs_f64());
+    let burst_first_on_bus = sink.nth_since(t0, 1).map(|t| t.duration_since(t0).as_secs_f64());
     stop.store(true, Ordering::SeqCst);
 
     let out = json!({
@@ -373,6 +413,8 @@ fn main() {
         "burst": burst,
         "burst_all_delivered": burst_in,
         "burst_last_s": burst_last,
+        "burst_first_on_bus_s": burst_first_on_bus,
+        "burst_all_on_bus_s": burst_on_bus,
         "open_zaak_max_in_flight": oz.max_in_flight(),
         "idle_list_requests_a_minute": idle_lists_minute,
         "idle_requests_a_minute": idle_all_minute,
