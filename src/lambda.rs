@@ -240,7 +240,8 @@ impl HeadPolls {
                 .map(std::time::Duration::from_secs_f64)
         };
         HeadPolls {
-            every: secs("pollEvery"),
+            // never more than one poll a second, whatever an invocation asks
+            every: secs("pollEvery").map(|d| d.max(std::time::Duration::from_secs(1))),
             window: secs("pollFor").unwrap_or(HEAD_POLL_WINDOW),
         }
     }
@@ -622,6 +623,10 @@ mod tests {
             (
                 serde_json::json!({"zaaklink": "head", "pollEvery": 2, "pollFor": 10}),
                 vec![0, 2, 4, 6, 8],
+            ),
+            (
+                serde_json::json!({"zaaklink": "head", "pollEvery": 0.01, "pollFor": 3}),
+                vec![0, 1, 2],
             ),
         ];
         for (event, want) in cases {

@@ -1,6 +1,6 @@
 //! The head poll (DESIGN §7a): the first page of Open Klant's zaak onderwerpobjecten (newest
-//! first), read every minute, so that an onderwerpobject created silently reaches Open Zaak
-//! within a minute, and a list that lost objects starts a pass at once.
+//! first), read every 15 s, so that an onderwerpobject created silently reaches Open Zaak
+//! within about 15 s, and a list that lost objects starts a pass at once.
 //!
 //! - [`decide`]: what a poll saw against what the last one saw (pure);
 //! - [`HeadPoll::poll`]: the I/O — one list request, the new objects through the resync's page
@@ -46,8 +46,8 @@ pub struct HeadState {
     pub seen: Vec<String>,
     /// The list's `count` at the last poll.
     pub count: u64,
-    /// When a poll found that a pass is needed (RFC 3339); cleared once a pass has started
-    /// after it.
+    /// When the last poll that saw the count change began (RFC 3339): a pass must start at or
+    /// after it ([`wanted_after`]); cleared once one has.
     #[serde(default)]
     pub pass_wanted: Option<String>,
 }
