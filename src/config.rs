@@ -147,6 +147,17 @@ pub struct ResyncSettings {
     /// Retries of an Open Klant read on 429/5xx/timeouts, and the first wait.
     pub retries: u32,
     pub retry_base: Duration,
+    /// Changed objects reconciled at once — each one's look at Open Klant, write and delivery
+    /// — when not `concurrency`: `serve` delivers a burst side by side
+    /// (`ZAAKLINK_DELIVER_CONCURRENCY`, issue 24). Label reads stay at `concurrency`.
+    pub deliver_concurrency: Option<usize>,
+}
+
+impl ResyncSettings {
+    /// How many changed objects are reconciled (and delivered) at once.
+    pub fn objects_at_once(&self) -> usize {
+        self.deliver_concurrency.unwrap_or(self.concurrency).max(1)
+    }
 }
 
 impl Default for ResyncSettings {
@@ -158,6 +169,7 @@ impl Default for ResyncSettings {
             interval: Duration::from_secs(3600),
             retries: 4,
             retry_base: Duration::from_millis(200),
+            deliver_concurrency: None,
         }
     }
 }

@@ -553,6 +553,33 @@ fn a_missing_setting_stops_startup_naming_it() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--sink"));
 }
 
+/// `ZAAKLINK_DELIVER_CONCURRENCY` (issue 24) out of 1–64 stops startup naming it and the fix.
+#[test]
+fn an_invalid_deliver_concurrency_stops_startup_naming_it() {
+    for bad in ["0", "65", "many"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_zaaklink"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--state"])
+            .arg(dir.path().join("s.db"))
+            .env_clear()
+            .env("WEBHOOK_AUTH", "Token x")
+            .env(
+                "OPEN_KLANT_API_ROOT",
+                "http://127.0.0.1:9/klantinteracties/api/v1/",
+            )
+            .env("OPEN_KLANT_API_TOKEN", "t")
+            .env("ZAAKLINK_DELIVER_CONCURRENCY", bad)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("ZAAKLINK_DELIVER_CONCURRENCY") && err.contains("from 1 to 64"),
+            "{bad}: {err}"
+        );
+    }
+}
+
 #[test]
 fn demo_runs_end_to_end() {
     let out = Command::new(env!("CARGO_BIN_EXE_zaaklink"))

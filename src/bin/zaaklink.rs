@@ -46,7 +46,7 @@ enum Command {
         /// How often serve reads the head of Open Klant's list (the newest zaak
         /// onderwerpobjecten) and reconciles the new ones; a list that lost objects starts a
         /// resync pass at once. `off` = never.
-        #[arg(long, env = "ZAAKLINK_HEAD_POLL_EVERY", default_value = "30s")]
+        #[arg(long, env = "ZAAKLINK_HEAD_POLL_EVERY", default_value = "15s")]
         head_poll_every: String,
         #[command(flatten)]
         scheduled_audit: ServeAuditArgs,
@@ -139,6 +139,11 @@ struct LocalArgs {
     /// delivers without these checks (a lost answer can then duplicate a ZaakObject).
     #[arg(long, env = "OPEN_ZAAK_ZAKEN_API_READ", default_value_t = true, action = clap::ArgAction::Set)]
     open_zaak_zaken_api_read: bool,
+    /// How many onderwerpobjecten' changes are reconciled and delivered at once, each
+    /// object's events in order: a head poll or pass that finds a burst delivers it side by
+    /// side; with Open Zaak as the sink, at most this many POSTs are in flight. 1–64.
+    #[arg(long, env = "ZAAKLINK_DELIVER_CONCURRENCY", default_value = "8")]
+    deliver_concurrency: String,
     #[command(flatten)]
     core: CoreArgs,
     #[command(flatten)]
@@ -165,12 +170,30 @@ impl LocalArgs {
         .with_zaken_api_read(self.open_zaak_zaken_api_read);
         tracing::info!(events_url = %zaaklink::secret::redact_url(deliverer.events_url()), client_id = id,
             zaken_api_read = self.open_zaak_zaken_api_read, "events go to Open Zaak with a ZGW JWT");
-        Ok(Arc::new(sink::OpenZaakSink::new(deliverer)))
+        Ok(Arc::new(
+            sink::OpenZaakSink::new(deliverer).at_most(self.deliver_concurrency()?),
+        ))
+    }
+
+    /// `--deliver-concurrency` (issue 24: a burst side by side).
+    fn deliver_concurrency(&self) -> Result<usize, String> {
+        self.deliver_concurrency
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| (1..=64).contains(n))
+            .ok_or_else(|| {
+                format!(
+                    "configuration error: --deliver-concurrency / ZAAKLINK_DELIVER_CONCURRENCY is {:?}; use a whole number from 1 to 64",
+                    self.deliver_concurrency
+                )
+            })
     }
 
     /// The pipeline and the resync over the embedded store.
     fn build_with_resync(&self) -> Result<(Zaaklink, CoreConfig, Resync), String> {
-        let settings = self.resync.validate().map_err(|e| e.to_string())?;
+        let mut settings = self.resync.validate().map_err(|e| e.to_string())?;
+        settings.deliver_concurrency = Some(self.deliver_concurrency()?);
         let (app, cfg, store) = self.build_on()?;
         let resync = Resync::new(&app, store, settings);
         Ok((app, cfg, resync))

@@ -22,17 +22,34 @@ pub fn open_zaak_root(sink: &str) -> Result<String, ConfigError> {
 
 pub struct OpenZaakSink<L> {
     deliverer: Deliverer<L>,
+    /// At most this many onderwerpobjecten are being delivered at once (None: no bound).
+    at_once: Option<tokio::sync::Semaphore>,
 }
 
 impl<L: DeliveryLog> OpenZaakSink<L> {
     pub fn new(deliverer: Deliverer<L>) -> Self {
-        OpenZaakSink { deliverer }
+        OpenZaakSink {
+            deliverer,
+            at_once: None,
+        }
+    }
+
+    /// Deliver at most `n` onderwerpobjecten' events at once (each object's in order, one
+    /// publish at a time: its callers reconcile different objects side by side), so a burst
+    /// never has more than `n` POSTs in flight at Open Zaak.
+    pub fn at_most(mut self, n: usize) -> Self {
+        self.at_once = Some(tokio::sync::Semaphore::new(n.max(1)));
+        self
     }
 }
 
 #[async_trait]
 impl<L: DeliveryLog + 'static> EventSink for OpenZaakSink<L> {
     async fn publish(&self, events: &[OutboxEvent]) -> Result<(), SinkError> {
+        let _permit = match &self.at_once {
+            Some(s) => Some(s.acquire().await.expect("the semaphore is never closed")),
+            None => None,
+        };
         for (i, e) in events.iter().enumerate() {
             let fail = |reason: String| SinkError::Rejected {
                 sink: "Open Zaak",

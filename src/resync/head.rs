@@ -1,6 +1,6 @@
 //! The head poll (DESIGN §7a): the first page of Open Klant's zaak onderwerpobjecten (newest
-//! first), read every minute, so that an onderwerpobject created silently reaches Open Zaak
-//! within a minute, and a list that lost objects starts a pass at once.
+//! first), read every 15 s, so that an onderwerpobject created silently reaches Open Zaak
+//! within about 15 s, and a list that lost objects starts a pass at once.
 //!
 //! - [`decide`]: what a poll saw against what the last one saw (pure);
 //! - [`HeadPoll::poll`]: the I/O — one list request, the new objects through the resync's page
@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, Checkpoint};
-use super::run::Resync;
+use super::run::{bounded, Resync};
 use crate::link::Onderwerpobject;
 use crate::openklant::MAX_PAGE_SIZE;
 use crate::pipeline::Truth;
@@ -46,8 +46,8 @@ pub struct HeadState {
     pub seen: Vec<String>,
     /// The list's `count` at the last poll.
     pub count: u64,
-    /// When a poll found that a pass is needed (RFC 3339); cleared once a pass has started
-    /// after it.
+    /// When the last poll that saw the count change began (RFC 3339): a pass must start at or
+    /// after it ([`wanted_after`]); cleared once one has.
     #[serde(default)]
     pub pass_wanted: Option<String>,
 }
@@ -157,6 +157,19 @@ pub fn pass_due(wanted: Option<&str>, cp: Option<&Checkpoint>) -> bool {
         .is_none_or(|started| started < wanted)
 }
 
+/// The pass request a poll leaves (pure; RFC 3339): a poll that saw a change (`asked`) asks
+/// anew, from `asked_at` (the moment before its list request) — the earlier request may be met
+/// already, or by a pass that is running or started before this change and so may not see
+/// it; the count it was seen by is the next poll's baseline, so only this request still
+/// stands for it. A poll that saw none keeps the earlier request ([`pass_due`] judges it).
+pub fn wanted_after(earlier: Option<String>, asked: bool, asked_at: DateTime<Utc>) -> Option<String> {
+    if asked {
+        Some(checkpoint::ts(asked_at))
+    } else {
+        earlier
+    }
+}
+
 fn dedup(uuids: &[String]) -> Vec<String> {
     let mut once = HashSet::new();
     uuids
@@ -215,6 +228,9 @@ impl HeadPoll {
     /// One poll: read the head page, reconcile the objects new to it, remember the page and
     /// the count. A failure saves nothing, so the next poll sees the same objects as new.
     pub async fn poll(&self) -> Result<HeadReport, Error> {
+        // Before the list request: a change this poll sees happened before this moment, so a
+        // pass that starts at or after it lists the list as changed.
+        let asked_at = Utc::now();
         let store = self.resync.checkpoints();
         let prev = match store.load_head().await? {
             Some(json) => match serde_json::from_str::<HeadState>(&json) {
@@ -263,16 +279,26 @@ impl HeadPoll {
         } else {
             self.resync.work_unpaged(&new).await?
         };
+        // Side by side (a cascade's objects may all have left at once), each as a hint would.
         let app = self.resync.app();
-        for uuid in &decision.vanished {
-            let url = app.settings.api_root.join(&format!("onderwerpobjecten/{uuid}"));
-            outcome.add(app.sync(uuid, Truth::Fetch(url.as_str()), None).await?);
+        let lookups: Vec<_> = decision
+            .vanished
+            .iter()
+            .map(|uuid| {
+                let (app, uuid) = (app.clone(), uuid.clone());
+                let url = app.settings.api_root.join(&format!("onderwerpobjecten/{uuid}"));
+                async move { app.sync(&uuid, Truth::Fetch(url.as_str()), None).await }
+            })
+            .collect();
+        for looked in bounded(self.resync.settings().objects_at_once(), lookups).await {
+            outcome.add(looked?);
         }
         let mut next = decision.next;
-        next.pass_wanted = prev.and_then(|p| p.pass_wanted);
-        if decision.pass.is_some() && next.pass_wanted.is_none() {
-            next.pass_wanted = Some(checkpoint::ts(Utc::now()));
-        }
+        next.pass_wanted = wanted_after(
+            prev.and_then(|p| p.pass_wanted),
+            decision.pass.is_some(),
+            asked_at,
+        );
         let due = if next.pass_wanted.is_some() {
             let cp = match store.load_checkpoint().await? {
                 Some(saved) => Some(

@@ -648,7 +648,7 @@ impl Resync {
             let url = o.url.clone();
             jobs.push(async move { app.sync(&uuid, Truth::Fetch(&url), seed).await });
         }
-        sum(bounded(self.settings.concurrency, jobs).await)
+        sum(bounded(self.settings.objects_at_once(), jobs).await)
     }
 
     /// Phase 2: stored links the list did not show, each looked up (404 = gone).
@@ -658,7 +658,7 @@ impl Resync {
             let app = self.app.clone();
             Some(async move { app.sync(&r.onderwerpobject, Truth::Fetch(&url), None).await })
         });
-        sum(bounded(self.settings.concurrency, jobs).await)
+        sum(bounded(self.settings.objects_at_once(), jobs).await)
     }
 }
 
@@ -671,6 +671,10 @@ impl Resync {
 
     pub(super) fn checkpoints(&self) -> &Arc<dyn CheckpointStore> {
         &self.checkpoints
+    }
+
+    pub(super) fn settings(&self) -> &ResyncSettings {
+        &self.settings
     }
 }
 
@@ -702,7 +706,7 @@ fn sum(results: Vec<Result<Outcome, Error>>) -> Result<Outcome, Error> {
 }
 
 /// Run the futures, at most `limit` at once.
-async fn bounded<T, F>(limit: usize, futs: impl IntoIterator<Item = F>) -> Vec<T>
+pub(super) async fn bounded<T, F>(limit: usize, futs: impl IntoIterator<Item = F>) -> Vec<T>
 where
     F: Future<Output = T> + Send + 'static,
     T: Send + 'static,

@@ -70,6 +70,11 @@ struct Inner {
     next_id: u64,
     /// every POST that reached /events: (status answered, event id)
     posts: Vec<(u16, String)>,
+    /// POSTs to /events being answered now, and the most at once (issue 24: a burst side by side)
+    in_flight: usize,
+    max_in_flight: usize,
+    /// every applied event in the order applied: (type, object, zaak url)
+    applied: Vec<(String, String, String)>,
     dropped: Vec<(String, Drop)>,
     fail_next: Vec<u16>,
     hang_after_apply: usize,
@@ -230,6 +235,14 @@ impl FakeOpenZaak {
     pub fn posts(&self) -> Vec<(u16, String)> {
         self.with(|s| s.posts.clone())
     }
+    /// The most POSTs to `/events` that were being answered at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.with(|s| s.max_in_flight)
+    }
+    /// Every applied event in the order applied: (type, `linkTo`, zaak URL).
+    pub fn applied(&self) -> Vec<(String, String, String)> {
+        self.with(|s| s.applied.clone())
+    }
     pub fn dropped(&self) -> Vec<(String, Drop)> {
         self.with(|s| s.dropped.clone())
     }
@@ -270,7 +283,28 @@ fn down(inner: &Inner) -> bool {
     inner.outage_until.is_some_and(|t| Instant::now() < t)
 }
 
+/// Counts a POST to /events as in flight until its answer is sent (or its connection dropped).
+struct InFlight(Arc<Mutex<Inner>>);
+
+impl InFlight {
+    fn start(inner: &Arc<Mutex<Inner>>) -> Self {
+        let mut s = inner.lock().expect("lock");
+        s.in_flight += 1;
+        s.max_in_flight = s.max_in_flight.max(s.in_flight);
+        InFlight(inner.clone())
+    }
+}
+
+impl std::ops::Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.0.lock() {
+            s.in_flight -= 1;
+        }
+    }
+}
+
 async fn events(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: Bytes) -> Response {
+    let _in_flight = InFlight::start(&inner);
     let delay = inner.lock().expect("lock").delay;
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
@@ -378,6 +412,7 @@ fn handle_event(s: &mut Inner, headers: &HeaderMap, body: &[u8]) -> (u16, String
         return (202, id, hang);
     }
     let zaak_url = format!("{}/zaken/api/v1/zaken/{uuid}", s.base);
+    s.applied.push((ty.to_owned(), link_to.clone(), zaak_url.clone()));
     match ty {
         "nl.overheid.zaken.zaak-gekoppeld" => {
             s.next_id += 1;

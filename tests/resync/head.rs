@@ -218,6 +218,64 @@ async fn a_count_that_drops_makes_a_pass_due_until_one_has_started() {
     );
 }
 
+/// Issue 24: the count changes in two polls in a row, and the pass the first asked for has
+/// started (and completed) in between, as `serve` and the Lambda start it at once. The second
+/// change still gets its pass: the first request being met does not swallow it, and the count
+/// baseline (moved on by the second poll) would never show it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_in_the_poll_after_a_pass_request_gets_a_pass_of_its_own() {
+    for first in ["shrink", "overflow", "grow"] {
+        let w = head_world(2).await;
+        // Object 1 starts as a besluit link: not in the list.
+        for i in 0..6 {
+            put(&w.ok, i, (i != 1).then_some(i));
+        }
+        assert_eq!(w.resync.full_pass().await.unwrap().stop, Stop::PassDone);
+        w.events();
+        w.head.poll().await.unwrap();
+
+        // Poll 1: a change the count shows.
+        match first {
+            // object 0, far below the head page, deleted silently
+            "shrink" => w.ok.remove(&objects(&w.ok).oo_url(0)),
+            // more creates than a page
+            "overflow" => (6..9).for_each(|i| put(&w.ok, i, Some(i))),
+            // old object 1 relinked onto a zaak: it arrives below the page
+            _ => put(&w.ok, 1, Some(1)),
+        }
+        let r = w.head.poll().await.unwrap();
+        assert!(
+            r.why.is_some() && r.pass_due,
+            "{first}: poll 1 asks for a pass: {r:?}"
+        );
+        // The pass it asks for starts at once and completes.
+        assert_eq!(w.resync.run(None, true).await.unwrap().stop, Stop::PassDone);
+        w.events();
+
+        // Poll 2: object 2 (below the page) is deleted silently.
+        w.ok.remove(&objects(&w.ok).oo_url(2));
+        let r = w.head.poll().await.unwrap();
+        assert!(
+            matches!(r.why, Some(Why::Shrunk { .. })) && r.pass_due,
+            "{first}, then shrink: poll 2 keeps a pass due: {r:?}"
+        );
+        let r = w.head.poll().await.unwrap();
+        assert_eq!(
+            (r.why.clone(), r.pass_due),
+            (None, true),
+            "{first}: until one starts: {r:?}"
+        );
+        assert_eq!(w.resync.run(None, true).await.unwrap().stop, Stop::PassDone);
+        assert_eq!(
+            w.events(),
+            vec![(id("oo", 2), EventKind::Ontkoppeld, zaak(2))],
+            "{first}: the second change's pass finds the delete"
+        );
+        let r = w.head.poll().await.unwrap();
+        assert_eq!((r.why, r.pass_due), (None, false), "{first}: met");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn more_new_objects_than_a_page_fall_back_to_a_pass() {
     let w = head_world(2).await;
@@ -287,6 +345,44 @@ async fn the_lambda_head_job_polls_and_runs_the_pass_it_asks_for() {
         e.to_string().contains("head") && e.to_string().contains("resync function"),
         "{e}"
     );
+}
+
+/// Issue 24: on AWS one scheduled invocation a minute polls every `pollEvery` seconds (the
+/// template's HeadPollEvery) for its window: a silent create made after the first poll is
+/// found by a later poll of the same invocation. (Here every 2 s for 10 s.)
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lambda_head_job_polls_every_period_within_one_invocation() {
+    let w = head_world(zaaklink::resync::head::HEAD_PAGE_SIZE).await;
+    let (app, auth) = pipeline(&w.ok, w.store.clone(), w.sink.clone());
+    put(&w.ok, 0, Some(0));
+    let job = json!({"zaaklink": "head", "pollEvery": 2, "pollFor": 10});
+    let before = w.ok.requests().len();
+    let resync = w.resync.clone();
+    let invocation =
+        tokio::spawn(
+            async move { zaaklink::lambda::handle_with(&app, &auth, job, Some(&resync), None).await },
+        );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while w.list_requests(before).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // After the first poll: created silently.
+    put(&w.ok, 1, Some(1));
+    let a = invocation.await.unwrap().unwrap();
+    let polls = a["polls"].as_array().expect("one answer per poll");
+    assert!((2..=5).contains(&polls.len()), "{a}");
+    assert_eq!(polls[0]["poll"]["new"], 1, "{a}");
+    let later: u64 = polls[1..]
+        .iter()
+        .map(|p| p["poll"]["new"].as_u64().unwrap())
+        .sum();
+    assert_eq!(later, 1, "a later poll of the same invocation found it: {a}");
+    assert_eq!(
+        w.list_requests(before).len(),
+        polls.len(),
+        "one list request a poll"
+    );
+    assert_eq!(w.events(), sorted(vec![gekoppeld(0, 0), gekoppeld(1, 1)]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -380,4 +476,133 @@ async fn objects_gone_from_the_head_page_are_looked_up_within_the_poll() {
         vec![gekoppeld(5, 5)],
         "object 0 is still linked: nothing for it"
     );
+}
+
+/// Issue 24: `zaaklink serve` delivers a burst to Open Zaak side by side — different
+/// onderwerpobjecten at once (at most `--deliver-concurrency`, 8 by default), each object's
+/// events in order, each once, a refused one parked while the rest go on. The fake Open Zaak
+/// answers every POST after 1 s and counts how many it is answering at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_delivers_a_burst_side_by_side_in_order_per_object() {
+    const N: usize = 24;
+    let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
+    let secret = "een-geheim-van-minstens-32-tekens-lang!";
+    let oz = zaaklink::fake_openzaak::FakeOpenZaak::start("zaaklink-burst", secret)
+        .await
+        .unwrap();
+    // Long enough that the POSTs in flight overlap on a busy machine too.
+    oz.set_delay(Some(Duration::from_secs(1)));
+    // One POST of the burst is refused (400): that event is parked, the others go on.
+    oz.fail_next(1, 400);
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::cli::free_port();
+    let log = dir.path().join("serve.log");
+    let mut child = common::cli::zaaklink_cli("serve", &dir.path().join("z.db"), &ok.api_root(), AUTH, TOKEN)
+        .args([
+            "--sink",
+            &format!("{}/events", oz.base),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--resync-every",
+            "1s",
+            "--resync-interval",
+            "1s",
+            "--head-poll-every",
+            "1s",
+        ])
+        .env("OPEN_ZAAK_CLIENT_ID", "zaaklink-burst")
+        .env("OPEN_ZAAK_SECRET", secret)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let wait_applied = |n: usize| {
+        let oz = &oz;
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(180);
+            while oz.applied().len() < n && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            oz.applied().len()
+        }
+    };
+    // A burst of silent creates, all on zaak 0.
+    for i in 0..N {
+        put(&ok, i, Some(0));
+    }
+    let first = wait_applied(N - 1).await;
+    assert_eq!(first, N - 1, "the burst (one parked) reached Open Zaak");
+    let burst_at_once = oz.max_in_flight();
+    // Every object relinked silently to zaak 1: the pass finds them all.
+    for i in 0..N {
+        put(&ok, i, Some(1));
+    }
+    let all = wait_applied(N - 1 + 2 * N).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(all, N - 1 + 2 * N, "every relink reached Open Zaak; log:\n{text}");
+
+    // More than RESYNC_CONCURRENCY (4), which bounded it before; never more than 8, though
+    // the head poll and the pass (each 8 at once) run side by side here.
+    assert!(
+        (5..=8).contains(&burst_at_once),
+        "side by side, at most 8 at once: {burst_at_once} POSTs were answered at once"
+    );
+    assert!(oz.max_in_flight() <= 8, "{}", oz.max_in_flight());
+    // Once: every event POSTed once (the refused one too: parked, not retried).
+    let posts = oz.posts();
+    let ids: std::collections::HashSet<&str> = posts
+        .iter()
+        .filter(|(s, _)| *s == 202)
+        .map(|(_, id)| id.as_str())
+        .collect();
+    assert_eq!(posts.len(), 3 * N, "{posts:?}");
+    assert_eq!(posts.iter().filter(|(s, _)| *s == 400).count(), 1, "{posts:?}");
+    assert_eq!(
+        ids.len(),
+        3 * N - 1,
+        "no event twice (the 400 answer names no id)"
+    );
+    assert!(text.contains("parked"), "the refused event is parked: {text}");
+    // In order per object: gekoppeld on zaak 0, then ontkoppeld from it, then gekoppeld on 1
+    // (the parked object lacks only its first).
+    let (a, b) = (oz.zaak_url(&zaak(0)), oz.zaak_url(&zaak(1)));
+    let gek = "nl.overheid.zaken.zaak-gekoppeld";
+    let ont = "nl.overheid.zaken.zaak-ontkoppeld";
+    let short = |(t, _, z): &(String, String, String)| {
+        let kind = if t == gek {
+            "gekoppeld"
+        } else if t == ont {
+            "ontkoppeld"
+        } else {
+            "?"
+        };
+        (
+            kind,
+            if *z == a {
+                "a"
+            } else if *z == b {
+                "b"
+            } else {
+                "?"
+            },
+        )
+    };
+    let full = [("gekoppeld", "a"), ("ontkoppeld", "a"), ("gekoppeld", "b")];
+    let applied = oz.applied();
+    let mut parked = 0;
+    for i in 0..N {
+        let url = objects(&ok).oo_url(i);
+        let seen: Vec<(&str, &str)> = applied.iter().filter(|e| e.1 == url).map(short).collect();
+        if seen == full[1..] {
+            parked += 1;
+        } else {
+            assert_eq!(seen, full, "object {i}: in order");
+        }
+    }
+    assert_eq!(parked, 1, "one object's first event was parked");
+    let objects_now = oz.objects();
+    assert_eq!(objects_now.len(), N, "{objects_now:?}");
+    assert!(objects_now.iter().all(|o| o.zaak == b));
 }

@@ -119,8 +119,25 @@ fn polls_the_head_every_minute_on_the_resync_function() {
     // for runs there (the webhook function refuses a head event).
     let target = &rule["Targets"][0];
     assert_eq!(target["Arn"], get_att("ResyncFunction", "Arn"));
-    let input: Value = serde_json::from_str(target["Input"].as_str().unwrap()).unwrap();
-    assert_eq!(input, json!({"zaaklink": "head"}));
+    // The Input names the period of the polls within the invocation (HeadPollEvery).
+    let sub = target["Input"]["Fn::Sub"]
+        .as_str()
+        .expect("the head poll's Input is an Fn::Sub naming HeadPollEvery");
+    let input: Value = serde_json::from_str(&sub.replace("${HeadPollEvery}", "15")).unwrap();
+    assert_eq!(input, json!({"zaaklink": "head", "pollEvery": 15}));
+    assert!(
+        matches!(
+            zaaklink::lambda::recognise(input.clone()),
+            Ok(zaaklink::lambda::Incoming::Scheduled(zaaklink::lambda::Job::Head))
+        ),
+        "the function takes it as the head job"
+    );
+    let moments = zaaklink::lambda::HeadPolls::of(&input).offsets();
+    assert_eq!(
+        moments,
+        [0, 15, 30, 45].map(std::time::Duration::from_secs),
+        "four polls, all before the next invocation a minute on"
+    );
     let perm = props(&t, "HeadPollSchedulePermission");
     assert_eq!(perm["FunctionName"], json!({"Ref": "ResyncFunction"}));
     assert_eq!(perm["Principal"], "events.amazonaws.com");
@@ -136,4 +153,42 @@ fn regex_lite(pattern: &str) -> impl Fn(&str) -> bool {
                 .iter()
                 .any(|p| v.starts_with(p) && v.ends_with(')') && v.len() > p.len() + 1)
     }
+}
+
+/// Issue 24: the head poll every 15 s on AWS, where EventBridge's shortest schedule is a
+/// minute: one invocation polls every HeadPollEvery seconds for its minute. Within the
+/// function's timeout, and a parameter a stack can set back to one poll a minute (60).
+#[test]
+fn polls_the_head_every_head_poll_every_seconds_within_the_minute() {
+    let t = template();
+    let p = &t["Parameters"]["HeadPollEvery"];
+    assert_eq!(p["Type"], "Number");
+    assert_eq!(p["Default"], json!(15), "a silent create within about 15 s");
+    assert_eq!(
+        (p["MinValue"].clone(), p["MaxValue"].clone()),
+        (json!(5), json!(60))
+    );
+    for every in [5u64, 15, 60] {
+        let sub = props(&t, "HeadPollScheduleRule")["Targets"][0]["Input"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .replace("${HeadPollEvery}", &every.to_string());
+        let input: Value = serde_json::from_str(&sub).unwrap();
+        let moments = zaaklink::lambda::HeadPolls::of(&input).offsets();
+        assert_eq!(
+            moments.len() as u64,
+            60_u64.div_ceil(every),
+            "every {every} s: {moments:?}"
+        );
+        let timeout = props(&t, "ResyncFunction")["Timeout"].as_u64().unwrap();
+        assert!(
+            moments.iter().all(|m| m.as_secs() < 60 && m.as_secs() < timeout),
+            "every poll starts within the minute and the function's timeout ({timeout} s)"
+        );
+    }
+    assert_eq!(
+        props(&t, "HeadPollScheduleRule")["ScheduleExpression"],
+        json!({"Ref": "HeadPollSchedule"})
+    );
+    assert_eq!(t["Parameters"]["HeadPollSchedule"]["Default"], "rate(1 minute)");
 }

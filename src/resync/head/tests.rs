@@ -259,3 +259,86 @@ fn state_round_trips_as_one_line_of_json() {
     assert!(!json.contains('\n'));
     assert_eq!(serde_json::from_str::<HeadState>(&json).unwrap(), s);
 }
+
+/// Issue 24: a poll that sees the count change while an earlier request is pending — met
+/// already by a pass that started after it, or not yet — asks anew, so a pass that starts
+/// after this poll is due; the count it saw is the next baseline and would not show it again.
+#[test]
+fn a_change_in_the_poll_after_a_request_keeps_a_pass_due() {
+    let t = |s: &str| parse(&format!("2026-12-03T10:00:{s}.000Z")).unwrap();
+    let started = |s: &str| {
+        let mut cp = Checkpoint::fresh("p".into(), Utc::now());
+        cp.started = checkpoint::ts(t(s));
+        cp
+    };
+    let shrunk = |expected, count| Some(Why::Shrunk { expected, count });
+    let grew = |expected, count| Some(Why::Grew { expected, count });
+    // (name, last state, poll 1 head and why, poll 2 head and why)
+    type Case = (&'static str, HeadState, Head, Option<Why>, Head, Option<Why>);
+    let cases: Vec<Case> = vec![
+        (
+            "shrink then shrink",
+            state("e d c", 10),
+            head("e d c", 9, true),
+            shrunk(10, 9),
+            head("e d c", 8, true),
+            shrunk(9, 8),
+        ),
+        (
+            "overflow then shrink",
+            state("c b a", 10),
+            head("h g f", 16, true),
+            Some(Why::Overflow),
+            head("h g f", 15, true),
+            shrunk(16, 15),
+        ),
+        (
+            "grow then shrink",
+            state("e d c", 10),
+            head("e d c", 11, true),
+            grew(10, 11),
+            head("e d c", 10, true),
+            shrunk(11, 10),
+        ),
+        (
+            "shrink then grow",
+            state("e d c", 10),
+            head("e d c", 9, true),
+            shrunk(10, 9),
+            head("e d c", 10, true),
+            grew(9, 10),
+        ),
+    ];
+    for (name, last, h1, why1, h2, why2) in cases {
+        let d1 = decide(Some(&last), &h1);
+        assert_eq!(d1.pass, why1, "{name}: poll 1");
+        let w1 = wanted_after(None, d1.pass.is_some(), t("00"));
+        assert!(pass_due(w1.as_deref(), None), "{name}: poll 1 asks for a pass");
+        let d2 = decide(Some(&d1.next), &h2);
+        assert_eq!(d2.pass, why2, "{name}: poll 2 sees its own change");
+        let w2 = wanted_after(w1.clone(), d2.pass.is_some(), t("15"));
+        // The pass poll 1 asked for started at 05 (and may be running, or done): it may have
+        // listed the list before poll 2's change, so a pass is still due, until one starts
+        // at or after poll 2.
+        for (at, due) in [("05", true), ("14", true), ("15", false), ("20", false)] {
+            assert_eq!(
+                pass_due(w2.as_deref(), Some(&started(at))),
+                due,
+                "{name}: poll 2, a pass started at {at}"
+            );
+        }
+        assert!(pass_due(w2.as_deref(), None), "{name}: no pass yet");
+    }
+}
+
+#[test]
+fn a_poll_that_sees_no_change_keeps_the_earlier_request() {
+    let at = parse("2026-12-03T10:00:00.000Z").unwrap();
+    let earlier = Some("2026-12-03T09:59:45.000Z".to_string());
+    assert_eq!(wanted_after(earlier.clone(), false, at), earlier);
+    assert_eq!(wanted_after(None, false, at), None);
+    assert_eq!(
+        wanted_after(earlier, true, at).as_deref(),
+        Some("2026-12-03T10:00:00.000Z")
+    );
+}
