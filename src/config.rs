@@ -53,7 +53,11 @@ pub struct ResyncArgs {
     /// The least time between two passes while Open Klant's own CloudEvents arrive (one
     /// heard in the last 72 hours): the pass is then only a backstop (DESIGN §7a).
     /// `off` = always --resync-interval.
-    #[arg(long = "resync-backstop-interval", env = "RESYNC_BACKSTOP_INTERVAL", default_value = "1h")]
+    #[arg(
+        long = "resync-backstop-interval",
+        env = "RESYNC_BACKSTOP_INTERVAL",
+        default_value = "1h"
+    )]
     pub backstop: String,
 }
 
@@ -105,10 +109,12 @@ impl ResyncArgs {
             })?;
         let backstop = match self.backstop.trim() {
             "off" => None,
-            v => Some(parse_duration("RESYNC_BACKSTOP_INTERVAL", v).map_err(|e| ConfigError {
-                problem: format!("{} (or off: always RESYNC_INTERVAL)", e.problem),
-                ..e
-            })?),
+            v => Some(
+                parse_duration("RESYNC_BACKSTOP_INTERVAL", v).map_err(|e| ConfigError {
+                    problem: format!("{} (or off: always RESYNC_INTERVAL)", e.problem),
+                    ..e
+                })?,
+            ),
         };
         Ok(ResyncSettings {
             page_size,
@@ -365,7 +371,11 @@ mod tests {
                 backstop: v.into(),
                 ..Default::default()
             };
-            assert_eq!(a.validate().unwrap().backstop, want.map(Duration::from_secs), "{v}");
+            assert_eq!(
+                a.validate().unwrap().backstop,
+                want.map(Duration::from_secs),
+                "{v}"
+            );
         }
         let e = ResyncArgs {
             backstop: "hourly".into(),

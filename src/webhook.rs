@@ -254,7 +254,8 @@ pub fn public_cause(e: &Error) -> String {
         Error::Sink(_) => "zaaklink's event sink did not accept the events".into(),
         Error::Contention(..) => "the onderwerpobject kept changing while it was being written".into(),
         Error::Held { .. } => {
-            "another writer still holds the onderwerpobject's outbox (its lease runs out within seconds)".into()
+            "another writer still holds the onderwerpobject's outbox (its lease runs out within seconds)"
+                .into()
         }
     }
 }

@@ -139,7 +139,10 @@ mod tests {
         let next = Utc::now() + chrono::Duration::seconds(61);
         app.write_heard(next).await.unwrap();
         let r = store.get(HEARD_KEY).await.unwrap().unwrap();
-        assert_eq!((r.version, r.link.is_none(), r.pending.is_empty()), (2, true, true));
+        assert_eq!(
+            (r.version, r.link.is_none(), r.pending.is_empty()),
+            (2, true, true)
+        );
         // no link, no outbox: the link queries and the sweep never see it
         assert!(store.linked().await.unwrap().is_empty());
         assert!(store.with_pending().await.unwrap().is_empty());

@@ -107,7 +107,11 @@ mod tests {
         for t in tasks {
             t.await.unwrap();
         }
-        assert_eq!(most.load(Ordering::SeqCst), 1, "two turns of one object overlapped");
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            1,
+            "two turns of one object overlapped"
+        );
         let live = LOCKS
             .lock()
             .unwrap()
@@ -133,6 +137,10 @@ mod tests {
         }
         assert!(entries() >= SWEEP_ABOVE + 10);
         drop(turns);
-        assert!(!LOCKS.lock().unwrap().keys().any(|(_, u)| u.starts_with("uuid-many-")));
+        assert!(!LOCKS
+            .lock()
+            .unwrap()
+            .keys()
+            .any(|(_, u)| u.starts_with("uuid-many-")));
     }
 }

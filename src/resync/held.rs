@@ -71,7 +71,8 @@ impl Resync {
     pub(super) async fn revisit(&self, deadline: Option<Instant>) -> Outcome {
         let mut total = Outcome::default();
         for _ in 0..ROUNDS {
-            let mut waiting = std::mem::take(&mut *self.shared().held.lock().unwrap_or_else(|p| p.into_inner()));
+            let mut waiting =
+                std::mem::take(&mut *self.shared().held.lock().unwrap_or_else(|p| p.into_inner()));
             if waiting.is_empty() {
                 break;
             }
@@ -82,7 +83,11 @@ impl Resync {
                 let wait = (latest - now).to_std().unwrap_or_default() + SLACK;
                 let fits = deadline.is_none_or(|d| Instant::now() + wait * 2 < d);
                 if !fits || self.stopping() {
-                    self.shared().held.lock().unwrap_or_else(|p| p.into_inner()).extend(waiting);
+                    self.shared()
+                        .held
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend(waiting);
                     break;
                 }
                 tokio::time::sleep(wait).await;

@@ -67,11 +67,11 @@ impl Resync {
         if self.shared().period_changed(why) {
             let last_heard = heard.map(super::checkpoint::ts);
             tracing::info!(period_s = period.as_secs(), why = ?why, last_heard = ?last_heard,
-                "resync pass period: {}", match why {
-                    Why::Fixed => "RESYNC_INTERVAL (RESYNC_BACKSTOP_INTERVAL is off)",
-                    Why::NotHeard => "RESYNC_INTERVAL: no CloudEvent of Open Klant heard in the last 72 hours",
-                    Why::Heard => "RESYNC_BACKSTOP_INTERVAL: Open Klant's CloudEvents arrive, the pass is a backstop",
-                });
+            "resync pass period: {}", match why {
+                Why::Fixed => "RESYNC_INTERVAL (RESYNC_BACKSTOP_INTERVAL is off)",
+                Why::NotHeard => "RESYNC_INTERVAL: no CloudEvent of Open Klant heard in the last 72 hours",
+                Why::Heard => "RESYNC_BACKSTOP_INTERVAL: Open Klant's CloudEvents arrive, the pass is a backstop",
+            });
         }
         period
     }
@@ -86,17 +86,73 @@ mod tests {
         let now: DateTime<Utc> = "2026-12-07T12:00:00Z".parse().unwrap();
         let ago = |s: i64| Some(now - chrono::Duration::seconds(s));
         let (m90, h1) = (Duration::from_secs(90), Duration::from_secs(3600));
-        type Case = (&'static str, Duration, Option<Duration>, Option<DateTime<Utc>>, Duration, Why);
+        type Case = (
+            &'static str,
+            Duration,
+            Option<Duration>,
+            Option<DateTime<Utc>>,
+            Duration,
+            Why,
+        );
         let cases: Vec<Case> = vec![
-            ("backstop off: fixed, heard or not", m90, None, ago(10), m90, Why::Fixed),
+            (
+                "backstop off: fixed, heard or not",
+                m90,
+                None,
+                ago(10),
+                m90,
+                Why::Fixed,
+            ),
             ("backstop off, never heard", m90, None, None, m90, Why::Fixed),
             ("never heard: short", m90, Some(h1), None, m90, Why::NotHeard),
-            ("heard a minute ago: backstop", m90, Some(h1), ago(60), h1, Why::Heard),
-            ("heard 72 h ago exactly: still on", m90, Some(h1), ago(72 * 3600), h1, Why::Heard),
-            ("heard longer ago: short again", m90, Some(h1), ago(72 * 3600 + 1), m90, Why::NotHeard),
-            ("a clock ahead of ours: heard", m90, Some(h1), ago(-30), h1, Why::Heard),
-            ("forced long: RESYNC_INTERVAL 1h", h1, Some(h1), None, h1, Why::NotHeard),
-            ("backstop shorter than the interval: the interval", h1, Some(m90), ago(5), h1, Why::Heard),
+            (
+                "heard a minute ago: backstop",
+                m90,
+                Some(h1),
+                ago(60),
+                h1,
+                Why::Heard,
+            ),
+            (
+                "heard 72 h ago exactly: still on",
+                m90,
+                Some(h1),
+                ago(72 * 3600),
+                h1,
+                Why::Heard,
+            ),
+            (
+                "heard longer ago: short again",
+                m90,
+                Some(h1),
+                ago(72 * 3600 + 1),
+                m90,
+                Why::NotHeard,
+            ),
+            (
+                "a clock ahead of ours: heard",
+                m90,
+                Some(h1),
+                ago(-30),
+                h1,
+                Why::Heard,
+            ),
+            (
+                "forced long: RESYNC_INTERVAL 1h",
+                h1,
+                Some(h1),
+                None,
+                h1,
+                Why::NotHeard,
+            ),
+            (
+                "backstop shorter than the interval: the interval",
+                h1,
+                Some(m90),
+                ago(5),
+                h1,
+                Why::Heard,
+            ),
         ];
         for (what, interval, backstop, heard, want, why) in cases {
             assert_eq!(choose(interval, backstop, heard, now), (want, why), "{what}");

@@ -10,9 +10,9 @@ use chrono::Utc;
 
 use super::checkpoint::{self, Begin, Checkpoint, Counts, Phase};
 use super::held;
-use super::shared::Shared;
 use super::patient::Patient;
 use super::plan::{self, Step};
+use super::shared::Shared;
 use crate::config::ResyncSettings;
 use crate::link::{self, Klantcontact, Onderwerpobject};
 use crate::openklant::{OpenKlantError, MAX_PAGE_SIZE};

@@ -53,7 +53,10 @@ async fn the_pass_backs_off_while_open_klants_cloudevents_arrive() {
     assert_eq!(webhook_app.cloudevent_heard().await.unwrap(), None);
 
     // Open Klant's own zaak-gekoppeld: heard; the next run waits an hour after the last start.
-    assert_eq!(post_ce(&webhook_app, &auth, &hint(&ok, 0, "gekoppeld")).await.0, 204);
+    assert_eq!(
+        post_ce(&webhook_app, &auth, &hint(&ok, 0, "gekoppeld")).await.0,
+        204
+    );
     let heard = resync_app.cloudevent_heard().await.unwrap().expect("noted");
     let r = resync.run(None, false).await.unwrap();
     let Stop::Idle { next } = &r.stop else {
@@ -129,9 +132,7 @@ async fn zaaklink_serve_backs_the_pass_off_once_open_klants_cloudevents_arrive()
     );
     // Heard: the period is the backstop's, and every run after that finds nothing to do.
     until_log(&log, "the period never changed", |l| {
-        lines(l, "resync pass period")
-            .iter()
-            .any(|f| f["why"] == "Heard")
+        lines(l, "resync pass period").iter().any(|f| f["why"] == "Heard")
     })
     .await;
     let done_before = passes(&log);
@@ -151,7 +152,11 @@ async fn zaaklink_serve_backs_the_pass_off_once_open_klants_cloudevents_arrive()
             .all(|f| f["stop"].as_str().unwrap().starts_with("Idle")),
         "backed off: {after:?}"
     );
-    assert_eq!(passes(&log), done_before, "no more passes after the period changed");
+    assert_eq!(
+        passes(&log),
+        done_before,
+        "no more passes after the period changed"
+    );
     assert_eq!(
         lines(&log, "resync pass period").last().unwrap()["period_s"],
         3600

@@ -82,7 +82,10 @@ async fn stop_when(
         .unwrap();
     let until = Instant::now() + Duration::from_secs(180);
     while !ready(col) {
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before {signal}");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before {signal}"
+        );
         assert!(Instant::now() < until, "the run never got under way");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -141,13 +144,22 @@ async fn term_mid_pass_then_an_immediate_restart_puts_every_event_exactly_once()
                 && stderr.contains("run `zaaklink resync` again"),
             "{signal}: {stderr}"
         );
-        assert_eq!(col.in_flight.load(Ordering::SeqCst), 0, "{signal}: a put was cut off");
+        assert_eq!(
+            col.in_flight.load(Ordering::SeqCst),
+            0,
+            "{signal}: a put was cut off"
+        );
         // Nothing half-done: no outbox left, no claim on the pass.
         let store = EmbeddedStore::open(&state).unwrap();
         assert!(store.with_pending().await.unwrap().is_empty(), "{signal}");
-        let cp: zaaklink::resync::Checkpoint =
-            serde_json::from_str(&zaaklink::store::CheckpointStore::load_checkpoint(&store).await.unwrap().unwrap().json)
-                .unwrap();
+        let cp: zaaklink::resync::Checkpoint = serde_json::from_str(
+            &zaaklink::store::CheckpointStore::load_checkpoint(&store)
+                .await
+                .unwrap()
+                .unwrap()
+                .json,
+        )
+        .unwrap();
         assert_eq!(cp.owner, None, "{signal}");
     }
     col.delay_ms.store(1, Ordering::SeqCst);
@@ -155,7 +167,10 @@ async fn term_mid_pass_then_an_immediate_restart_puts_every_event_exactly_once()
     assert!(!stderr.contains("passes over"), "{stderr}");
     let (by, total) = by_object(&col);
     assert_eq!(by.len(), OBJECTS, "every object linked");
-    assert!(by.values().all(|ids| ids.len() == 1), "one event per object: {by:?}");
+    assert!(
+        by.values().all(|ids| ids.len() == 1),
+        "one event per object: {by:?}"
+    );
     assert_eq!(total, OBJECTS, "every event exactly once");
 }
 
@@ -190,7 +205,10 @@ async fn kill_during_a_put_then_an_immediate_restart_ends_the_pass() {
     );
     let (by, _) = by_object(&col);
     assert_eq!(by.len(), OBJECTS, "every object linked");
-    assert!(by.values().all(|ids| ids.len() == 1), "one event (id) per object: {by:?}");
+    assert!(
+        by.values().all(|ids| ids.len() == 1),
+        "one event (id) per object: {by:?}"
+    );
     let store = EmbeddedStore::open(&state).unwrap();
     assert!(store.with_pending().await.unwrap().is_empty());
 }
