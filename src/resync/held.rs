@@ -26,6 +26,10 @@ const ROUNDS: u32 = 3;
 /// Waited beyond a claim's end, for clocks that differ a little.
 const SLACK: Duration = Duration::from_millis(250);
 
+/// Time left before a deadline that one more object's reconcile needs (a few Open Klant
+/// reads, a write and a put, each with its own timeout).
+const SYNC_ROOM: Duration = Duration::from_secs(30);
+
 /// An object passed over: its uuid, URL, and the end of the claim on its outbox.
 #[derive(Debug, Clone)]
 pub(super) struct Waiting {
@@ -65,10 +69,19 @@ pub(super) fn pass_over(
 }
 
 impl Resync {
-    /// Come back to the objects passed over: once their claims have run out (as the store
-    /// shows them now), waiting for that when `deadline` leaves the time and no stop was
-    /// asked; otherwise they stay noted for the next run. What it wrote and emitted.
+    /// Come back to the objects passed over, once their claims have run out (as the store
+    /// shows them now): waiting for that, and reconciling them, only while `deadline` leaves
+    /// the time and no stop was asked; the rest stay noted for the next run. What it wrote
+    /// and emitted.
     pub(super) async fn revisit(&self, deadline: Option<Instant>) -> Outcome {
+        let room = |extra: Duration| !self.stopping() && deadline.is_none_or(|d| Instant::now() + extra < d);
+        let note = |w: Vec<Waiting>| {
+            self.shared()
+                .held
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(w)
+        };
         let mut total = Outcome::default();
         for _ in 0..ROUNDS {
             let mut waiting =
@@ -79,23 +92,21 @@ impl Resync {
             self.refresh(&mut waiting).await;
             let now = Utc::now();
             let latest = waiting.iter().filter_map(|w| w.until).filter(|u| *u > now).max();
-            if let Some(latest) = latest {
-                let wait = (latest - now).to_std().unwrap_or_default() + SLACK;
-                let fits = deadline.is_none_or(|d| Instant::now() + wait * 2 < d);
-                if !fits || self.stopping() {
-                    self.shared()
-                        .held
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .extend(waiting);
+            let wait = latest.map_or(Duration::ZERO, |l| (l - now).to_std().unwrap_or_default() + SLACK);
+            if !room(wait * 2 + SYNC_ROOM) {
+                note(waiting);
+                break;
+            }
+            tokio::time::sleep(wait).await;
+            let mut rest = waiting.into_iter();
+            while let Some(w) = rest.next() {
+                if !room(SYNC_ROOM) {
+                    note(std::iter::once(w).chain(rest).collect());
                     break;
                 }
-                tokio::time::sleep(wait).await;
-            }
-            for w in waiting {
-                let result = self.app().sync(&w.uuid, Truth::Fetch(&w.url), None).await;
-                match pass_over(self.shared(), &w.uuid, &w.url, result) {
-                    Ok(o) if o.objects == 1 && o.written == 0 && self.is_noted(&w.uuid) => {}
+                match self.app().sync(&w.uuid, Truth::Fetch(&w.url), None).await {
+                    // held again (a writer that is alive after all): noted with its new end
+                    r @ Err(Error::Held { .. }) => drop(pass_over(self.shared(), &w.uuid, &w.url, r)),
                     Ok(o) => {
                         tracing::info!(onderwerpobject = %w.uuid, written = o.written, emitted = o.emitted,
                             "resync came back to this onderwerpobject after the claim on its outbox ran out: reconciled");
@@ -103,7 +114,8 @@ impl Resync {
                         total.emitted += o.emitted;
                     }
                     Err(e) => {
-                        tracing::warn!(onderwerpobject = %w.uuid, error = %e, "resync came back to this onderwerpobject and could not reconcile it; the next pass tries again");
+                        tracing::warn!(onderwerpobject = %w.uuid, error = %e,
+                            "resync came back to this onderwerpobject and could not reconcile it; the next pass tries again");
                     }
                 }
             }
@@ -113,16 +125,6 @@ impl Resync {
             tracing::info!(objects = left, "resync leaves the onderwerpobjecten whose outbox another writer still holds to its next run (the next pass finds them anyway)");
         }
         total
-    }
-
-    /// Whether `uuid` is noted as held (again).
-    fn is_noted(&self, uuid: &str) -> bool {
-        self.shared()
-            .held
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .any(|w| w.uuid == uuid)
     }
 
     /// The claims as the store shows them now (a claim released, swept or renewed since).

@@ -199,7 +199,7 @@ impl Resync {
             }
         }
         let result = self.work(&mut held, deadline).await;
-        if matches!(result, Ok(ref stop) if *stop != Stop::LeaseLost) {
+        if matches!(result, Ok(Stop::PassDone)) {
             // Objects passed over because another writer held their outbox (`held`).
             let o = self.revisit(deadline).await;
             for c in [&mut held.run, &mut held.cp.counts] {
