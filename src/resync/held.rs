@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use super::checkpoint::parse;
 use super::run::Resync;
 use super::shared::Shared;
 use crate::pipeline::{Outcome, Truth};
@@ -142,10 +143,4 @@ impl Resync {
                 .and_then(parse);
         }
     }
-}
-
-fn parse(t: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(t)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
 }

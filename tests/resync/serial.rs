@@ -55,6 +55,27 @@ pub(super) fn hint(ok: &FakeOpenKlant, i: usize, kind: &str) -> String {
     .to_string()
 }
 
+/// Round `round` of a race: object `round` is new, linking zaak 0 (the head poll sees it as
+/// new, the pass lists it), and object `round - 1` moves to zaak `round` (the pass sees it);
+/// the events that must follow go into `want`. Two hints name each: Open Klant's CloudEvents
+/// for one change arriving together.
+fn race_round(ok: &FakeOpenKlant, round: usize, want: &mut Vec<(String, EventKind, String)>) -> [String; 4] {
+    put(ok, round, Some(0));
+    want.push((id("oo", round), EventKind::Gekoppeld, zaak(0)));
+    if round > 0 {
+        put(ok, round - 1, Some(round));
+        want.push((id("oo", round - 1), EventKind::Ontkoppeld, zaak(0)));
+        want.push((id("oo", round - 1), EventKind::Gekoppeld, zaak(round)));
+    }
+    let moved = round.saturating_sub(1);
+    [
+        hint(ok, round, "gekoppeld"),
+        hint(ok, round, "gekoppeld"),
+        hint(ok, moved, "ontkoppeld"),
+        hint(ok, moved, "gekoppeld"),
+    ]
+}
+
 pub(super) async fn post_ce(app: &Zaaklink, auth: &WebhookAuth, body: &str) -> (u16, String) {
     let a = webhook::handle(
         app,
@@ -91,18 +112,7 @@ async fn webhook_head_poll_and_pass_on_one_object_at_once_all_succeed_once() {
     let head = HeadPoll::new(&resync);
     let mut want = Vec::new();
     for round in 0..3 {
-        // a new object (the head poll sees it as new, the pass lists it, two hints name it)
-        // and the object of the round before moved to another zaak (the pass and two hints)
-        put(&ok, round, Some(0));
-        want.push((id("oo", round), EventKind::Gekoppeld, zaak(0)));
-        if round > 0 {
-            put(&ok, round - 1, Some(round));
-            want.push((id("oo", round - 1), EventKind::Ontkoppeld, zaak(0)));
-            want.push((id("oo", round - 1), EventKind::Gekoppeld, zaak(round)));
-        }
-        let moved = round.saturating_sub(1);
-        let (h1, h2) = (hint(&ok, round, "gekoppeld"), hint(&ok, round, "gekoppeld"));
-        let (h3, h4) = (hint(&ok, moved, "ontkoppeld"), hint(&ok, moved, "gekoppeld"));
+        let [h1, h2, h3, h4] = race_round(&ok, round, &mut want);
         let (a, b, c, d, polled, passed) = tokio::join!(
             post_ce(&app, &auth, &h1),
             post_ce(&app, &auth, &h2),
@@ -264,19 +274,12 @@ async fn zaaklink_serve_takes_webhook_head_poll_and_pass_on_one_object_in_turn()
     );
     let mut want = Vec::new();
     for round in 0..3 {
-        put(&ok, round, Some(0));
-        want.push((id("oo", round), EventKind::Gekoppeld, zaak(0)));
-        if round > 0 {
-            put(&ok, round - 1, Some(round));
-            want.push((id("oo", round - 1), EventKind::Ontkoppeld, zaak(0)));
-            want.push((id("oo", round - 1), EventKind::Gekoppeld, zaak(round)));
-        }
-        let moved = round.saturating_sub(1);
+        let [h1, h2, h3, h4] = race_round(&ok, round, &mut want);
         let answers = tokio::join!(
-            post_ce_to(&url, hint(&ok, round, "gekoppeld")),
-            post_ce_to(&url, hint(&ok, round, "gekoppeld")),
-            post_ce_to(&url, hint(&ok, moved, "ontkoppeld")),
-            post_ce_to(&url, hint(&ok, moved, "gekoppeld")),
+            post_ce_to(&url, h1),
+            post_ce_to(&url, h2),
+            post_ce_to(&url, h3),
+            post_ce_to(&url, h4),
         );
         assert_eq!(answers, (204, 204, 204, 204), "round {round}");
         let until = std::time::Instant::now() + crate::common::ready_within();
