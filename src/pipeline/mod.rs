@@ -29,7 +29,6 @@ mod sweep;
 mod sync;
 
 pub use destroyed::DEFAULT_DESTROY_RECHECK_AFTER;
-pub use heard::HEARD_KEY;
 pub use publish::DEFAULT_OUTBOX_LEASE;
 
 /// Everything that can stop a notification from being handled.

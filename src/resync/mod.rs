@@ -16,7 +16,8 @@
 //! - [`period`]: how often a pass starts — short without Open Klant's CloudEvents, a backstop
 //!   period while they arrive (pure rule, DESIGN §7a);
 //! - `held`: objects whose outbox another process holds, passed over and come back to;
-//!   `shared`: what the runs of one `Resync` share (a stop request, those objects);
+//!   `shared`: what the runs of one `Resync` share (a stop request, those objects); `stop`:
+//!   asking a run to stop (INT/TERM) and releasing a dead run's outbox claims;
 //! - `run`: the I/O — the loop over pages and store pages, bounded concurrency, the same
 //!   conditional write and outbox as the webhook ([`crate::Zaaklink`]).
 
@@ -29,6 +30,7 @@ pub mod plan;
 pub mod progress;
 mod run;
 mod shared;
+mod stop;
 
 pub use checkpoint::{Checkpoint, Counts, Phase};
 pub use head::{HeadPoll, HeadReport};

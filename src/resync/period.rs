@@ -4,13 +4,15 @@
 //! and the pass is only a backstop for edits outside the API and events Open Notificaties
 //! gave up on: it runs every `RESYNC_BACKSTOP_INTERVAL` (1h). Without them it runs every
 //! `RESYNC_INTERVAL` (90s: a pass every 2 minutes). [`choose`] is the rule (pure);
-//! `Resync::pass_interval` reads when one was last heard (`pipeline::heard`).
+//! [`pass_interval`] reads when one was last heard (`pipeline::heard`).
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::run::Resync;
+use crate::config::ResyncSettings;
+use crate::Zaaklink;
 
 /// A CloudEvent of Open Klant heard this recently means its emitter is on. Long enough to
 /// span a weekend without changes; an emitter switched off is noticed after it (or at
@@ -48,33 +50,48 @@ pub fn choose(
     }
 }
 
-impl Resync {
-    /// The period for a run starting at `now` ([`choose`]); logged when it changes. A store
-    /// that cannot say when a CloudEvent was heard keeps the short period.
-    pub(super) async fn pass_interval(&self, now: DateTime<Utc>) -> Duration {
-        let s = self.settings();
-        let heard = match s.backstop {
-            None => None,
-            Some(_) => match self.app().cloudevent_heard().await {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::warn!(error = %e, "resync cannot read whether Open Klant's CloudEvents arrive; it keeps RESYNC_INTERVAL");
-                    None
-                }
-            },
-        };
-        let (period, why) = choose(s.interval, s.backstop, heard, now);
-        if self.shared().period_changed(why) {
-            let last_heard = heard.map(super::checkpoint::ts);
-            tracing::info!(period_s = period.as_secs(), why = ?why, last_heard = ?last_heard,
-            "resync pass period: {}", match why {
-                Why::Fixed => "RESYNC_INTERVAL (RESYNC_BACKSTOP_INTERVAL is off)",
-                Why::NotHeard => "RESYNC_INTERVAL: no CloudEvent of Open Klant heard in the last 72 hours",
-                Why::Heard => "RESYNC_BACKSTOP_INTERVAL: Open Klant's CloudEvents arrive, the pass is a backstop",
-            });
-        }
-        period
+/// The period chosen last, to log a change (shared by the runs of one `Resync`).
+#[derive(Default)]
+pub(super) struct Last(Mutex<Option<Why>>);
+
+impl Last {
+    /// Whether `why` differs from the one chosen last (and remember it).
+    fn changed(&self, why: Why) -> bool {
+        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        last.replace(why) != Some(why)
     }
+}
+
+/// The period for a run starting at `now` ([`choose`]), reading when Open Klant's CloudEvents
+/// were last heard from `app`'s store; logged when it changes. A store that cannot say keeps
+/// the short period.
+pub(super) async fn pass_interval(
+    app: &Zaaklink,
+    s: &ResyncSettings,
+    last: &Last,
+    now: DateTime<Utc>,
+) -> Duration {
+    let heard = match s.backstop {
+        None => None,
+        Some(_) => match app.cloudevent_heard().await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "resync cannot read whether Open Klant's CloudEvents arrive; it keeps RESYNC_INTERVAL");
+                None
+            }
+        },
+    };
+    let (period, why) = choose(s.interval, s.backstop, heard, now);
+    if last.changed(why) {
+        let last_heard = heard.map(super::checkpoint::ts);
+        tracing::info!(period_s = period.as_secs(), why = ?why, last_heard = ?last_heard,
+        "resync pass period: {}", match why {
+            Why::Fixed => "RESYNC_INTERVAL (RESYNC_BACKSTOP_INTERVAL is off)",
+            Why::NotHeard => "RESYNC_INTERVAL: no CloudEvent of Open Klant heard in the last 72 hours",
+            Why::Heard => "RESYNC_BACKSTOP_INTERVAL: Open Klant's CloudEvents arrive, the pass is a backstop",
+        });
+    }
+    period
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use chrono::Utc;
 use super::checkpoint::{self, Begin, Checkpoint, Counts, Phase};
 use super::held;
 use super::patient::Patient;
+use super::period;
 use super::plan::{self, Step};
 use super::shared::Shared;
 use crate::config::ResyncSettings;
@@ -165,7 +166,7 @@ impl Resync {
             None => (None, 0),
         };
         let mut previous = None;
-        let interval = self.pass_interval(now).await;
+        let interval = period::pass_interval(&self.app, &self.settings, &self.shared.period, now).await;
         let cp = match checkpoint::begin(found.as_ref(), &owner, now, interval, force) {
             Begin::Busy => return Ok(self.report(Stop::Busy, None, Counts::default())),
             Begin::Idle { next } => {
@@ -201,7 +202,7 @@ impl Resync {
         let result = self.work(&mut held, deadline).await;
         if matches!(result, Ok(Stop::PassDone)) {
             // Objects passed over because another writer held their outbox (`held`).
-            let o = self.revisit(deadline).await;
+            let o = held::revisit(&self.app, &self.shared.held, deadline, || self.shared.stopping()).await;
             for c in [&mut held.run, &mut held.cp.counts] {
                 c.written += o.written as u64;
                 c.emitted += o.emitted as u64;
@@ -268,7 +269,7 @@ impl Resync {
                 Stop::PassDone => return Ok(Report { run: total, ..r }),
                 Stop::Busy | Stop::LeaseLost | Stop::Idle { .. } => return Ok(Report { run: total, ..r }),
                 // asked to stop (INT/TERM): the run saved where it was
-                Stop::Deadline if self.stopping() => return Ok(Report { run: total, ..r }),
+                Stop::Deadline if self.shared.stopping() => return Ok(Report { run: total, ..r }),
                 Stop::Deadline => continue,
             }
         }
@@ -669,7 +670,7 @@ impl Resync {
             let url = o.url.clone();
             jobs.push(async move {
                 let r = app.sync(&uuid, Truth::Fetch(&url), seed).await;
-                held::pass_over(&shared, &uuid, &url, r)
+                held::pass_over(&shared.held, &uuid, &url, r)
             });
         }
         sum(bounded(self.settings.concurrency, jobs).await)
@@ -682,7 +683,7 @@ impl Resync {
             let (app, shared) = (self.app.clone(), self.shared.clone());
             Some(async move {
                 let result = app.sync(&r.onderwerpobject, Truth::Fetch(&url), None).await;
-                held::pass_over(&shared, &r.onderwerpobject, &url, result)
+                held::pass_over(&shared.held, &r.onderwerpobject, &url, result)
             })
         });
         sum(bounded(self.settings.concurrency, jobs).await)
@@ -698,10 +699,6 @@ impl Resync {
 
     pub(super) fn checkpoints(&self) -> &Arc<dyn CheckpointStore> {
         &self.checkpoints
-    }
-
-    pub(super) fn settings(&self) -> &ResyncSettings {
-        &self.settings
     }
 
     pub(super) fn shared(&self) -> &Arc<Shared> {
