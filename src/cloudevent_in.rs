@@ -121,6 +121,13 @@ pub fn classify(ev: &Event, root: &ApiRoot) -> Result<Intent, InputError> {
     )))
 }
 
+/// Whether this is one of Open Klant's own `zaak-gekoppeld` / `zaak-ontkoppeld` (passed
+/// through by Open Notificaties), which [`classify`] takes as a hint: while they arrive,
+/// Open Klant's emitter is on (DESIGN §7a, "How often the pass runs").
+pub fn from_open_klant(ev: &Event) -> bool {
+    EventKind::from_event_type(ev.ty()).is_some()
+}
+
 /// `nl.overheid.{kanaal}.{resource}.{actie}`, as Open Notificaties names a notification it
 /// turned into a CloudEvent.
 fn transformed(ty: &str) -> Option<(&str, &str, &str)> {

@@ -50,6 +50,15 @@ pub struct ResyncArgs {
     /// How long a resync run holds a pass without renewing (renewed after every page).
     #[arg(long = "resync-lease", env = "RESYNC_LEASE", default_value = "2m")]
     pub lease: String,
+    /// The least time between two passes while Open Klant's own CloudEvents arrive (one
+    /// heard in the last 72 hours): the pass is then only a backstop (DESIGN §7a).
+    /// `off` = always --resync-interval.
+    #[arg(
+        long = "resync-backstop-interval",
+        env = "RESYNC_BACKSTOP_INTERVAL",
+        default_value = "1h"
+    )]
+    pub backstop: String,
 }
 
 impl Default for ResyncArgs {
@@ -59,6 +68,7 @@ impl Default for ResyncArgs {
             concurrency: "4".into(),
             page_size: "500".into(),
             lease: "2m".into(),
+            backstop: "1h".into(),
         }
     }
 }
@@ -97,11 +107,21 @@ impl ResyncArgs {
                     format!("is {:?}; use a whole number from 1 to 500", self.page_size),
                 )
             })?;
+        let backstop = match self.backstop.trim() {
+            "off" => None,
+            v => Some(
+                parse_duration("RESYNC_BACKSTOP_INTERVAL", v).map_err(|e| ConfigError {
+                    problem: format!("{} (or off: always RESYNC_INTERVAL)", e.problem),
+                    ..e
+                })?,
+            ),
+        };
         Ok(ResyncSettings {
             page_size,
             concurrency,
             lease,
             interval,
+            backstop,
             ..Default::default()
         })
     }
@@ -151,6 +171,9 @@ pub struct ResyncSettings {
     /// — when not `concurrency`: `serve` delivers a burst side by side
     /// (`ZAAKLINK_DELIVER_CONCURRENCY`, issue 24). Label reads stay at `concurrency`.
     pub deliver_concurrency: Option<usize>,
+    /// The least time between the starts of two passes while Open Klant's own CloudEvents
+    /// arrive (`crate::resync::period`); None = always `interval`.
+    pub backstop: Option<Duration>,
 }
 
 impl ResyncSettings {
@@ -170,6 +193,7 @@ impl Default for ResyncSettings {
             retries: 4,
             retry_base: Duration::from_millis(200),
             deliver_concurrency: None,
+            backstop: None,
         }
     }
 }
@@ -353,6 +377,26 @@ mod tests {
         let ok = ResyncArgs::default().validate().unwrap();
         assert_eq!((ok.page_size, ok.concurrency), (500, 4));
         assert_eq!(ok.interval, Duration::from_secs(90));
+        assert_eq!(ok.backstop, Some(Duration::from_secs(3600)));
+        for (v, want) in [("off", None), ("30m", Some(1800))] {
+            let a = ResyncArgs {
+                backstop: v.into(),
+                ..Default::default()
+            };
+            assert_eq!(
+                a.validate().unwrap().backstop,
+                want.map(Duration::from_secs),
+                "{v}"
+            );
+        }
+        let e = ResyncArgs {
+            backstop: "hourly".into(),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.setting, "RESYNC_BACKSTOP_INTERVAL");
+        assert!(e.to_string().contains("or off"), "{e}");
         let bad = ResyncArgs {
             page_size: "501".into(),
             ..Default::default()

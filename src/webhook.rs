@@ -253,6 +253,10 @@ pub fn public_cause(e: &Error) -> String {
         Error::Store(_) => "zaaklink's link store is unavailable".into(),
         Error::Sink(_) => "zaaklink's event sink did not accept the events".into(),
         Error::Contention(..) => "the onderwerpobject kept changing while it was being written".into(),
+        Error::Held { .. } => {
+            "another writer still holds the onderwerpobject's outbox (its lease runs out within seconds)"
+                .into()
+        }
     }
 }
 
@@ -278,6 +282,7 @@ mod tests {
             (StoreError::Unavailable("DynamoDB GetItem on table zaaklink-prod-links (arn:aws:dynamodb:eu-west-1:123456789012:table/zaaklink-prod-links): dispatch failure".into()).into(), 503, "link store"),
             (SinkError::Rejected { sink: "EventBridge bus zaaklink-prod-bus", failed: 1, total: 1, reason: "AccessDeniedException: arn:aws:events:eu-west-1:123456789012:event-bus/zaaklink-prod-bus".into() }.into(), 503, "event sink"),
             (Error::Contention("5fee9673".into(), 8), 503, "kept changing"),
+            (Error::Held { onderwerpobject: "5fee9673".into(), until: "2026-12-07T10:00:00.000Z".into() }, 503, "holds the onderwerpobject's outbox"),
         ];
         for (e, status, says) in cases {
             assert_eq!(e.status(), status, "{e}");

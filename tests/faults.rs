@@ -1061,6 +1061,8 @@ impl OpenKlant for GatedKlant {
 /// gekoppeld(B). Without more, Open Klant would say A while zaaklink and Open Zaak say B, with
 /// no notification coming. zaaklink therefore looks at Open Klant once more after each write
 /// and reconciles again: the end state is A (after a visible A → B → A history).
+/// Within one process the two would take turns (DESIGN §5, "Serialized per object"), so
+/// delivery 2 runs as another process would: its own handle on the same store.
 #[tokio::test(flavor = "multi_thread")]
 async fn stale_writer_after_unchanged_reader_loses_the_final_state() {
     let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
@@ -1094,9 +1096,18 @@ async fn stale_writer_after_unchanged_reader_loses_the_final_state() {
     let (app1, auth1, update) = (app.clone(), auth.clone(), rw(UPDATE));
     let slow = tokio::spawn(async move { post(&app1, &auth1, &update).await });
     klant.fetched.notified().await;
-    // Open Klant moves back to A; delivery 2 of that change is handled at once.
+    // Open Klant moves back to A; delivery 2 of that change is handled at once, by another
+    // process (another instance of the webhook function) on the same table.
     ok.put(ZAAK_A);
-    assert_eq!(post(&app, &auth, &rw(UPDATE)).await.status, 204);
+    let other = Zaaklink {
+        store: Arc::new(faulty::FaultyStore {
+            inner: app.store.clone(),
+            faults: Arc::new(Countdown::default()),
+            committed: CommittedLog::default(),
+        }),
+        ..app.clone()
+    };
+    assert_eq!(post(&other, &auth, &rw(UPDATE)).await.status, 204);
     klant.release.notify_one();
     assert_eq!(slow.await.unwrap().status, 204);
     let stored = app

@@ -41,6 +41,12 @@ mod destroyed;
 mod head;
 #[path = "resync/labels.rs"]
 mod labels;
+#[path = "resync/period.rs"]
+mod period;
+#[path = "resync/restart.rs"]
+mod restart;
+#[path = "resync/serial.rs"]
+mod serial;
 
 fn id(kind: &str, i: usize) -> String {
     fixtures::id("resync", kind, i)

@@ -603,27 +603,31 @@ async fn run(cli: Cli) -> Result<(), String> {
             } else {
                 (resync, None)
             };
-            // INT/TERM stop the pass where it is and give its claim up, so that the next
-            // `zaaklink resync` continues at once from the last checkpointed batch.
+            // INT/TERM: take no new objects, finish the batch in flight, save the checkpoint
+            // and give the claim up, so that the next `zaaklink resync` continues at once.
+            let mut pass = Box::pin(resync.full_pass());
             let result = tokio::select! {
-                r = resync.full_pass() => Some(r),
+                r = &mut pass => r,
                 signal = stop_signal() => {
+                    resync.stop();
+                    tracing::info!(signal, "resync stopping: no new objects; the ones in flight finish and the pass is checkpointed");
+                    let ended = tokio::select! {
+                        r = &mut pass => Some(r),
+                        () = tokio::time::sleep(STOP_GRACE) => None,
+                        _ = stop_signal() => None,
+                    };
+                    drop(pass);
                     if let Some(bar) = &bar {
                         bar.finish_and_clear();
                     }
-                    resync.release_claim().await.map_err(|e| {
-                        format!("resync interrupted by {signal}; its claim on the pass was not given up ({e}); the next `zaaklink resync` on this state file takes it over")
-                    })?;
-                    return Err(format!(
-                        "resync interrupted by {signal} after {:.1} s; the pass is checkpointed: run `zaaklink resync` again to continue it",
-                        started.elapsed().as_secs_f64()
-                    ));
+                    return Err(interrupted(&resync, signal, ended, started).await);
                 }
             };
+            drop(pass);
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
-            let r = result.expect("the pass ended").map_err(|e| e.to_string())?;
+            let r = result.map_err(|e| e.to_string())?;
             eprintln!("{}", progress::summary(&r, started.elapsed()));
             progress::outcome(&r)
         }
@@ -677,18 +681,65 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-/// Give up a claim on the resync pass left in the state file by a run that died: this process
-/// holds the file, so no live run can hold the claim.
+/// Give up a claim on the resync pass, and the outbox claims, left in the state file by a run
+/// that died: this process holds the file, so no live run can hold them.
 async fn take_over_dead_claim(resync: &Resync) -> Result<(), String> {
     match resync.release_claim().await {
         Ok(true) => {
             tracing::info!("took over the resync pass from a run that ended without giving it up (the state file opens in one process only)");
+        }
+        Ok(false) => {}
+        Err(e) => {
+            return Err(format!(
+                "cannot read the resync checkpoint in the state file: {e}"
+            ))
+        }
+    }
+    match resync.release_outbox_claims().await {
+        Ok(0) => Ok(()),
+        Ok(n) => {
+            tracing::info!(objects = n, "released the outbox claims a run left when it ended while putting events (the state file opens in one process only); those events go out with the next write of their object or the sweep");
             Ok(())
         }
-        Ok(false) => Ok(()),
         Err(e) => Err(format!(
-            "cannot read the resync checkpoint in the state file: {e}"
+            "cannot release the outbox claims left in the state file: {e}"
         )),
+    }
+}
+
+/// How long `zaaklink resync` waits, after INT/TERM, for the objects in flight (at most one
+/// batch: 8 × RESYNC_CONCURRENCY) before it gives them up; a second signal gives them up at once.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// What `zaaklink resync` says when INT/TERM stopped it: the run ended cleanly (checkpointed,
+/// claim given up), or what was in flight was given up after [`STOP_GRACE`] and its claims
+/// released here.
+async fn interrupted(
+    resync: &Resync,
+    signal: &str,
+    ended: Option<Result<zaaklink::resync::Report, zaaklink::Error>>,
+    started: std::time::Instant,
+) -> String {
+    let secs = started.elapsed().as_secs_f64();
+    match ended {
+        Some(Ok(r)) => format!(
+            "resync interrupted by {signal} after {secs:.1} s: the objects in flight were finished and the pass is checkpointed ({} checked, {} changed, {} events emitted in this run); run `zaaklink resync` again to continue it",
+            r.run.objects, r.run.written, r.run.emitted
+        ),
+        Some(Err(e)) => format!(
+            "resync interrupted by {signal} after {secs:.1} s; the run failed while stopping ({e}); the pass is checkpointed up to its last batch: run `zaaklink resync` again to continue it"
+        ),
+        None => {
+            let claim = resync.release_claim().await;
+            let outbox = resync.release_outbox_claims().await;
+            let released = match (&claim, &outbox) {
+                (Ok(_), Ok(n)) => format!("their {n} outbox claims and the claim on the pass released"),
+                _ => "their claims not released; the next `zaaklink resync` on this state file takes them over".into(),
+            };
+            format!(
+                "resync interrupted by {signal} after {secs:.1} s: the objects in flight were given up ({released}); the pass is checkpointed up to its last batch: run `zaaklink resync` again to continue it"
+            )
+        }
     }
 }
 

@@ -22,8 +22,10 @@ use crate::store::{LinkRecord, LinkStore, StoreError};
 
 mod correct;
 mod destroyed;
+mod heard;
 mod klantcontact;
 mod publish;
+pub(crate) mod serial;
 mod sweep;
 mod sync;
 
@@ -44,6 +46,11 @@ pub enum Error {
     Sink(#[from] SinkError),
     #[error("onderwerpobject {0} kept changing while it was being written ({1} attempts); the request will be retried")]
     Contention(String, u32),
+    /// Another process holds the object's outbox (a writer still putting its events, or one
+    /// that died with them): nothing changed here, and it is worth trying again once the
+    /// claim has run out (DESIGN §5).
+    #[error("onderwerpobject {onderwerpobject}: its outbox is held by another writer until {until} (one still putting those events, or one that stopped before it could release them); it is tried again after that")]
+    Held { onderwerpobject: String, until: String },
 }
 
 impl Error {
@@ -53,7 +60,7 @@ impl Error {
         match self {
             Error::Input(_) => 400,
             Error::OpenKlant(_) => 502,
-            Error::Store(_) | Error::Sink(_) | Error::Contention(..) => 503,
+            Error::Store(_) | Error::Sink(_) | Error::Contention(..) | Error::Held { .. } => 503,
         }
     }
 }
@@ -130,9 +137,14 @@ impl Zaaklink {
     /// Handle one CloudEvent from Open Notificaties (DESIGN §1a): a transformed notification
     /// as that notification; Open Klant's zaak-gekoppeld / zaak-ontkoppeld as a reason to read
     /// the onderwerpobject at `data.linkTo` (a 404 there: gone); anything else ignored.
+    /// Open Klant's own events are also noted as heard (at most once a minute), which lets
+    /// the periodic pass back off (DESIGN §7a).
     pub async fn handle_cloudevent(&self, ev: &cloudevents::Event) -> Result<Outcome, Error> {
-        self.handle_intent(cloudevent_in::classify(ev, &self.settings.api_root)?)
-            .await
+        let intent = cloudevent_in::classify(ev, &self.settings.api_root)?;
+        if cloudevent_in::from_open_klant(ev) {
+            self.note_cloudevent_heard().await;
+        }
+        self.handle_intent(intent).await
     }
 
     async fn handle_intent(&self, intent: Intent) -> Result<Outcome, Error> {

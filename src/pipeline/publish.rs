@@ -75,6 +75,45 @@ impl Zaaklink {
     }
 }
 
+impl Zaaklink {
+    /// Give up every outbox claim in the store (the events stay in the outbox, for the next
+    /// write of their object or the sweep); how many were given up. Only for a caller that
+    /// knows no live writer holds one: `zaaklink serve` and `zaaklink resync` open the
+    /// embedded state file in one process only, so a claim they find there at startup was
+    /// left by a run that died, and one left by their own work given up on INT/TERM is
+    /// theirs. Never for a store other processes share (DynamoDB): there a claim runs out.
+    pub async fn release_outbox_claims(&self) -> Result<usize, Error> {
+        let mut released = 0;
+        for found in self.store.with_pending().await? {
+            if found.claimed_until.is_none() {
+                continue;
+            }
+            let _turn = super::serial::turn(&self.store, &found.onderwerpobject).await;
+            for _ in 0..self.settings.max_attempts {
+                let Some(mut r) = self.store.get(&found.onderwerpobject).await? else {
+                    break;
+                };
+                if r.claimed_until.is_none() {
+                    break;
+                }
+                let expected = r.version;
+                r.version += 1;
+                r.claimed_until = None;
+                r.updated_at = timestamp(Utc::now());
+                match self.store.put(&r, expected).await {
+                    Ok(()) => {
+                        released += 1;
+                        break;
+                    }
+                    Err(StoreError::Conflict) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(released)
+    }
+}
+
 /// How long a writer holds the outbox it wrote while it puts the events on the sink: longer
 /// than a put with its retries takes. A crashed writer's claim expires after it; until then
 /// deliveries for that onderwerpobject answer 503 (retried), the sweep does not wait.

@@ -32,6 +32,11 @@ impl Zaaklink {
             objects: 1,
             ..Default::default()
         };
+        // One writer per object in this process (`serial`): what conflicts from here on is
+        // another process.
+        let _turn = super::serial::turn(&self.store, uuid).await;
+        // The end of the outbox claim another writer held at the last attempt, if it did.
+        let mut held: Option<String> = None;
         for attempt in 0..self.settings.max_attempts {
             if attempt > 0 {
                 backoff(attempt).await;
@@ -45,10 +50,12 @@ impl Zaaklink {
                     .await?
                     .unwrap_or_else(|| LinkRecord::absent(uuid)),
             };
+            held = None;
             // The outbox holds one transition at a time: finish the previous one first.
             if !record.pending.is_empty() && self.settings.emit_source.is_some() {
                 if claim_is_live(&record) {
                     // Its writer is putting these events right now: wait, don't put them twice.
+                    held = record.claimed_until.clone();
                     continue;
                 }
                 match self.take_over(record).await? {
@@ -91,7 +98,14 @@ impl Zaaklink {
             }
             return Ok(outcome);
         }
-        Err(Error::Contention(uuid.to_string(), self.settings.max_attempts))
+        Err(match held {
+            // Not a change: another process holds the outbox (DESIGN §5).
+            Some(until) => Error::Held {
+                onderwerpobject: uuid.to_string(),
+                until,
+            },
+            None => Error::Contention(uuid.to_string(), self.settings.max_attempts),
+        })
     }
 
     /// The link Open Klant shows now for this onderwerpobject, `None` if it links no zaak.

@@ -13,15 +13,24 @@
 //! - [`progress`]: what `zaaklink resync` shows (a progress bar on a terminal, a summary);
 //! - [`head`]: the head poll — the first list page every minute, the new objects reconciled
 //!   at once, a pass started at once when the count shows objects left the list (DESIGN §7a);
+//! - [`period`]: how often a pass starts — short without Open Klant's CloudEvents, a backstop
+//!   period while they arrive (pure rule, DESIGN §7a);
+//! - `held`: objects whose outbox another process holds, passed over and come back to;
+//!   `shared`: what the runs of one `Resync` share (a stop request, those objects); `stop`:
+//!   asking a run to stop (INT/TERM) and releasing a dead run's outbox claims;
 //! - `run`: the I/O — the loop over pages and store pages, bounded concurrency, the same
 //!   conditional write and outbox as the webhook ([`crate::Zaaklink`]).
 
 pub mod checkpoint;
 pub mod head;
+mod held;
 pub mod patient;
+pub mod period;
 pub mod plan;
 pub mod progress;
 mod run;
+mod shared;
+mod stop;
 
 pub use checkpoint::{Checkpoint, Counts, Phase};
 pub use head::{HeadPoll, HeadReport};

@@ -9,8 +9,11 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use super::checkpoint::{self, Begin, Checkpoint, Counts, Phase};
+use super::held;
 use super::patient::Patient;
+use super::period;
 use super::plan::{self, Step};
+use super::shared::Shared;
 use crate::config::ResyncSettings;
 use crate::link::{self, Klantcontact, Onderwerpobject};
 use crate::openklant::{OpenKlantError, MAX_PAGE_SIZE};
@@ -81,14 +84,18 @@ const MARGIN_STEPS: u32 = 2;
 struct Clock {
     deadline: Option<Instant>,
     slowest: Duration,
+    /// A stop was asked ([`Resync::stop`]): no room for another step.
+    shared: Arc<Shared>,
 }
 
 impl Clock {
     /// Whether the next step fits: the deadline is at least [`MARGIN_STEPS`] times the
-    /// slowest step measured away (no deadline: always).
+    /// slowest step measured away (no deadline: always), and no stop was asked.
     fn room(&self) -> bool {
-        self.deadline
-            .is_none_or(|d| Instant::now() + self.slowest * MARGIN_STEPS < d)
+        !self.shared.stopping()
+            && self
+                .deadline
+                .is_none_or(|d| Instant::now() + self.slowest * MARGIN_STEPS < d)
     }
 
     /// Measure a step that started at `since`.
@@ -104,6 +111,8 @@ pub struct Resync {
     checkpoints: Arc<dyn CheckpointStore>,
     settings: ResyncSettings,
     progress: Option<OnProgress>,
+    /// Shared by its clones and runs: a stop request, objects passed over (`held`).
+    shared: Arc<Shared>,
 }
 
 /// A run's state: the checkpoint, its stored version, who this run is.
@@ -128,6 +137,7 @@ impl Resync {
             checkpoints,
             settings,
             progress: None,
+            shared: Arc::default(),
         }
     }
 
@@ -156,7 +166,8 @@ impl Resync {
             None => (None, 0),
         };
         let mut previous = None;
-        let cp = match checkpoint::begin(found.as_ref(), &owner, now, self.settings.interval, force) {
+        let interval = period::pass_interval(&self.app, &self.settings, &self.shared.period, now).await;
+        let cp = match checkpoint::begin(found.as_ref(), &owner, now, interval, force) {
             Begin::Busy => return Ok(self.report(Stop::Busy, None, Counts::default())),
             Begin::Idle { next } => {
                 return Ok(self.report(
@@ -189,6 +200,14 @@ impl Resync {
             }
         }
         let result = self.work(&mut held, deadline).await;
+        if matches!(result, Ok(Stop::PassDone)) {
+            // Objects passed over because another writer held their outbox (`held`).
+            let o = held::revisit(&self.app, &self.shared.held, deadline, || self.shared.stopping()).await;
+            for c in [&mut held.run, &mut held.cp.counts] {
+                c.written += o.written as u64;
+                c.emitted += o.emitted as u64;
+            }
+        }
         match result {
             Ok(stop) => {
                 if stop != Stop::LeaseLost {
@@ -249,6 +268,8 @@ impl Resync {
             match r.stop {
                 Stop::PassDone => return Ok(Report { run: total, ..r }),
                 Stop::Busy | Stop::LeaseLost | Stop::Idle { .. } => return Ok(Report { run: total, ..r }),
+                // asked to stop (INT/TERM): the run saved where it was
+                Stop::Deadline if self.shared.stopping() => return Ok(Report { run: total, ..r }),
                 Stop::Deadline => continue,
             }
         }
@@ -303,6 +324,7 @@ impl Resync {
         let mut clock = Clock {
             deadline,
             slowest: Duration::ZERO,
+            shared: self.shared.clone(),
         };
         let mut saved = Instant::now();
         while h.cp.phase == Phase::List {
@@ -644,9 +666,12 @@ impl Resync {
                     Some(Seed { record, new })
                 }
             };
-            let app = self.app.clone();
+            let (app, shared) = (self.app.clone(), self.shared.clone());
             let url = o.url.clone();
-            jobs.push(async move { app.sync(&uuid, Truth::Fetch(&url), seed).await });
+            jobs.push(async move {
+                let r = app.sync(&uuid, Truth::Fetch(&url), seed).await;
+                held::pass_over(&shared.held, &uuid, &url, r)
+            });
         }
         sum(bounded(self.settings.objects_at_once(), jobs).await)
     }
@@ -655,8 +680,11 @@ impl Resync {
     async fn work_unlisted(&self, records: Vec<LinkRecord>) -> Result<Outcome, Error> {
         let jobs = records.into_iter().filter_map(|r| {
             let url = r.link.as_ref()?.link_to.clone();
-            let app = self.app.clone();
-            Some(async move { app.sync(&r.onderwerpobject, Truth::Fetch(&url), None).await })
+            let (app, shared) = (self.app.clone(), self.shared.clone());
+            Some(async move {
+                let result = app.sync(&r.onderwerpobject, Truth::Fetch(&url), None).await;
+                held::pass_over(&shared.held, &r.onderwerpobject, &url, result)
+            })
         });
         sum(bounded(self.settings.objects_at_once(), jobs).await)
     }
@@ -675,6 +703,10 @@ impl Resync {
 
     pub(super) fn settings(&self) -> &ResyncSettings {
         &self.settings
+    }
+
+    pub(super) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 }
 
