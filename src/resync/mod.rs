@@ -13,7 +13,7 @@
 //! - [`progress`]: what `zaaklink resync` shows (a progress bar on a terminal, a summary);
 //! - [`head`]: the head poll — the first list page every minute, the new objects reconciled
 //!   at once, a pass started at once when the count shows objects left the list (DESIGN §7a);
-//! - `run`: the I/O — the loop over pages and store pages, bounded concurrency, the same
+//! - `run` (a folder): the I/O — the loop over pages and store pages, bounded concurrency, the same
 //!   conditional write and outbox as the webhook ([`crate::Zaaklink`]).
 
 pub mod checkpoint;

@@ -1,0 +1,217 @@
+//! The page's work: the records of a page read at once, its objects reconciled batch by
+//! batch through the pipeline's conditional write and outbox ([`crate::Zaaklink`]), at most
+//! `RESYNC_CONCURRENCY` requests at once (DESIGN §7).
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::time::Instant;
+
+use super::checkpoints::count;
+use super::claim::Held;
+use super::clock::Clock;
+use super::planning::{labels_wanted, Work};
+use super::{Resync, Stop};
+use crate::link::{Klantcontact, Onderwerpobject};
+use crate::openklant::OpenKlantError;
+use crate::pipeline::{Outcome, Truth};
+use crate::store::LinkRecord;
+use crate::Error;
+
+/// A page is worked in batches of this many rounds of `concurrency` objects; before each
+/// batch the deadline is checked (DESIGN §7).
+const BATCH_ROUNDS: usize = 8;
+
+impl Resync {
+    /// Objects per batch: [`BATCH_ROUNDS`] rounds of `concurrency`.
+    pub(super) fn batch_size(&self) -> usize {
+        BATCH_ROUNDS * self.settings.concurrency.max(1)
+    }
+
+    /// A list page's objects (those not done yet): their records in one read, then batch by
+    /// batch, the labels shared by the page's batches.
+    pub(super) async fn work_page(
+        &self,
+        h: &mut Held,
+        clock: &mut Clock,
+        todo: &[Onderwerpobject],
+    ) -> Result<Option<Stop>, Error> {
+        let mut records = self.records_of(todo).await?;
+        let mut labels = HashMap::new();
+        for (i, batch) in todo.chunks(self.batch_size()).enumerate() {
+            if let Some(stop) = self.before_batch(h, clock, i).await? {
+                return Ok(Some(stop));
+            }
+            let started = Instant::now();
+            let outcome = self.work_objects(batch, &mut records, &mut labels).await?;
+            let done = batch.iter().filter_map(|o| self.uuid_of(o));
+            batch_done(h, clock, started, batch.len(), &outcome, done);
+        }
+        Ok(None)
+    }
+
+    /// Before batch `i` of a page: the deadline checked and, when due (or stopping), the part
+    /// done saved. Some(stop) when the run stops here (`Deadline`, `LeaseLost`).
+    pub(super) async fn before_batch(
+        &self,
+        h: &mut Held,
+        clock: &mut Clock,
+        i: usize,
+    ) -> Result<Option<Stop>, Error> {
+        let stop = !clock.room();
+        if i > 0 && (stop || clock.partial_due()) {
+            if let Some(s) = self.save_partial(h, clock).await? {
+                return Ok(Some(s));
+            }
+        }
+        Ok(stop.then_some(Stop::Deadline))
+    }
+
+    /// Reconcile objects outside a pass's page (the head poll): their records in one batch
+    /// read, then [`Self::work_objects`] as for one batch of a page.
+    pub(in crate::resync) async fn work_unpaged(
+        &self,
+        objects: &[Onderwerpobject],
+    ) -> Result<Outcome, Error> {
+        let mut records = self.records_of(objects).await?;
+        self.work_objects(objects, &mut records, &mut HashMap::new())
+            .await
+    }
+
+    /// The stored records of a list page's objects, in one batch read (before any label of
+    /// the page is read: a label is never older than the record it is compared with).
+    pub(super) async fn records_of(
+        &self,
+        objects: &[Onderwerpobject],
+    ) -> Result<HashMap<String, LinkRecord>, Error> {
+        let mut keys: Vec<String> = objects.iter().filter_map(|o| self.uuid_of(o)).collect();
+        keys.sort();
+        keys.dedup();
+        Ok(self
+            .app
+            .store
+            .get_many(&keys)
+            .await?
+            .into_iter()
+            .map(|r| (r.onderwerpobject.clone(), r))
+            .collect())
+    }
+
+    /// Reconcile a batch of a list page's objects: their records from the page's batch read
+    /// (`records`, taken out as they are used), labels only for links that are new or moved
+    /// (read after the records, once per klantcontact and page: `labels` keeps those read for
+    /// earlier batches of the page), writes only for what changed — through [`crate::Zaaklink`]'s
+    /// conditional write and outbox.
+    pub(super) async fn work_objects(
+        &self,
+        objects: &[Onderwerpobject],
+        records: &mut HashMap<String, LinkRecord>,
+        labels: &mut HashMap<String, Option<Klantcontact>>,
+    ) -> Result<Outcome, Error> {
+        let planned = self.plan_batch(objects, records);
+        let wanted = labels_wanted(&planned, labels);
+        labels.extend(self.read_labels(wanted).await?);
+        let mut jobs = Vec::new();
+        for p in &planned {
+            let Work::Sync(seed) = self.work_for(p, records, labels) else {
+                continue;
+            };
+            let app = self.app.clone();
+            let (uuid, url) = (p.uuid.clone(), p.object.url.clone());
+            jobs.push(async move { app.sync(&uuid, Truth::Fetch(&url), seed).await });
+        }
+        sum(bounded(self.settings.concurrency, jobs).await)
+    }
+
+    /// The klantcontacten at these URLs (None: gone), `concurrency` at a time.
+    async fn read_labels(
+        &self,
+        urls: HashSet<String>,
+    ) -> Result<HashMap<String, Option<Klantcontact>>, Error> {
+        let mut reads = Vec::new();
+        for url in urls {
+            let klant = self.app.klant.clone();
+            reads.push(async move {
+                let kc = klant.klantcontact(&url).await;
+                (url, kc)
+            });
+        }
+        Ok(bounded(self.settings.concurrency, reads)
+            .await
+            .into_iter()
+            .map(|(url, kc)| kc.map(|kc| (url, kc)))
+            .collect::<Result<_, OpenKlantError>>()?)
+    }
+
+    /// Phase `stored`: stored links the list did not show, each looked up (404 = gone).
+    pub(super) async fn work_unlisted(&self, records: Vec<LinkRecord>) -> Result<Outcome, Error> {
+        let mut jobs = Vec::new();
+        for r in records {
+            let Some(url) = r.link.as_ref().map(|l| l.link_to.clone()) else {
+                continue;
+            };
+            let app = self.app.clone();
+            jobs.push(async move { app.sync(&r.onderwerpobject, Truth::Fetch(&url), None).await });
+        }
+        sum(bounded(self.settings.concurrency, jobs).await)
+    }
+}
+
+/// A batch worked (started at `started`): measured, counted, and its objects (`done`) part of
+/// the page done (`partial`).
+pub(super) fn batch_done(
+    h: &mut Held,
+    clock: &mut Clock,
+    started: Instant,
+    objects: usize,
+    outcome: &Outcome,
+    done: impl Iterator<Item = String>,
+) {
+    clock.took(started);
+    count(h, objects, outcome);
+    h.cp.partial.extend(done);
+}
+
+/// The outcomes summed; the first error if any failed (the page is then not finished).
+fn sum(results: Vec<Result<Outcome, Error>>) -> Result<Outcome, Error> {
+    let mut total = Outcome::default();
+    let mut first = None;
+    for r in results {
+        match r {
+            Ok(o) => {
+                total.written += o.written;
+                total.emitted += o.emitted;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "resync: onderwerpobject not reconciled");
+                first.get_or_insert(e);
+            }
+        }
+    }
+    first.map_or(Ok(total), Err)
+}
+
+/// Run the futures, at most `limit` at once.
+async fn bounded<T, F>(limit: usize, futs: impl IntoIterator<Item = F>) -> Vec<T>
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    let mut out = Vec::new();
+    let mut it = futs.into_iter();
+    loop {
+        while set.len() < limit.max(1) {
+            match it.next() {
+                Some(f) => {
+                    set.spawn(f);
+                }
+                None => break,
+            }
+        }
+        match set.join_next().await {
+            Some(Ok(v)) => out.push(v),
+            Some(Err(e)) => std::panic::resume_unwind(e.into_panic()),
+            None => return out,
+        }
+    }
+}
