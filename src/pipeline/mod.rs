@@ -5,7 +5,8 @@
 //!
 //! Where each step lives: [`Zaaklink::handle`] here; one onderwerpobject's conditional-write
 //! loop in `sync`; every onderwerpobject of a klantcontact in `klantcontact`; putting and
-//! taking over the outbox in `publish`; the outbox sweep in `sweep`; a destroyed klantcontact
+//! taking over the outbox in `publish`; a resync batch's
+//! seeded writes at once in `batch`; the outbox sweep in `sweep`; a destroyed klantcontact
 //! in `destroyed`.
 
 use std::sync::Arc;
@@ -20,12 +21,14 @@ use crate::openklant::{ApiRoot, OpenKlant, OpenKlantError};
 use crate::sink::{EventSink, SinkError};
 use crate::store::{LinkRecord, LinkStore, StoreError};
 
+mod batch;
 mod destroyed;
 mod klantcontact;
 mod publish;
 mod sweep;
 mod sync;
 
+pub use batch::{BatchOutcome, SeededWrite};
 pub use destroyed::DEFAULT_DESTROY_RECHECK_AFTER;
 pub use publish::DEFAULT_OUTBOX_LEASE;
 

@@ -3,6 +3,7 @@
 
 use chrono::Utc;
 
+use super::look::Reads;
 use super::{Report, Resync, Stop};
 use crate::resync::checkpoint::{self, Begin, Checkpoint, Counts};
 use crate::store::StoreError;
@@ -14,6 +15,8 @@ pub(super) struct Held {
     pub version: u64,
     pub owner: String,
     pub run: Counts,
+    /// The labels read and the writes waiting for their look (this run only).
+    pub reads: Reads,
 }
 
 /// What taking the pass gave: the pass held by this run, or the report of why not.
@@ -49,6 +52,7 @@ impl Resync {
             version,
             owner,
             run: Counts::default(),
+            reads: Reads::default(),
         };
         held.cp.counts.runs += 1;
         if !self.save(&mut held).await? {

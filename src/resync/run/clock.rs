@@ -16,6 +16,11 @@ const PARTIAL_EVERY: Duration = Duration::from_secs(30);
 pub(super) struct Clock {
     deadline: Option<Instant>,
     slowest: Duration,
+    /// The slowest Open Klant list read: what one round of the looks still owed costs.
+    read: Duration,
+    /// The time the after-write looks still owed will take (they run even when the run
+    /// stops).
+    owed: Duration,
     /// The last checkpoint save.
     saved: Instant,
 }
@@ -25,15 +30,33 @@ impl Clock {
         Clock {
             deadline,
             slowest: Duration::ZERO,
+            read: Duration::ZERO,
+            owed: Duration::ZERO,
             saved: Instant::now(),
         }
     }
 
     /// Whether the next step fits: the deadline is at least [`MARGIN_STEPS`] times the
-    /// slowest step measured away (no deadline: always).
+    /// slowest step measured, plus the looks owed, away (no deadline: always).
     pub fn room(&self) -> bool {
         self.deadline
-            .is_none_or(|d| Instant::now() + self.slowest * MARGIN_STEPS < d)
+            .is_none_or(|d| Instant::now() + self.slowest * MARGIN_STEPS + self.owed < d)
+    }
+
+    /// The looks still owed take `rounds` rounds of Open Klant reads.
+    pub fn owe(&mut self, rounds: u32) {
+        self.owed = self.read * rounds;
+    }
+
+    /// Measure a list read that started at `since` (a step too).
+    pub fn read_took(&mut self, since: Instant) {
+        self.read = self.read.max(since.elapsed());
+        self.took(since);
+    }
+
+    /// Whether the run has a deadline.
+    pub fn timed(&self) -> bool {
+        self.deadline.is_some()
     }
 
     /// Measure a step that started at `since`.

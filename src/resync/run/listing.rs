@@ -2,7 +2,7 @@
 //! re-reads a list that shrank underneath the pass needs, and the read-back at its end
 //! (DESIGN §7, "A list that shifts underneath a pass").
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use super::claim::Held;
 use super::{Resync, Stop};
@@ -121,9 +121,8 @@ impl Resync {
             return Ok(());
         }
         let mut records = self.records_of(&extra).await?;
-        let outcome = self
-            .work_objects(&extra, &mut records, &mut HashMap::new())
-            .await?;
+        let mut outcome = self.work_objects(&extra, &mut records, &mut h.reads).await?;
+        outcome.add(self.look_at_objects(&mut h.reads, None).await?);
         let seen: Vec<String> = extra.iter().filter_map(|o| self.uuid_of(o)).collect();
         self.checkpoints.put_seen(&h.cp.pass, h.cp.chunks, &seen).await?;
         h.cp.chunks += 1;

@@ -6,6 +6,8 @@
 //! - `listing`: phase `list`'s page read, with the re-reads when the list shrank;
 //! - `planning`: what each object of a batch needs (the pure [`super::plan`] per object,
 //!   the labels to read);
+//! - `look`: the labels read once per run, and the after-write look once per page (objects)
+//!   and once per klantcontact (labels);
 //! - `page`: the page's work — records read at once, batches of objects reconciled through
 //!   the pipeline's conditional write and outbox, bounded concurrency;
 //! - `checkpoints`: the part done saved (partial, seen chunks, the page finished);
@@ -24,6 +26,7 @@ mod checkpoints;
 mod claim;
 mod clock;
 mod listing;
+mod look;
 mod page;
 mod planning;
 mod stored;
@@ -134,14 +137,17 @@ impl Resync {
     }
 
     /// The pass's work in this run: the list page by page, then the stored links the list
-    /// did not show, then the pass's end. Each step says when the run must stop.
+    /// did not show, then the pass's end. Each step says when the run must stop. The labels
+    /// written are looked at again before the run leaves the list (DESIGN §7).
     async fn work(&self, h: &mut Held, deadline: Option<Instant>) -> Result<Stop, Error> {
         let mut clock = Clock::new(deadline);
         while h.cp.phase == Phase::List {
             if let Some(stop) = self.list_page(h, &mut clock).await? {
+                self.label_look(h, &mut clock).await?;
                 return Ok(stop);
             }
         }
+        self.label_look(h, &mut clock).await?;
         if h.cp.phase == Phase::Stored {
             if let Some(stop) = self.stored_phase(h, &mut clock).await? {
                 return Ok(stop);
@@ -152,9 +158,13 @@ impl Resync {
     }
 
     /// One list page: read it (with the re-reads a shrunk list needs), work its objects in
-    /// batches, save it as done. Past the end of the list, the tail read back and phase
-    /// `stored` begins.
+    /// batches, look at what it wrote, save it as done. Past the end of the list, the tail
+    /// read back and phase `stored` begins.
     async fn list_page(&self, h: &mut Held, clock: &mut Clock) -> Result<Option<Stop>, Error> {
+        if h.reads.label_look_due(clock.timed()) {
+            self.label_look(h, clock).await?;
+        }
+        clock.owe(self.look_rounds(&h.reads));
         if !clock.room() {
             return Ok(Some(Stop::Deadline));
         }
@@ -163,12 +173,24 @@ impl Resync {
             self.read_back_tail(h).await?;
             return self.list_ended(h).await;
         };
-        clock.took(read);
+        clock.read_took(read);
         let todo = self.todo(&page, &h.cp.partial);
-        if let Some(stop) = self.work_page(h, clock, &todo).await? {
-            return Ok(Some(stop));
+        let stopped = self.work_page(h, clock, &todo).await?;
+        let look = self.look_at_objects(&mut h.reads, Some(h.cp.page)).await?;
+        checkpoints::count(h, 0, &look);
+        if stopped.is_some() {
+            return Ok(stopped);
         }
         self.page_done(h, clock, page).await
+    }
+
+    /// The label look (a step the clock measures), its writes counted.
+    async fn label_look(&self, h: &mut Held, clock: &mut Clock) -> Result<(), Error> {
+        let started = Instant::now();
+        let look = self.look_at_labels(&mut h.reads).await?;
+        clock.took(started);
+        checkpoints::count(h, 0, &look);
+        Ok(())
     }
 
     fn report(&self, stop: Stop, cp: Option<&Checkpoint>, run: Counts) -> Report {

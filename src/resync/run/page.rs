@@ -2,18 +2,18 @@
 //! batch through the pipeline's conditional write and outbox ([`crate::Zaaklink`]), at most
 //! `RESYNC_CONCURRENCY` requests at once (DESIGN §7).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::Instant;
 
 use super::checkpoints::count;
 use super::claim::Held;
 use super::clock::Clock;
+use super::look::Reads;
 use super::planning::{labels_wanted, Work};
 use super::{Resync, Stop};
-use crate::link::{Klantcontact, Onderwerpobject};
-use crate::openklant::OpenKlantError;
-use crate::pipeline::{Outcome, Truth};
+use crate::link::Onderwerpobject;
+use crate::pipeline::{Outcome, SeededWrite};
 use crate::store::LinkRecord;
 use crate::Error;
 
@@ -36,13 +36,12 @@ impl Resync {
         todo: &[Onderwerpobject],
     ) -> Result<Option<Stop>, Error> {
         let mut records = self.records_of(todo).await?;
-        let mut labels = HashMap::new();
         for (i, batch) in todo.chunks(self.batch_size()).enumerate() {
             if let Some(stop) = self.before_batch(h, clock, i).await? {
                 return Ok(Some(stop));
             }
             let started = Instant::now();
-            let outcome = self.work_objects(batch, &mut records, &mut labels).await?;
+            let outcome = self.work_objects(batch, &mut records, &mut h.reads).await?;
             let done = batch.iter().filter_map(|o| self.uuid_of(o));
             batch_done(h, clock, started, batch.len(), &outcome, done);
         }
@@ -57,6 +56,7 @@ impl Resync {
         clock: &mut Clock,
         i: usize,
     ) -> Result<Option<Stop>, Error> {
+        clock.owe(self.look_rounds(&h.reads));
         let stop = !clock.room();
         if i > 0 && (stop || clock.partial_due()) {
             if let Some(s) = self.save_partial(h, clock).await? {
@@ -67,14 +67,18 @@ impl Resync {
     }
 
     /// Reconcile objects outside a pass's page (the head poll): their records in one batch
-    /// read, then [`Self::work_objects`] as for one batch of a page.
+    /// read, then [`Self::work_objects`] as for one batch of a page, and the after-write look
+    /// (each written object's own GET, each klantcontact once).
     pub(in crate::resync) async fn work_unpaged(
         &self,
         objects: &[Onderwerpobject],
     ) -> Result<Outcome, Error> {
+        let mut reads = Reads::default();
         let mut records = self.records_of(objects).await?;
-        self.work_objects(objects, &mut records, &mut HashMap::new())
-            .await
+        let mut outcome = self.work_objects(objects, &mut records, &mut reads).await?;
+        outcome.add(self.look_at_objects(&mut reads, None).await?);
+        outcome.add(self.look_at_labels(&mut reads).await?);
+        Ok(outcome)
     }
 
     /// The stored records of a list page's objects, in one batch read (before any label of
@@ -98,61 +102,45 @@ impl Resync {
 
     /// Reconcile a batch of a list page's objects: their records from the page's batch read
     /// (`records`, taken out as they are used), labels only for links that are new or moved
-    /// (read after the records, once per klantcontact and page: `labels` keeps those read for
-    /// earlier batches of the page), writes only for what changed — through [`crate::Zaaklink`]'s
-    /// conditional write and outbox.
+    /// (from the run's cache, read once per klantcontact), writes only for what changed: the
+    /// seeded ones in one batched write ([`crate::Zaaklink::write_batch`], same conditional
+    /// write and outbox), the rest (an outbox pending, a conflict) one by one the normal way.
+    /// The written ones wait in `reads` for the page's after-write look.
     pub(super) async fn work_objects(
         &self,
         objects: &[Onderwerpobject],
         records: &mut HashMap<String, LinkRecord>,
-        labels: &mut HashMap<String, Option<Klantcontact>>,
+        reads: &mut Reads,
     ) -> Result<Outcome, Error> {
         let planned = self.plan_batch(objects, records);
-        let wanted = labels_wanted(&planned, labels);
-        labels.extend(self.read_labels(wanted).await?);
-        let mut jobs = Vec::new();
+        self.read_labels(reads, labels_wanted(&planned, &reads.labels))
+            .await?;
+        let mut seeded = Vec::new();
+        let mut normal = Vec::new();
         for p in &planned {
-            let Work::Sync(seed) = self.work_for(p, records, labels) else {
-                continue;
-            };
-            let app = self.app.clone();
             let (uuid, url) = (p.uuid.clone(), p.object.url.clone());
-            jobs.push(async move { app.sync(&uuid, Truth::Fetch(&url), seed).await });
+            match self.work_for(p, records, &reads.labels) {
+                Work::Nothing => {}
+                Work::Sync(None) => normal.push((uuid, url)),
+                Work::Sync(Some(seed)) => seeded.push(SeededWrite { uuid, url, seed }),
+            }
         }
-        sum(bounded(self.settings.concurrency, jobs).await)
-    }
-
-    /// The klantcontacten at these URLs (None: gone), `concurrency` at a time.
-    async fn read_labels(
-        &self,
-        urls: HashSet<String>,
-    ) -> Result<HashMap<String, Option<Klantcontact>>, Error> {
-        let mut reads = Vec::new();
-        for url in urls {
-            let klant = self.app.klant.clone();
-            reads.push(async move {
-                let kc = klant.klantcontact(&url).await;
-                (url, kc)
-            });
-        }
-        Ok(bounded(self.settings.concurrency, reads)
-            .await
-            .into_iter()
-            .map(|(url, kc)| kc.map(|kc| (url, kc)))
-            .collect::<Result<_, OpenKlantError>>()?)
+        let batch = self.app.write_batch(seeded).await?;
+        reads.written.extend(batch.written);
+        normal.extend(batch.again);
+        let mut outcome = self.sync_again(normal).await?;
+        outcome.written += batch.outcome.written;
+        outcome.emitted += batch.outcome.emitted;
+        Ok(outcome)
     }
 
     /// Phase `stored`: stored links the list did not show, each looked up (404 = gone).
     pub(super) async fn work_unlisted(&self, records: Vec<LinkRecord>) -> Result<Outcome, Error> {
-        let mut jobs = Vec::new();
-        for r in records {
-            let Some(url) = r.link.as_ref().map(|l| l.link_to.clone()) else {
-                continue;
-            };
-            let app = self.app.clone();
-            jobs.push(async move { app.sync(&r.onderwerpobject, Truth::Fetch(&url), None).await });
-        }
-        sum(bounded(self.settings.concurrency, jobs).await)
+        let objects = records
+            .into_iter()
+            .filter_map(|r| Some((r.onderwerpobject, r.link?.link_to)))
+            .collect();
+        self.sync_again(objects).await
     }
 }
 
@@ -172,7 +160,7 @@ pub(super) fn batch_done(
 }
 
 /// The outcomes summed; the first error if any failed (the page is then not finished).
-fn sum(results: Vec<Result<Outcome, Error>>) -> Result<Outcome, Error> {
+pub(super) fn sum(results: Vec<Result<Outcome, Error>>) -> Result<Outcome, Error> {
     let mut total = Outcome::default();
     let mut first = None;
     for r in results {
@@ -191,7 +179,7 @@ fn sum(results: Vec<Result<Outcome, Error>>) -> Result<Outcome, Error> {
 }
 
 /// Run the futures, at most `limit` at once.
-async fn bounded<T, F>(limit: usize, futs: impl IntoIterator<Item = F>) -> Vec<T>
+pub(super) async fn bounded<T, F>(limit: usize, futs: impl IntoIterator<Item = F>) -> Vec<T>
 where
     F: Future<Output = T> + Send + 'static,
     T: Send + 'static,

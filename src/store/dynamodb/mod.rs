@@ -53,6 +53,7 @@ mod item;
 pub mod markers;
 mod query;
 mod table;
+mod transact;
 
 use item::{decode, key, Item};
 pub use item::{
@@ -166,6 +167,14 @@ impl LinkStore for DynamoStore {
             .table_name(&self.table)
             .set_item(Some(item));
         self.put_if_version(req, expected).await
+    }
+
+    /// `TransactWriteItems`, 100 conditional puts a call (see `transact`).
+    async fn put_many(
+        &self,
+        writes: &[(LinkRecord, u64)],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        self.transact_puts(writes).await
     }
 
     /// Query on [`BY_KLANTCONTACT`], then a consistent re-read of each item: the GSI is
