@@ -177,7 +177,7 @@ pub trait LinkStore: Send + Sync {
     /// `Err(Conflict)` and does not stop the others. An `Err` of the whole call: some writes
     /// may have applied; the caller reads again. Each onderwerpobject at most once per call.
     /// The default writes them one by one; the embedded store uses one transaction, DynamoDB
-    /// `TransactWriteItems`.
+    /// sends its conditional PutItems 25 at once.
     async fn put_many(
         &self,
         writes: &[(LinkRecord, u64)],

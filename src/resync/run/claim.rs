@@ -21,7 +21,7 @@ pub(super) struct Held {
 
 /// What taking the pass gave: the pass held by this run, or the report of why not.
 pub(super) enum Taken {
-    Held(Held),
+    Held(Box<Held>),
     Not(Report),
 }
 
@@ -63,7 +63,7 @@ impl Resync {
                 tracing::warn!(error = %e, pass = %p.pass, "seen chunks of the previous pass not dropped");
             }
         }
-        Ok(Taken::Held(held))
+        Ok(Taken::Held(Box::new(held)))
     }
 
     /// The run's end: the lease given up (unless another run took the pass over), the

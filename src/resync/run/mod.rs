@@ -113,7 +113,7 @@ impl Resync {
     /// given up. A failure saves nothing beyond the last finished page.
     pub async fn run(&self, deadline: Option<Instant>, force: bool) -> Result<Report, Error> {
         let mut held = match self.take(force).await? {
-            Taken::Held(h) => h,
+            Taken::Held(h) => *h,
             Taken::Not(report) => return Ok(report),
         };
         let result = self.work(&mut held, deadline).await;

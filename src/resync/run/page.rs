@@ -122,7 +122,11 @@ impl Resync {
             match self.work_for(p, records, &reads.labels) {
                 Work::Nothing => {}
                 Work::Sync(None) => normal.push((uuid, url)),
-                Work::Sync(Some(seed)) => seeded.push(SeededWrite { uuid, url, seed }),
+                Work::Sync(Some(seed)) => seeded.push(SeededWrite {
+                    uuid,
+                    url,
+                    seed: *seed,
+                }),
             }
         }
         let batch = self.app.write_batch(seeded).await?;

@@ -23,7 +23,7 @@ pub(super) enum Work {
     /// Nothing to read, nothing to write.
     Nothing,
     /// `Zaaklink::sync` with this seed (None: the normal path).
-    Sync(Option<Seed>),
+    Sync(Option<Box<Seed>>),
 }
 
 impl Resync {
@@ -59,7 +59,7 @@ impl Resync {
         match &p.step {
             Step::Unchanged => Work::Nothing,
             Step::Normal => Work::Sync(None),
-            Step::Drop => Work::Sync(Some(Seed { record, new: None })),
+            Step::Drop => Work::Sync(Some(Box::new(Seed { record, new: None }))),
             Step::NeedsLabel { klantcontact } => {
                 let max = self.app.settings.label_max_chars;
                 let new = labels
@@ -69,7 +69,7 @@ impl Resync {
                 if reconcile::reconcile(record.link.as_ref(), new.as_ref()) == Plan::Unchanged {
                     return Work::Nothing;
                 }
-                Work::Sync(Some(Seed { record, new }))
+                Work::Sync(Some(Box::new(Seed { record, new })))
             }
         }
     }

@@ -50,10 +50,10 @@ mod batch;
 mod checkpoint;
 mod errors;
 mod item;
+mod many;
 pub mod markers;
 mod query;
 mod table;
-mod transact;
 
 use item::{decode, key, Item};
 pub use item::{
@@ -169,12 +169,12 @@ impl LinkStore for DynamoStore {
         self.put_if_version(req, expected).await
     }
 
-    /// `TransactWriteItems`, 100 conditional puts a call (see `transact`).
+    /// Conditional PutItems, 25 at once (see `many`).
     async fn put_many(
         &self,
         writes: &[(LinkRecord, u64)],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        self.transact_puts(writes).await
+        self.put_concurrently(writes).await
     }
 
     /// Query on [`BY_KLANTCONTACT`], then a consistent re-read of each item: the GSI is
