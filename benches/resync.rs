@@ -1,14 +1,16 @@
-//! The resync at municipal scale (issue 11): the fake Open Klant over HTTP with a real one's
-//! latency (30 ms a GET, more for a page of 500) and the real `DynamoStore` and
-//! `EventBridgeSink` against a private moto server. N zaak onderwerpobjecten over K
-//! klantcontacten are stored as the last pass left them; then 1% change silently (a third
-//! created, a third relinked, a third deleted) and one pass is timed, counting requests.
-//! Every silent change must be emitted exactly once. Then a first pass over an empty store
-//! (every link new: the bulk outbox writes the sharded index spreads).
+//! The resync at municipal scale (issues 11, 25): the fake Open Klant over HTTP with a real
+//! one's latency (30 ms a GET, more for a page of 500), the real `DynamoStore` and
+//! `EventBridgeSink` against a private moto server, and the embedded store (`serve`'s
+//! default). N zaak onderwerpobjecten over K klantcontacten are stored (in both stores) as the
+//! last pass left them. Side by side in one run: the list alone (every page, nothing else),
+//! then zaaklink's pass on each store with nothing changed; then 1% change silently (a third
+//! created, a third relinked, a third deleted), the list alone again and a pass on each store
+//! — every silent change must be emitted exactly once. Then a first pass over an empty store
+//! of each kind (every link new, the whole list). Each pass reports the process's peak RSS.
 //!
 //! `scripts/bench-resync` runs it and writes its section of BENCHMARKS.md. Sizes:
-//! ZAAKLINK_BENCH_RESYNC_OBJECTS (100000), _KLANTCONTACTEN (20000), _FIRST (5000),
-//! _GET_MS (30), _LIST_US_PER_OBJECT (200). Prints one JSON object on stdout.
+//! ZAAKLINK_BENCH_RESYNC_OBJECTS (100000), _KLANTCONTACTEN (20000), _GET_MS (30),
+//! _LIST_US_PER_OBJECT (200). Prints one JSON object on stdout.
 //! moto is a Python emulator: its latencies say little about DynamoDB's; the counts are exact.
 
 #[path = "../tests/common/mod.rs"]
@@ -22,15 +24,20 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use common::{find_moto_server, Moto};
 use serde_json::{json, Value};
+use zaaklink::callcount::service_total;
 use zaaklink::callcount::{CallCounter, CountingOpenKlant};
 use zaaklink::cloudevent::OutboxEvent;
 use zaaklink::config::CoreArgs;
 use zaaklink::fake_openklant::FakeOpenKlant;
-use zaaklink::openklant::HttpOpenKlant;
+use zaaklink::link::ZaakLink;
+use zaaklink::openklant::{ApiRoot, HttpOpenKlant, OpenKlant};
 use zaaklink::resync::{Resync, ResyncSettings};
+use zaaklink::secret::Secret;
 use zaaklink::sink::eventbridge::EventBridgeSink;
 use zaaklink::sink::{EventSink, SinkError};
 use zaaklink::store::dynamodb::{outbox_shard, DynamoStore};
+use zaaklink::store::embedded::EmbeddedStore;
+use zaaklink::store::{CheckpointStore, LinkRecord, LinkStore};
 use zaaklink::Zaaklink;
 
 const TOKEN: &str = "bench-token";
@@ -49,14 +56,18 @@ fn uuid(kind: &str, i: usize) -> String {
 
 /// Records every event id it passes on, per (object, type, zaak).
 struct Recording {
-    inner: EventBridgeSink,
+    /// None: in memory only (the embedded store's runs: `serve` hands events to its own
+    /// delivery, no bus).
+    inner: Option<EventBridgeSink>,
     seen: Mutex<Vec<(String, String)>>,
 }
 
 #[async_trait]
 impl EventSink for Recording {
     async fn publish(&self, events: &[OutboxEvent]) -> Result<(), SinkError> {
-        self.inner.publish(events).await?;
+        if let Some(inner) = &self.inner {
+            inner.publish(events).await?;
+        }
         let mut seen = self.seen.lock().unwrap();
         for e in events {
             seen.push((e.id.clone(), e.json.clone()));
@@ -106,9 +117,10 @@ impl Scene {
 async fn run(moto: &Moto) -> Value {
     let n = env("ZAAKLINK_BENCH_RESYNC_OBJECTS", 100_000) as usize;
     let kcs = env("ZAAKLINK_BENCH_RESYNC_KLANTCONTACTEN", 20_000) as usize;
-    let first_n = env("ZAAKLINK_BENCH_RESYNC_FIRST", 5_000) as usize;
     let get_ms = env("ZAAKLINK_BENCH_RESYNC_GET_MS", 30);
     let list_us = env("ZAAKLINK_BENCH_RESYNC_LIST_US_PER_OBJECT", 200);
+    let stores = std::env::var("ZAAKLINK_BENCH_RESYNC_STORES").unwrap_or_else(|_| "dynamodb,embedded".into());
+    let (dynamo, emb) = (stores.contains("dynamodb"), stores.contains("embedded"));
     let sdk = moto.sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     aws_sdk_eventbridge::Client::new(&sdk)
@@ -137,54 +149,106 @@ async fn run(moto: &Moto) -> Value {
     zaaklink::store::dynamodb::create_table(&ddb, table)
         .await
         .unwrap();
-    let t0 = Instant::now();
-    let items: Vec<WriteRequest> = (0..n)
-        .map(|i| {
-            let item = HashMap::from([
-                ("onderwerpobject".to_string(), AttributeValue::S(uuid("oo", i))),
-                ("zaak".to_string(), AttributeValue::S(uuid("zaak", i))),
-                ("label".to_string(), AttributeValue::S(label(i % kcs))),
-                ("linkTo".to_string(), AttributeValue::S(scene.oo_url(i))),
-                (
-                    "klantcontact".to_string(),
-                    AttributeValue::S(scene.kc_url(i % kcs)),
-                ),
-                ("version".to_string(), AttributeValue::N("2".into())),
-                (
-                    "updatedAt".to_string(),
-                    AttributeValue::S("2026-11-24T00:00:00.000Z".into()),
-                ),
-            ]);
-            WriteRequest::builder()
-                .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
-                .build()
-        })
-        .collect();
-    for chunk in items.chunks(25) {
-        let mut req = HashMap::from([(table.to_string(), chunk.to_vec())]);
-        loop {
-            let out = ddb
-                .batch_write_item()
-                .set_request_items(Some(req))
-                .send()
-                .await
-                .expect("BatchWriteItem");
-            match out.unprocessed_items.filter(|u| !u.is_empty()) {
-                Some(rest) => req = rest,
-                None => break,
+    if dynamo {
+        let t0 = Instant::now();
+        let items: Vec<WriteRequest> = (0..n)
+            .map(|i| {
+                let item = HashMap::from([
+                    ("onderwerpobject".to_string(), AttributeValue::S(uuid("oo", i))),
+                    ("zaak".to_string(), AttributeValue::S(uuid("zaak", i))),
+                    ("label".to_string(), AttributeValue::S(label(i % kcs))),
+                    ("linkTo".to_string(), AttributeValue::S(scene.oo_url(i))),
+                    (
+                        "klantcontact".to_string(),
+                        AttributeValue::S(scene.kc_url(i % kcs)),
+                    ),
+                    ("version".to_string(), AttributeValue::N("2".into())),
+                    (
+                        "updatedAt".to_string(),
+                        AttributeValue::S("2026-11-24T00:00:00.000Z".into()),
+                    ),
+                ]);
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+                    .build()
+            })
+            .collect();
+        for chunk in items.chunks(25) {
+            let mut req = HashMap::from([(table.to_string(), chunk.to_vec())]);
+            loop {
+                let out = ddb
+                    .batch_write_item()
+                    .set_request_items(Some(req))
+                    .send()
+                    .await
+                    .expect("BatchWriteItem");
+                match out.unprocessed_items.filter(|u| !u.is_empty()) {
+                    Some(rest) => req = rest,
+                    None => break,
+                }
             }
         }
+        eprintln!(
+            "resync bench: store seeded in {:.1} s",
+            t0.elapsed().as_secs_f64()
+        );
     }
-    eprintln!(
-        "resync bench: store seeded in {:.1} s",
-        t0.elapsed().as_secs_f64()
-    );
+
+    // The embedded store (`serve`'s default) as the last pass left it too.
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let embedded =
+        Arc::new(EmbeddedStore::open(&dir.path().join("state.redb")).expect("open the state file"));
+    let records: Vec<(LinkRecord, u64)> = (0..n)
+        .map(|i| {
+            let mut r = LinkRecord::absent(&uuid("oo", i));
+            r.version = 2;
+            r.updated_at = "2026-11-24T00:00:00.000Z".into();
+            r.link = Some(ZaakLink {
+                zaak: uuid("zaak", i),
+                label: label(i % kcs),
+                link_to: scene.oo_url(i),
+                klantcontact: scene.kc_url(i % kcs),
+                was_klantcontact: None,
+            });
+            (r, 0)
+        })
+        .collect();
+    if emb {
+        for chunk in records.chunks(5_000) {
+            embedded.put_many(chunk).await.expect("seed the state file");
+        }
+    }
+    drop(records);
+    ok.delay(Some(Duration::from_millis(get_ms)));
+    ok.delay_per_listed(Some(Duration::from_micros(list_us)));
+
+    // Side by side, unchanged: the list alone, then zaaklink's pass on each store.
+    let list_unchanged = list_only(&ok).await;
+    eprintln!("resync bench: list only {list_unchanged:.1} s");
+    let ddb_unchanged = if dynamo {
+        Some(Measured::pass(&sdk, &ok, Target::Dynamo(table), "unchanged, DynamoDB").await)
+    } else {
+        None
+    };
+    let emb_unchanged = if emb {
+        Some(
+            Measured::pass(
+                &sdk,
+                &ok,
+                Target::Embedded(embedded.clone()),
+                "unchanged, embedded",
+            )
+            .await,
+        )
+    } else {
+        None
+    };
 
     // 1% silent changes: a third created, a third relinked to another zaak, a third deleted.
     let changes = (n / 100).max(3);
     let mut want: BTreeSet<(String, &'static str, String)> = BTreeSet::new();
     let step = n / changes;
-    let mut created = 0;
+    let (mut created, mut deleted) = (0, 0);
     for c in 0..changes {
         let i = c * step;
         match c % 3 {
@@ -203,24 +267,210 @@ async fn run(moto: &Moto) -> Value {
             _ => {
                 ok.remove(&scene.oo_url(i));
                 want.insert((uuid("oo", i), "ontkoppeld", uuid("zaak", i)));
+                deleted += 1;
             }
         }
     }
-    ok.delay(Some(Duration::from_millis(get_ms)));
-    ok.delay_per_listed(Some(Duration::from_micros(list_us)));
+    let list_changed = list_only(&ok).await;
+    eprintln!("resync bench: list only {list_changed:.1} s");
+    let ddb_changed = if dynamo {
+        Some(Measured::pass(&sdk, &ok, Target::Dynamo(table), "1% changed, DynamoDB").await)
+    } else {
+        None
+    };
+    let emb_changed = if emb {
+        Some(
+            Measured::pass(
+                &sdk,
+                &ok,
+                Target::Embedded(embedded.clone()),
+                "1% changed, embedded",
+            )
+            .await,
+        )
+    } else {
+        None
+    };
+    let objects = (n + created) as f64;
 
-    let counter = CallCounter::new();
-    let (app, checkpoints, sink) = pipeline(&sdk, &ok, &counter, table).await;
-    let resync = Resync::new(&app, checkpoints, ResyncSettings::default());
-    let requests_before = ok.requests().len();
+    // A first pass over an empty store: every link new (the whole list: about 100,000 objects
+    // over 20,000 klantcontacten), one outbox per object, spread over the outbox shards.
+    let listed = n + created - deleted;
+    let first_table = "links-first";
+    if dynamo {
+        zaaklink::store::dynamodb::create_table(&ddb, first_table)
+            .await
+            .unwrap();
+    }
+    let first_ddb = if dynamo {
+        Some(Measured::pass(&sdk, &ok, Target::Dynamo(first_table), "first pass, DynamoDB").await)
+    } else {
+        None
+    };
+    let first_dir = tempfile::tempdir().expect("a temporary folder");
+    let first_store =
+        Arc::new(EmbeddedStore::open(&first_dir.path().join("state.redb")).expect("open the state file"));
+    let first_emb = if emb {
+        Some(Measured::pass(&sdk, &ok, Target::Embedded(first_store), "first pass, embedded").await)
+    } else {
+        None
+    };
+    let mut shards: BTreeMap<String, u64> = BTreeMap::new();
+    for i in 0..n {
+        *shards.entry(outbox_shard(&uuid("oo", i))).or_default() += 1;
+    }
+    let max_shard = shards.values().max().copied().unwrap_or(0);
+
+    json!({
+        "objects": n, "klantcontacten": kcs, "silent_changes": changes, "events_expected": want.len(),
+        "get_ms": get_ms, "list_us_per_object": list_us,
+        "list_only_s": {"unchanged": list_unchanged, "changed": list_changed},
+        "steady": {
+            "dynamodb": {"unchanged": ddb_unchanged.map(|m| m.json(objects, None)), "changed": ddb_changed.map(|m| m.json(objects, Some(&want)))},
+            "embedded": {"unchanged": emb_unchanged.map(|m| m.json(objects, None)), "changed": emb_changed.map(|m| m.json(objects, Some(&want)))},
+        },
+        "first_pass": {
+            "objects": listed, "klantcontacten": kcs,
+            "dynamodb": first_ddb.map(|m| m.first_json(listed)),
+            "embedded": first_emb.map(|m| m.first_json(listed)),
+            "outbox_shards_used": shards.len(), "largest_shard_share": max_shard as f64 / n.max(1) as f64,
+        },
+    })
+}
+
+/// The list alone: every page of the zaak list, one after the other, nothing else (the floor
+/// of a pass). Seconds.
+async fn list_only(ok: &FakeOpenKlant) -> f64 {
+    let klant = HttpOpenKlant::new(
+        ApiRoot::parse(&ok.api_root()).unwrap(),
+        Secret::new(TOKEN),
+        Duration::from_secs(30),
+    );
     let t = Instant::now();
-    let r = resync.full_pass().await.expect("the pass completes");
-    let pass_s = t.elapsed().as_secs_f64();
-    let calls = counter.snapshot();
-    let ok_requests = ok.requests().len() - requests_before;
-    let got: Vec<(String, String)> = sink.seen.lock().unwrap().clone();
+    let mut page = 1;
+    loop {
+        let got = klant
+            .zaak_onderwerpobjecten(page, ResyncSettings::default().page_size)
+            .await
+            .expect("a list page");
+        match got {
+            Some(p) if !p.results.is_empty() && p.next.as_deref().is_some_and(|n| !n.is_empty()) => page += 1,
+            _ => break,
+        }
+    }
+    t.elapsed().as_secs_f64()
+}
+
+/// Which store a pass writes to.
+enum Target {
+    Dynamo(&'static str),
+    Embedded(Arc<EmbeddedStore>),
+}
+
+/// One pass as measured: its time, its report, its calls, the events its sink saw, the
+/// process's memory.
+struct Measured {
+    seconds: f64,
+    report: zaaklink::resync::Report,
+    calls: BTreeMap<String, u64>,
+    events: Vec<(String, String)>,
+    /// VmRSS before the pass and the peak (VmHWM) during it, in MB.
+    rss_before_mb: f64,
+    rss_peak_mb: f64,
+}
+
+impl Measured {
+    async fn pass(sdk: &aws_config::SdkConfig, ok: &FakeOpenKlant, target: Target, what: &str) -> Measured {
+        let counter = CallCounter::new();
+        let (app, checkpoints, sink) = match target {
+            Target::Dynamo(table) => {
+                let (app, store, sink) = pipeline(sdk, ok, &counter, table).await;
+                let cp: Arc<dyn CheckpointStore> = store;
+                (app, cp, sink)
+            }
+            Target::Embedded(store) => {
+                let (app, sink) = pipeline_with(sdk, ok, &counter, store.clone(), false);
+                let cp: Arc<dyn CheckpointStore> = store;
+                (app, cp, sink)
+            }
+        };
+        let resync = Resync::new(&app, checkpoints, ResyncSettings::default());
+        let rss_before_mb = memory("VmRSS");
+        reset_peak();
+        let t = Instant::now();
+        let report = resync.full_pass().await.expect("the pass completes");
+        let seconds = t.elapsed().as_secs_f64();
+        let rss_peak_mb = memory("VmHWM");
+        eprintln!(
+            "resync bench: {what}: {seconds:.1} s, {:?}, peak RSS {rss_peak_mb:.0} MB",
+            report.run
+        );
+        let events = sink.seen.lock().unwrap().clone();
+        Measured {
+            seconds,
+            report,
+            calls: counter.snapshot(),
+            events,
+            rss_before_mb,
+            rss_peak_mb,
+        }
+    }
+
+    fn open_klant(&self) -> u64 {
+        self.calls
+            .iter()
+            .filter(|(k, _)| k.starts_with("OpenKlant."))
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    fn json(&self, objects: f64, want: Option<&BTreeSet<(String, &'static str, String)>>) -> Value {
+        let ddb = service_total(&self.calls, "DynamoDB");
+        let exactly_once = match want {
+            Some(want) => exactly_once(&self.events, want),
+            None => self.events.is_empty(),
+        };
+        json!({
+            "seconds": self.seconds, "pages": self.report.run.pages, "rereads": self.report.run.rereads,
+            "written": self.report.run.written, "emitted": self.report.run.emitted,
+            "events_put": self.events.len(), "exactly_once": exactly_once,
+            "open_klant_requests": self.open_klant(), "open_klant_per_object": self.open_klant() as f64 / objects,
+            "dynamodb_calls": ddb, "dynamodb_per_object": ddb as f64 / objects,
+            "rss_before_mb": self.rss_before_mb, "rss_peak_mb": self.rss_peak_mb,
+            "calls": self.calls,
+        })
+    }
+
+    fn first_json(&self, listed: usize) -> Value {
+        let distinct: BTreeSet<&String> = self.events.iter().map(|(id, _)| id).collect();
+        let objects: BTreeSet<String> = self
+            .events
+            .iter()
+            .map(|(_, js)| serde_json::from_str::<Value>(js).unwrap()["data"]["linkTo"].to_string())
+            .collect();
+        let kc = self
+            .calls
+            .iter()
+            .filter(|(k, _)| k.starts_with("OpenKlant.") && k.ends_with("klantcontact"))
+            .map(|(_, v)| v)
+            .sum::<u64>();
+        json!({
+            "seconds": self.seconds, "objects_per_s": listed as f64 / self.seconds,
+            "emitted": self.report.run.emitted, "events_put": self.events.len(),
+            "exactly_once": self.events.len() == listed && distinct.len() == listed && objects.len() == listed,
+            "open_klant_per_object": self.open_klant() as f64 / listed as f64,
+            "klantcontact_per_object": kc as f64 / listed as f64,
+            "dynamodb_calls": service_total(&self.calls, "DynamoDB"),
+            "rss_before_mb": self.rss_before_mb, "rss_peak_mb": self.rss_peak_mb,
+            "calls": self.calls,
+        })
+    }
+}
+
+/// Every expected (object, kind, zaak) exactly once, nothing else, no event id twice.
+fn exactly_once(events: &[(String, String)], want: &BTreeSet<(String, &'static str, String)>) -> bool {
     let mut by_id: BTreeMap<String, (String, &'static str, String)> = BTreeMap::new();
-    for (id, js) in &got {
+    for (id, js) in events {
         let v: Value = serde_json::from_str(js).unwrap();
         let kind = if v["type"].as_str().unwrap().ends_with("ontkoppeld") {
             "ontkoppeld"
@@ -237,63 +487,25 @@ async fn run(moto: &Moto) -> Value {
         by_id.insert(id.clone(), (oo, kind, v["subject"].as_str().unwrap().to_string()));
     }
     let distinct: BTreeSet<_> = by_id.values().cloned().collect();
-    let exactly_once = distinct == want && by_id.len() == want.len() && got.len() == want.len();
-    let objects = (n + created) as f64;
-    let ddb_calls: u64 = calls
-        .iter()
-        .filter(|(k, _)| k.starts_with("DynamoDB."))
-        .map(|(_, v)| v)
-        .sum();
-    let usable = 900.0 - 60.0;
+    &distinct == want && by_id.len() == want.len() && events.len() == want.len()
+}
 
-    // A first pass over an empty store: every link new, one outbox per object, spread over
-    // the outbox shards.
-    let first_table = "links-first";
-    zaaklink::store::dynamodb::create_table(&ddb, first_table)
-        .await
-        .unwrap();
-    let first_ok = FakeOpenKlant::start(TOKEN).await.unwrap();
-    let first_scene = Scene {
-        root: first_ok.api_root(),
-    };
-    // about 10 objects per klantcontact, spread over the list (as in the real Open Klant 2.18
-    // run of issue 19: 5,001 objects over about 500 klantcontacten)
-    let first_kcs = (first_n / 10).max(1);
-    first_ok.put_values((0..first_kcs).map(|k| {
-        let objects: Vec<usize> = (k..first_n).step_by(first_kcs).collect();
-        first_scene.klantcontact(k, &objects)
-    }));
-    first_ok.put_values((0..first_n).map(|i| first_scene.object(i, i, i % first_kcs)));
-    first_ok.delay(Some(Duration::from_millis(get_ms)));
-    first_ok.delay_per_listed(Some(Duration::from_micros(list_us)));
-    let first_counter = CallCounter::new();
-    let (first_app, first_cp, first_sink) = pipeline(&sdk, &first_ok, &first_counter, first_table).await;
-    let first = Resync::new(&first_app, first_cp, ResyncSettings::default());
-    let t = Instant::now();
-    let fr = first.full_pass().await.expect("the first pass completes");
-    let first_s = t.elapsed().as_secs_f64();
-    let mut shards: BTreeMap<String, u64> = BTreeMap::new();
-    for i in 0..first_n {
-        *shards.entry(outbox_shard(&uuid("oo", i))).or_default() += 1;
-    }
-    let max_shard = shards.values().max().copied().unwrap_or(0);
+/// A line of /proc/self/status (`VmRSS`, `VmHWM`) in MB.
+fn memory(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(&format!("{field}:")))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
 
-    json!({
-        "objects": n, "klantcontacten": kcs, "silent_changes": changes, "events_expected": want.len(),
-        "get_ms": get_ms, "list_us_per_object": list_us,
-        "pass_s": pass_s, "pages": r.run.pages, "rereads": r.run.rereads,
-        "written": r.run.written, "emitted": r.run.emitted,
-        "events_put": got.len(), "exactly_once": exactly_once,
-        "open_klant_requests": ok_requests, "open_klant_per_object": ok_requests as f64 / objects,
-        "dynamodb_calls": ddb_calls, "dynamodb_per_object": ddb_calls as f64 / objects,
-        "calls": calls,
-        "invocations_at_900s": (pass_s / usable).ceil().max(1.0),
-        "first_pass": {"objects": first_n, "seconds": first_s, "objects_per_s": first_n as f64 / first_s,
-            "emitted": fr.run.emitted, "events_put": first_sink.seen.lock().unwrap().len(),
-            "outbox_shards_used": shards.len(), "largest_shard_share": max_shard as f64 / first_n.max(1) as f64,
-            "dynamodb_calls": first_counter.service_total("DynamoDB"),
-            "klantcontacten": first_kcs, "calls": first_counter.snapshot()},
-    })
+/// Reset the process's peak RSS (VmHWM) to its current RSS (Linux: `5` to clear_refs).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 async fn pipeline(
@@ -302,6 +514,22 @@ async fn pipeline(
     counter: &CallCounter,
     table: &str,
 ) -> (Zaaklink, Arc<DynamoStore>, Arc<Recording>) {
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(counter.dynamodb_config(sdk)),
+        table,
+    ));
+    let (app, sink) = pipeline_with(sdk, ok, counter, store.clone(), true);
+    (app, store, sink)
+}
+
+/// The pipeline over `store`: the counted Open Klant over HTTP, the recording EventBridge sink.
+fn pipeline_with(
+    sdk: &aws_config::SdkConfig,
+    ok: &FakeOpenKlant,
+    counter: &CallCounter,
+    store: Arc<dyn LinkStore>,
+    bus: bool,
+) -> (Zaaklink, Arc<Recording>) {
     let cfg = CoreArgs {
         enable_cloud_events: "true".into(),
         notifications_source: zaaklink::demo::SOURCE.into(),
@@ -313,16 +541,14 @@ async fn pipeline(
     }
     .validate()
     .unwrap();
-    let store = Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::from_conf(counter.dynamodb_config(sdk)),
-        table,
-    ));
     let sink = Arc::new(Recording {
-        inner: EventBridgeSink::new(
-            aws_sdk_eventbridge::Client::from_conf(counter.eventbridge_config(sdk)),
-            BUS,
-            zaaklink::demo::SOURCE,
-        ),
+        inner: bus.then(|| {
+            EventBridgeSink::new(
+                aws_sdk_eventbridge::Client::from_conf(counter.eventbridge_config(sdk)),
+                BUS,
+                zaaklink::demo::SOURCE,
+            )
+        }),
         seen: Mutex::new(Vec::new()),
     });
     let app = Zaaklink {
@@ -334,9 +560,9 @@ async fn pipeline(
             ),
             counter.clone(),
         )),
-        store: store.clone(),
+        store,
         sink: sink.clone(),
         settings: cfg.settings,
     };
-    (app, store, sink)
+    (app, sink)
 }

@@ -5,7 +5,8 @@
 //!
 //! Where each step lives: [`Zaaklink::handle`] here; one onderwerpobject's conditional-write
 //! loop in `sync`; every onderwerpobject of a klantcontact in `klantcontact`; putting and
-//! taking over the outbox in `publish`; the outbox sweep in `sweep`; a destroyed klantcontact
+//! taking over the outbox in `publish`; a resync batch's
+//! seeded writes at once in `batch`; the outbox sweep in `sweep`; a destroyed klantcontact
 //! in `destroyed`.
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use crate::openklant::{ApiRoot, OpenKlant, OpenKlantError};
 use crate::sink::{EventSink, SinkError};
 use crate::store::{LinkRecord, LinkStore, StoreError};
 
+mod batch;
 mod correct;
 mod destroyed;
 mod heard;
@@ -29,6 +31,7 @@ pub(crate) mod serial;
 mod sweep;
 mod sync;
 
+pub use batch::{BatchOutcome, SeededWrite};
 pub use correct::Corrected;
 pub use destroyed::DEFAULT_DESTROY_RECHECK_AFTER;
 pub use publish::DEFAULT_OUTBOX_LEASE;

@@ -18,7 +18,7 @@
 //! - `held`: objects whose outbox another process holds, passed over and come back to;
 //!   `shared`: what the runs of one `Resync` share (a stop request, those objects); `stop`:
 //!   asking a run to stop (INT/TERM) and releasing a dead run's outbox claims;
-//! - `run`: the I/O — the loop over pages and store pages, bounded concurrency, the same
+//! - `run` (a folder): the I/O — the loop over pages and store pages, bounded concurrency, the same
 //!   conditional write and outbox as the webhook ([`crate::Zaaklink`]).
 
 pub mod checkpoint;

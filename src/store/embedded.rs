@@ -146,6 +146,44 @@ impl LinkStore for EmbeddedStore {
         .await
     }
 
+    /// One write transaction for the whole batch (redb commits one writer at a time, each
+    /// commit synced to disk): every compare-and-set checked inside it.
+    async fn put_many(
+        &self,
+        writes: &[(LinkRecord, u64)],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let writes = writes.to_vec();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(unavailable)?;
+            let mut out = Vec::with_capacity(writes.len());
+            {
+                let mut table = txn.open_table(LINKS).map_err(unavailable)?;
+                for (record, expected) in &writes {
+                    let json =
+                        serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    let current = match table.get(record.onderwerpobject.as_str()).map_err(unavailable)? {
+                        Some(v) => decode(v.value())?.version,
+                        None => 0,
+                    };
+                    if current != *expected {
+                        out.push(Err(StoreError::Conflict));
+                        continue;
+                    }
+                    table
+                        .insert(record.onderwerpobject.as_str(), json.as_str())
+                        .map_err(unavailable)?;
+                    out.push(Ok(()));
+                }
+            }
+            txn.commit().map_err(unavailable)?;
+            Ok(out)
+        })
+        .await
+    }
+
     async fn linked_to_klantcontact(&self, klantcontact: &str) -> Result<Vec<LinkRecord>, StoreError> {
         let kc = klantcontact.to_string();
         self.select(move |r| r.link.as_ref().is_some_and(|l| l.klantcontact == kc))

@@ -171,6 +171,28 @@ pub trait LinkStore: Send + Sync {
         Ok(out)
     }
 
+    /// Several writes, each as [`Self::put`] (`record.version` = its `expected` + 1), in as
+    /// few store calls as the adapter allows (the resync writes a page's records in batches,
+    /// DESIGN §7): one result per write, in order — a lost compare-and-set is that write's
+    /// `Err(Conflict)` and does not stop the others. An `Err` of the whole call: some writes
+    /// may have applied; the caller reads again. Each onderwerpobject at most once per call.
+    /// The default writes them one by one; the embedded store uses one transaction, DynamoDB
+    /// sends its conditional PutItems 25 at once.
+    async fn put_many(
+        &self,
+        writes: &[(LinkRecord, u64)],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let mut out = Vec::with_capacity(writes.len());
+        for (record, expected) in writes {
+            match self.put(record, *expected).await {
+                Err(StoreError::Conflict) => out.push(Err(StoreError::Conflict)),
+                Err(e) => return Err(e),
+                Ok(()) => out.push(Ok(())),
+            }
+        }
+        Ok(out)
+    }
+
     /// One page of the records holding a link, for the resync's second phase: up to about
     /// `limit` records after `cursor` (None = from the start), and the cursor of the next page
     /// (None = that was the last). The cursor is opaque and survives a restart.
@@ -370,5 +392,32 @@ pub mod contract {
         paged.dedup();
         let linked: Vec<String> = keys.iter().step_by(2).cloned().collect();
         assert_eq!(paged, linked);
+
+        // Batched writes: each compare-and-set on its own; a conflict leaves the others.
+        let mut writes: Vec<(LinkRecord, u64)> = Vec::new();
+        for (i, k) in keys.iter().take(120).enumerate() {
+            let mut m = store.get(k).await.unwrap().unwrap();
+            let expected = if i == 7 { 9 } else { m.version };
+            m.version += 1;
+            m.link = Some(link("zm", "kcm"));
+            writes.push((m, expected));
+        }
+        let mut fresh = LinkRecord::absent("many-new");
+        fresh.version = 1;
+        fresh.link = Some(link("zn", "kcm"));
+        writes.push((fresh, 0));
+        let results = store.put_many(&writes).await.unwrap();
+        assert_eq!(results.len(), writes.len());
+        for (i, ((w, _), r)) in writes.iter().zip(&results).enumerate() {
+            let now = store.get(&w.onderwerpobject).await.unwrap().unwrap();
+            if i == 7 {
+                assert!(matches!(r, Err(StoreError::Conflict)), "write {i}: {r:?}");
+                assert_eq!(now.version, w.version - 1);
+            } else {
+                assert!(r.is_ok(), "write {i}: {r:?}");
+                assert_eq!(&now, w);
+            }
+        }
+        assert!(store.put_many(&[]).await.unwrap().is_empty());
     }
 }

@@ -53,10 +53,12 @@ async fn a_page_slower_than_the_margin_is_stopped_within_and_continued_after_its
             ..Default::default()
         },
     );
-    // Every Open Klant answer takes 200 ms: a batch (a klantcontact read, a write and its
-    // look per object) takes seconds, the page three times as long — far past the 8 s left.
-    ok.delay(Some(Duration::from_millis(200)));
-    let deadline = Instant::now() + Duration::from_secs(8);
+    // Every Open Klant answer takes 1 s: a batch (its klantcontacten read at once, then its
+    // writes) takes a second, the page with its after-write looks (the page read again, the
+    // klantcontacten read again) more than the 7 s left: the looks owed count against the
+    // deadline too.
+    ok.delay(Some(Duration::from_secs(1)));
+    let deadline = Instant::now() + Duration::from_secs(7);
     let r = resync.run(Some(deadline), true).await.unwrap();
     let ended = Instant::now();
     assert_eq!(r.stop, Stop::Deadline, "{r:?}");

@@ -50,6 +50,7 @@ mod batch;
 mod checkpoint;
 mod errors;
 mod item;
+mod many;
 pub mod markers;
 mod query;
 mod table;
@@ -166,6 +167,14 @@ impl LinkStore for DynamoStore {
             .table_name(&self.table)
             .set_item(Some(item));
         self.put_if_version(req, expected).await
+    }
+
+    /// Conditional PutItems, 25 at once (see `many`).
+    async fn put_many(
+        &self,
+        writes: &[(LinkRecord, u64)],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        self.put_concurrently(writes).await
     }
 
     /// Query on [`BY_KLANTCONTACT`], then a consistent re-read of each item: the GSI is
