@@ -43,32 +43,107 @@ impl<L: DeliveryLog> OpenZaakSink<L> {
     }
 }
 
-#[async_trait]
-impl<L: DeliveryLog + 'static> EventSink for OpenZaakSink<L> {
-    async fn publish(&self, events: &[OutboxEvent]) -> Result<(), SinkError> {
+impl<L: DeliveryLog> OpenZaakSink<L> {
+    /// One onderwerpobject's events, in order, holding one of [`Self::at_most`]'s permits.
+    /// `Err((index of the first event not delivered, reason))`.
+    async fn deliver_object(&self, events: &[(usize, &OutboxEvent)]) -> Result<(), (usize, String)> {
         let _permit = match &self.at_once {
             Some(s) => Some(s.acquire().await.expect("the semaphore is never closed")),
             None => None,
         };
-        for (i, e) in events.iter().enumerate() {
-            let fail = |reason: String| SinkError::Rejected {
-                sink: "Open Zaak",
-                failed: events.len() - i,
-                total: events.len(),
-                reason,
-            };
+        for (i, e) in events {
             let cloudevent: serde_json::Value =
-                serde_json::from_str(&e.json).map_err(|err| fail(format!("event {}: {err}", e.id)))?;
+                serde_json::from_str(&e.json).map_err(|err| (*i, format!("event {}: {err}", e.id)))?;
             match self.deliverer.deliver(&cloudevent).await {
                 Ok(Outcome::Parked { reason }) => {
                     // logged with alarm=parked by the deliverer; later events go on
                     tracing::error!(event_id = %e.id, reason = %reason, "event parked; fix the cause and re-run `zaaklink sweep`/resync");
                 }
                 Ok(_) => {}
-                Err(err) => return Err(fail(err.to_string())),
+                Err(err) => return Err((*i, err.to_string())),
             }
         }
         Ok(())
+    }
+}
+
+/// The events grouped by their onderwerpobject (`data.linkTo`; an event without one is a
+/// group of its own), each group in the order given, the groups in the order first seen.
+fn by_object(events: &[OutboxEvent]) -> Vec<Vec<(usize, &OutboxEvent)>> {
+    let mut groups: Vec<Vec<(usize, &OutboxEvent)>> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, e) in events.iter().enumerate() {
+        let key = serde_json::from_str::<serde_json::Value>(&e.json)
+            .ok()
+            .and_then(|v| v.pointer("/data/linkTo")?.as_str().map(str::to_owned));
+        match key {
+            Some(k) => match index.get(&k) {
+                Some(g) => groups[*g].push((i, e)),
+                None => {
+                    index.insert(k, groups.len());
+                    groups.push(vec![(i, e)]);
+                }
+            },
+            None => groups.push(vec![(i, e)]),
+        }
+    }
+    groups
+}
+
+type Delivery<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), (usize, String)>> + Send + 'a>>;
+
+/// Every delivery driven at once in this task (a join of a few dozen: a batch's objects).
+async fn all<'a>(mut futs: Vec<Delivery<'a>>) -> Vec<Result<(), (usize, String)>> {
+    use std::task::Poll;
+    let mut out: Vec<Option<Result<(), (usize, String)>>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in futs.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(r) => *slot = Some(r),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|r| r.expect("every delivery finished"))
+        .collect()
+}
+
+#[async_trait]
+impl<L: DeliveryLog + 'static> EventSink for OpenZaakSink<L> {
+    /// Each onderwerpobject's events in order; different objects side by side (at most
+    /// [`Self::at_most`] at once), so a batch of a pass or a head poll is a burst delivered
+    /// in parallel, not one POST after another.
+    async fn publish(&self, events: &[OutboxEvent]) -> Result<(), SinkError> {
+        let groups = by_object(events);
+        let results = all(groups
+            .iter()
+            .map(|g| Box::pin(self.deliver_object(g)) as Delivery<'_>)
+            .collect())
+        .await;
+        match results
+            .into_iter()
+            .filter_map(Result::err)
+            .min_by_key(|(i, _)| *i)
+        {
+            None => Ok(()),
+            Some((i, reason)) => Err(SinkError::Rejected {
+                sink: "Open Zaak",
+                failed: events.len() - i,
+                total: events.len(),
+                reason,
+            }),
+        }
     }
 }
 

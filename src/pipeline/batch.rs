@@ -40,8 +40,17 @@ impl Zaaklink {
         let mut out = BatchOutcome::default();
         let epoch = self.store.epoch().await?;
         let mut planned: Vec<(SeededWrite, LinkRecord, Vec<OutboxEvent>)> = Vec::new();
+        // This process's turns of the batch's objects, held until its outboxes are cleared;
+        // an object another task of this process is working on goes the normal path (which
+        // waits for its turn), so the two never meet at the outbox's claim.
+        let mut turns = Vec::new();
         for item in items {
             out.outcome.objects += 1;
+            let Some(turn) = super::serial::try_turn(&self.store, &item.uuid) else {
+                out.again.push((item.uuid, item.url));
+                continue;
+            };
+            turns.push(turn);
             let record = &item.seed.record;
             if !record.pending.is_empty() {
                 out.again.push((item.uuid, item.url));
@@ -74,6 +83,7 @@ impl Zaaklink {
             .into_iter()
             .map(|(item, next, _)| (item.uuid, item.url, next.link))
             .collect();
+        drop(turns);
         Ok(out)
     }
 

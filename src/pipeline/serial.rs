@@ -35,6 +35,23 @@ pub(crate) struct Turn {
 
 /// Wait for the turn of `onderwerpobject` in `store`.
 pub(crate) async fn turn(store: &Arc<dyn LinkStore>, onderwerpobject: &str) -> Turn {
+    let (key, lock) = lock_of(store, onderwerpobject);
+    Turn {
+        key,
+        guard: Some(lock.lock_owned().await),
+    }
+}
+
+/// The turn of `onderwerpobject` in `store` if nobody in this process holds it now (a batch
+/// of the pass takes what it can get and hands the rest to the normal path, which waits).
+pub(crate) fn try_turn(store: &Arc<dyn LinkStore>, onderwerpobject: &str) -> Option<Turn> {
+    let (key, lock) = lock_of(store, onderwerpobject);
+    let guard = lock.try_lock_owned().ok();
+    // a failed try drops its `lock` here: the entry goes when the holder lets go
+    guard.map(|g| Turn { key, guard: Some(g) })
+}
+
+fn lock_of(store: &Arc<dyn LinkStore>, onderwerpobject: &str) -> (Key, Arc<AsyncMutex<()>>) {
     let key: Key = (
         Arc::as_ptr(store) as *const () as usize,
         onderwerpobject.to_string(),
@@ -53,10 +70,7 @@ pub(crate) async fn turn(store: &Arc<dyn LinkStore>, onderwerpobject: &str) -> T
             }
         }
     };
-    Turn {
-        key,
-        guard: Some(lock.lock_owned().await),
-    }
+    (key, lock)
 }
 
 impl Drop for Turn {
