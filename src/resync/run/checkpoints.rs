@@ -5,18 +5,8 @@ use super::claim::Held;
 use super::clock::Clock;
 use super::listing::ListedPage;
 use super::{Resync, Stop};
-use crate::pipeline::Outcome;
 use crate::resync::checkpoint::Phase;
 use crate::Error;
-
-/// `objects` looked at with this outcome: counted in the run and in the pass.
-pub(super) fn count(h: &mut Held, objects: usize, outcome: &Outcome) {
-    for c in [&mut h.run, &mut h.cp.counts] {
-        c.objects += objects as u64;
-        c.written += outcome.written as u64;
-        c.emitted += outcome.emitted as u64;
-    }
-}
 
 impl Resync {
     /// The part of a page done so far: in phase `list` into the page's seen chunk first,

@@ -5,6 +5,7 @@ use chrono::Utc;
 
 use super::look::Reads;
 use super::{Report, Resync, Stop};
+use crate::pipeline::Outcome;
 use crate::resync::checkpoint::{self, Begin, Checkpoint, Counts};
 use crate::resync::period;
 use crate::store::StoreError;
@@ -18,6 +19,17 @@ pub(super) struct Held {
     pub run: Counts,
     /// The labels read and the writes waiting for their look (this run only).
     pub reads: Reads,
+}
+
+impl Held {
+    /// `objects` looked at with this outcome: counted in the run and in the pass.
+    pub fn count(&mut self, objects: usize, outcome: &Outcome) {
+        for c in [&mut self.run, &mut self.cp.counts] {
+            c.objects += objects as u64;
+            c.written += outcome.written as u64;
+            c.emitted += outcome.emitted as u64;
+        }
+    }
 }
 
 /// What taking the pass gave: the pass held by this run, or the report of why not.

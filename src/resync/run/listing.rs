@@ -126,7 +126,7 @@ impl Resync {
         let seen: Vec<String> = extra.iter().filter_map(|o| self.uuid_of(o)).collect();
         self.checkpoints.put_seen(&h.cp.pass, h.cp.chunks, &seen).await?;
         h.cp.chunks += 1;
-        super::checkpoints::count(h, extra.len(), &outcome);
+        h.count(extra.len(), &outcome);
         Ok(())
     }
 

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::page::{bounded, sum};
+use super::pool::{bounded, sum};
 use super::Resync;
 use crate::link::{self, Klantcontact, Onderwerpobject, ZaakLink};
 use crate::openklant::OpenKlantError;

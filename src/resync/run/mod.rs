@@ -10,6 +10,7 @@
 //!   and once per klantcontact (labels);
 //! - `page`: the page's work — records read at once, batches of objects reconciled through
 //!   the pipeline's conditional write and outbox, bounded concurrency;
+//! - `pool`: bounded concurrency, outcomes summed;
 //! - `checkpoints`: the part done saved (partial, seen chunks, the page finished);
 //! - `stored`: phase `stored` (the stored links the list did not show) and the pass's end.
 
@@ -31,11 +32,12 @@ mod listing;
 mod look;
 mod page;
 mod planning;
+mod pool;
 mod stored;
 
 use claim::{Held, Taken};
 use clock::Clock;
-pub(in crate::resync) use page::bounded;
+pub(in crate::resync) use pool::bounded;
 
 /// Why a run stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,7 +195,7 @@ impl Resync {
         let todo = self.todo(&page, &h.cp.partial);
         let stopped = self.work_page(h, clock, &todo).await?;
         let look = self.look_at_objects(&mut h.reads, Some(h.cp.page)).await?;
-        checkpoints::count(h, 0, &look);
+        h.count(0, &look);
         if stopped.is_some() {
             return Ok(stopped);
         }
@@ -205,7 +207,7 @@ impl Resync {
         let started = Instant::now();
         let look = self.look_at_labels(&mut h.reads).await?;
         clock.took(started);
-        checkpoints::count(h, 0, &look);
+        h.count(0, &look);
         Ok(())
     }
 

@@ -3,10 +3,8 @@
 //! `RESYNC_CONCURRENCY` requests at once (DESIGN §7).
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::time::Instant;
 
-use super::checkpoints::count;
 use super::claim::Held;
 use super::clock::Clock;
 use super::look::Reads;
@@ -159,51 +157,6 @@ pub(super) fn batch_done(
     done: impl Iterator<Item = String>,
 ) {
     clock.took(started);
-    count(h, objects, outcome);
+    h.count(objects, outcome);
     h.cp.partial.extend(done);
-}
-
-/// The outcomes summed; the first error if any failed (the page is then not finished).
-pub(super) fn sum(results: Vec<Result<Outcome, Error>>) -> Result<Outcome, Error> {
-    let mut total = Outcome::default();
-    let mut first = None;
-    for r in results {
-        match r {
-            Ok(o) => {
-                total.written += o.written;
-                total.emitted += o.emitted;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "resync: onderwerpobject not reconciled");
-                first.get_or_insert(e);
-            }
-        }
-    }
-    first.map_or(Ok(total), Err)
-}
-
-/// Run the futures, at most `limit` at once.
-pub(in crate::resync) async fn bounded<T, F>(limit: usize, futs: impl IntoIterator<Item = F>) -> Vec<T>
-where
-    F: Future<Output = T> + Send + 'static,
-    T: Send + 'static,
-{
-    let mut set = tokio::task::JoinSet::new();
-    let mut out = Vec::new();
-    let mut it = futs.into_iter();
-    loop {
-        while set.len() < limit.max(1) {
-            match it.next() {
-                Some(f) => {
-                    set.spawn(f);
-                }
-                None => break,
-            }
-        }
-        match set.join_next().await {
-            Some(Ok(v)) => out.push(v),
-            Some(Err(e)) => std::panic::resume_unwind(e.into_panic()),
-            None => return out,
-        }
-    }
 }
