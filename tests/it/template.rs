@@ -2,7 +2,7 @@
 //! intrinsics only (`Ref`, `Fn::Sub`, `Fn::GetAtt`, `Fn::If`, ...), so it is plain YAML.
 //! cfn-lint (the rules `sam validate --lint` runs) is run by scripts/check-template.
 //!
-//! One test binary; each file of `tests/template/` checks one concern:
+//! Each file of `tests/it/template/` checks one concern:
 //! - `resources`: long-form intrinsics, resource types, the tables, function builds, the
 //!   webhook's Function URL and optional HTTP API;
 //! - `iam`: least privilege of the webhook and deliver policies;

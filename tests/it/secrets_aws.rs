@@ -3,7 +3,7 @@
 //! sources in parallel, and errors that name the setting and the name, never a value. A
 //! small proxy in front of moto records the operation of every request the SDK sends.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 
