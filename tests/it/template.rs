@@ -12,10 +12,15 @@
 //!   reserved concurrency;
 //! - `operations`: log groups, alarms, the dashboard, the outputs;
 //! - `parameters`: no secret values, https roots, samconfig.toml;
+//! - `docs`: DEPLOY.md, OPERATIONS.md and CONFIGURATION.md against the template (log groups,
+//!   indexes, alarms, resources, IAM);
 //! - `helpers`: loading the template and reading its resources and policies.
 
 #[path = "template/helpers.rs"]
 mod helpers;
+
+#[path = "template/docs.rs"]
+mod docs;
 
 #[path = "template/delivery.rs"]
 mod delivery;
