@@ -451,9 +451,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Redrive { from, to, max } => {
-            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .load()
-                .await;
+            let sdk = zaaklink::aws::sdk_config().await;
             let client = aws_sdk_sqs::Client::new(&sdk);
             let moved = zaaklink::deliver::redrive::redrive(&client, &from, &to, max).await?;
             eprintln!("redrive done: {moved} messages moved from {from} to {to}");

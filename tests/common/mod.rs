@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use serde_json::Value;
 
 /// The region every test client uses.
@@ -190,7 +190,7 @@ impl Moto {
     /// SDK config for this server: region eu-west-1, static test credentials, the moto
     /// endpoint, latest behaviour version, the SDK's default retry config.
     pub async fn sdk_config(&self) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
+        zaaklink::aws::config_loader()
             .region(Region::new(REGION))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
                 "test", "test", None, None, "moto",
