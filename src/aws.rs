@@ -47,7 +47,32 @@ pub struct LambdaArgs {
 
 /// The SDK configuration, loaded once; `AWS_ENDPOINT_URL` (emulators) is honoured by the SDK.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    config_loader().load().await
+}
+
+/// `aws_config::defaults` with zaaklink's [`http_client`]: every `SdkConfig` starts here
+/// (the crate turns the SDK's default client, and with it aws-lc, off).
+pub fn config_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client())
+}
+
+/// The AWS SDK's own default HTTPS client (hyper, rustls, the system's roots, the SDK's
+/// connect timeouts, a proxy from the environment), with rustls on ring instead of aws-lc:
+/// ring is the crypto reqwest uses for Open Klant and Open Zaak already, so the build
+/// compiles one crypto library instead of two (aws-lc is a large C build, for the test
+/// command and the arm64 Lambda alike).
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::{proxy::ProxyConfig, tls, Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(|settings, runtime_components| {
+        let mut connector = ConnectorBuilder::default()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = runtime_components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 fn non_empty(v: &Option<String>) -> Option<&str> {

@@ -11,9 +11,12 @@
 //! validates every setting once, into the types the rest reads: the core's [`Settings`],
 //! [`resync`]'s `ResyncSettings` and the webhook's expected `Authorization` (kept as a
 //! digest by [`secret`]); it imports nothing above it. The edges read them: [`lambda`] and
-//! [`webhook`] (HTTP semantics), [`aws`] (wiring), [`demo`], [`telemetry`] (metrics in
-//! CloudWatch's embedded metric format, recorded at the edges); [`testkit`] holds the fakes
-//! and counters for tests, demos and benchmarks.
+//! [`webhook`] (HTTP semantics), [`aws`] (wiring), [`telemetry`] (metrics in
+//! CloudWatch's embedded metric format, recorded at the edges). The fakes and counters for
+//! tests and benchmarks (`testkit`) and the demo's samples (`demo`) compile only with the
+//! `testkit` feature, which the crate's own tests and benches turn on (a dev-dependency of
+//! the crate on itself): the Lambda binaries link none of it. `zaaklink demo` carries its own
+//! copy of the demo and the fake Open Klant (src/bin/zaaklink.rs).
 
 /// mimalloc instead of glibc malloc for every binary of the crate: the per-notification
 /// work is allocation-heavy (JSON in and out), and mimalloc cuts its cost (BENCHMARKS.md).
@@ -26,6 +29,7 @@ pub mod cloudevent;
 pub mod cloudevent_in;
 pub mod config;
 pub mod deliver;
+#[cfg(feature = "testkit")]
 pub mod demo;
 pub mod epoch;
 pub mod lambda;
@@ -40,10 +44,12 @@ pub mod secret;
 pub mod sink;
 pub mod store;
 pub mod telemetry;
+#[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod webhook;
 
 pub use logging::init_logging;
 pub use pipeline::{Error, Outcome, Settings, Zaaklink, DEFAULT_DESTROY_RECHECK_AFTER, DEFAULT_OUTBOX_LEASE};
 // The tools keep their short paths (`zaaklink::fake_openklant`, …) for tests and benches.
+#[cfg(feature = "testkit")]
 pub use testkit::{callcount, fake_openklant, fake_openzaak};

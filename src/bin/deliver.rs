@@ -15,7 +15,6 @@
 //! - `OPEN_ZAAK_USER_ID`, `OPEN_ZAAK_USER_REPRESENTATION` (optional): the JWT's `user_id` /
 //!   `user_representation` (default `zaaklink` / `zaaklink (Open Klant koppelingen)`).
 
-use aws_config::BehaviorVersion;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use zaaklink::deliver::sqs::{handle_batch, SqsQueues};
@@ -57,7 +56,7 @@ async fn main() -> Result<(), Error> {
 
 async fn init() -> Result<(Deliverer<DynamoDbDeliveryLog>, SqsQueues), Error> {
     let settings = DeliverSettings::from_env()?;
-    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let sdk = zaaklink::aws::sdk_config().await;
     let credentials = load_credentials(&settings.credentials, &sdk)
         .await?
         .with_user(&settings.user_id, &settings.user_representation);

@@ -20,6 +20,19 @@ use zaaklink::store::embedded::EmbeddedStore;
 use zaaklink::webhook::{self, Answer, WebhookAuth, MAX_BODY_BYTES};
 use zaaklink::Zaaklink;
 
+// `demo` and `fake-open-klant` need a fake Open Klant, and only this binary has it: it compiles
+// its own copy of src/demo.rs and src/testkit/fake_openklant.rs, which the library keeps behind
+// its `testkit` feature (for tests and benches), so the Lambda binaries carry no fake. The
+// demo's `crate::` paths find the library's rooms through these names.
+#[allow(unused_imports)] // (used by the demo's paths, e.g. `crate::cloudevent::OutboxEvent`)
+use zaaklink::{cloudevent, config, openklant, sink, store};
+#[allow(dead_code)] // the samples the tests use and the CLI does not
+#[path = "../demo.rs"]
+mod demo;
+#[allow(dead_code)] // the fake's calls for tests (failures, delays, request logs)
+#[path = "../testkit/fake_openklant.rs"]
+mod fake_openklant;
+
 #[derive(Parser)]
 #[command(
     version,
@@ -583,7 +596,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let dir = tempfile_dir()?;
             let path = state.unwrap_or_else(|| dir.join("zaaklink-demo.db"));
             let store = EmbeddedStore::open(&path)?;
-            let n = zaaklink::demo::run(Arc::new(store), Arc::new(StdoutSink)).await?;
+            let n = demo::run(Arc::new(store), Arc::new(StdoutSink)).await?;
             eprintln!(
                 "demo done: {n} events emitted (on stdout), state in {}",
                 path.display()
@@ -636,12 +649,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             token,
             objects,
         } => {
-            let ok = zaaklink::fake_openklant::FakeOpenKlant::start_at(listen, &token)
+            let ok = fake_openklant::FakeOpenKlant::start_at(listen, &token)
                 .await
                 .map_err(|e| format!("cannot listen on --listen {listen}: {e}"))?;
             if objects.is_empty() {
-                ok.put(zaaklink::demo::samples::KLANTCONTACT);
-                ok.put(zaaklink::demo::samples::ZAAK_A);
+                ok.put(demo::samples::KLANTCONTACT);
+                ok.put(demo::samples::ZAAK_A);
             }
             for f in &objects {
                 let text =
@@ -661,9 +674,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Redrive { from, to, max } => {
-            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .load()
-                .await;
+            let sdk = zaaklink::aws::sdk_config().await;
             let client = aws_sdk_sqs::Client::new(&sdk);
             let moved = zaaklink::deliver::redrive::redrive(&client, &from, &to, max).await?;
             eprintln!("redrive done: {moved} messages moved from {from} to {to}");

@@ -45,7 +45,7 @@ pub trait CheckpointStore: Send + Sync {
 pub const HEAD_STATE_PASS: &str = "head-poll";
 
 /// The behaviour every [`CheckpointStore`] must have (memory and embedded in their unit
-/// tests, DynamoDB against moto in tests/aws_moto.rs).
+/// tests, DynamoDB against moto in tests/it/aws_moto.rs).
 #[doc(hidden)]
 pub mod contract {
     use super::*;

@@ -218,7 +218,7 @@ pub trait LinkStore: Send + Sync {
 }
 
 /// The behaviour every [`LinkStore`] must have, run by each adapter's tests (memory and
-/// embedded in their unit tests, DynamoDB against moto in tests/aws_moto.rs). Not part of
+/// embedded in their unit tests, DynamoDB against moto in tests/it/aws_moto.rs). Not part of
 /// the API; public so that the integration tests can run it.
 #[doc(hidden)]
 pub mod contract {

@@ -1,8 +1,8 @@
 //! A link store and an event sink that fail where a test's [`Faults`] says so, around real
 //! adapters, and record every outbox the store committed (for the history checks).
 //!
-//! Each suite decides differently *when* a fault fires (tests/faults.rs: "the next n",
-//! tests/load.rs: seeded per-mille rates); *how* each fault looks is here, once.
+//! Each suite decides differently *when* a fault fires (tests/it/faults.rs: "the next n",
+//! tests/it/load.rs: seeded per-mille rates); *how* each fault looks is here, once.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

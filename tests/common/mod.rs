@@ -1,6 +1,6 @@
 //! Test harness shared by the integration tests that need AWS: a fresh AWS account on the
 //! test binary's shared moto server (DynamoDB, EventBridge, SQS, ... on one local port; one
-//! server per test binary, not per test) and helpers to set up the links table,
+//! server per test binary and module of tests/it/, not per test) and helpers to set up the links table,
 //! an event bus whose events land in an SQS queue, and to read that queue back.
 //!
 //! ```ignore
@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use serde_json::Value;
 
 /// The region every test client uses.
@@ -117,13 +117,28 @@ fn interpreter_of(script: &Path) -> PathBuf {
     })
 }
 
+/// The module of the test this process runs, when it runs one (nextest: `<binary> --exact
+/// serve::name …`): the tests of one module of tests/it/ share a moto server, as they did as
+/// a binary of their own, so one module's load never queues another's calls behind it.
+fn test_module() -> Option<String> {
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--exact" {
+            return args
+                .next()
+                .and_then(|t| t.split_once("::").map(|(m, _)| m.to_string()));
+        }
+    }
+    None
+}
+
 impl Moto {
     /// A fresh, empty AWS account on this test binary's shared moto server, started if no
     /// server runs yet, and waited for (≤ [`ready_within`]). Panics with the fix when
     /// moto_server is not installed (in CI too: never skipped).
     ///
     /// nextest runs every test in a process of its own, so the server is shared across
-    /// processes: its files live in `<target>/tmp/moto-shared/<test binary>/`, and every step
+    /// processes: its files live in `<target>/tmp/moto-shared/<test binary>-<module>/`, and every step
     /// runs under the `lock` file there. `current` names the running server's directory, which
     /// holds its `port` ("PORT PID", written by the server), `moto.log`, the account counter
     /// and `clients/<pid>` of every test process that uses it. The server
@@ -143,6 +158,10 @@ impl Moto {
             .ok()
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "tests".into());
+        let binary = match test_module() {
+            Some(module) => format!("{binary}-{module}"),
+            None => binary,
+        };
         let home = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join("moto-shared")
             .join(binary);
@@ -171,7 +190,7 @@ impl Moto {
     /// SDK config for this server: region eu-west-1, static test credentials, the moto
     /// endpoint, latest behaviour version, the SDK's default retry config.
     pub async fn sdk_config(&self) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
+        zaaklink::aws::config_loader()
             .region(Region::new(REGION))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
                 "test", "test", None, None, "moto",

@@ -108,7 +108,7 @@ pub trait DeliveryLog: Send + Sync {
 }
 
 /// The behaviour every [`DeliveryLog`] must have, run on memory (unit test) and on
-/// DynamoDB (moto, tests/deliver.rs). Public for the integration tests only.
+/// DynamoDB (moto, tests/it/deliver.rs). Public for the integration tests only.
 #[doc(hidden)]
 pub mod contract {
     use super::*;

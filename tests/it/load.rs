@@ -38,7 +38,7 @@
 //! final links: expected, present, missing (0), duplicated (0), stale resurrections (0), parked.
 //! The figures go, as one JSON line, to the file named by `ZAAKLINK_RELIABILITY_OUT`.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};

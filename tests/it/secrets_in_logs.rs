@@ -10,7 +10,7 @@
 //! The same outputs carry no metrics document (EMF is written by the Lambda functions only).
 //! The Lambda binaries (`bootstrap`, `deliver`) get the same treatment in `lambda.rs`.
 
-mod common;
+use crate::common;
 #[path = "secrets_in_logs/lambda.rs"]
 mod lambda;
 

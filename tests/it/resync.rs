@@ -12,7 +12,7 @@
 //! at once never work the same pass; a list that shifts underneath a pass never hides an
 //! object for more than one pass; klantcontact deletes are read from Open Klant.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -5,7 +5,7 @@
 //! (embedded metric format). Without `zaken.lezen` the invocation fails naming the scope and
 //! puts nothing on the bus.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Child, Command};

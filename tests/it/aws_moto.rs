@@ -4,7 +4,7 @@
 //! moto cannot produce on demand (PutEvents partial failures, throttling) come from
 //! aws-smithy-mocks. Every test starts its own moto server.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

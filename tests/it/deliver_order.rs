@@ -2,7 +2,7 @@
 //! (`zaaklink::fake_openzaak`) keeps ZaakObjects like Open Zaak 1.30 does, and these tests
 //! compare them with the links the events describe.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

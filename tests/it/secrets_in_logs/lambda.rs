@@ -383,7 +383,7 @@ async fn deliver_at_trace_level_never_prints_a_secret() {
     let log = dir.path().join("deliver.log");
     let p = Proc(function(bin, &api.address, &log, &env).spawn().unwrap());
     let fixture: Value =
-        serde_json::from_str(include_str!("../fixtures/cloudevent-zaak-gekoppeld.json")).unwrap();
+        serde_json::from_str(include_str!("../../fixtures/cloudevent-zaak-gekoppeld.json")).unwrap();
     let mut answers = Vec::new();
     for (i, (answer, failed)) in [(500, true), (401, false), (202, false)].into_iter().enumerate() {
         status.store(answer, Ordering::SeqCst);

@@ -6,7 +6,7 @@
 //! The recorder is global to the process: every test takes [`LOCK`] and starts by emptying
 //! what earlier tests left.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! `zaaklink serve` over real HTTP, as a real process, against a fake Open Klant served on
 //! 127.0.0.1 from the sample objects, with events POSTed to a collector (or on stdout).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

@@ -2,7 +2,7 @@
 //! intrinsics only (`Ref`, `Fn::Sub`, `Fn::GetAtt`, `Fn::If`, ...), so it is plain YAML.
 //! cfn-lint (the rules `sam validate --lint` runs) is run by scripts/check-template.
 //!
-//! One test binary; each file of `tests/template/` checks one concern:
+//! Each file of `tests/it/template/` checks one concern:
 //! - `resources`: long-form intrinsics, resource types, the tables, function builds, the
 //!   webhook's Function URL and optional HTTP API;
 //! - `iam`: least privilege of the webhook and deliver policies;
@@ -14,6 +14,8 @@
 //! - `parameters`: no secret values, https roots, samconfig.toml;
 //! - `audit`: the scheduled audit (schedule, repair parameter, Open Zaak's credentials, the
 //!   AuditDifferences alarm);
+//! - `docs`: DEPLOY.md, OPERATIONS.md and CONFIGURATION.md against the template (log groups,
+//!   indexes, alarms, resources, IAM);
 //! - `helpers`: loading the template and reading its resources and policies.
 
 #[path = "template/helpers.rs"]
@@ -21,6 +23,9 @@ mod helpers;
 
 #[path = "template/audit.rs"]
 mod audit;
+
+#[path = "template/docs.rs"]
+mod docs;
 
 #[path = "template/delivery.rs"]
 mod delivery;

@@ -11,7 +11,7 @@
 //! The real crash — `zaaklink serve` killed with SIGKILL between the state write and the
 //! event put — runs the binary as a process (like tests/serve.rs) with the embedded store.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;

@@ -3,7 +3,7 @@
 //! applies them instead of skipping them as "already delivered", and Open Zaak ends with
 //! Open Klant's link.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::Arc;

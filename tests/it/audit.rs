@@ -6,7 +6,7 @@
 //! (403 without zaken.lezen, a page failing halfway, Open Klant down) exit 2 with nothing
 //! repaired. DESIGN §9.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::time::Duration;

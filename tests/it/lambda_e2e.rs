@@ -7,7 +7,7 @@
 //! Open Zaak and moto's DynamoDB. Both check the metrics each invocation writes to stdout
 //! (CloudWatch's embedded metric format).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -3,11 +3,11 @@
 //! sources in parallel, and errors that name the setting and the name, never a value. A
 //! small proxy in front of moto records the operation of every request the SDK sends.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use zaaklink::aws::{fetch_secrets, SecretRef};
 
 const WEBHOOK: &str = "Token Wh-7Kq2-geheim";
@@ -55,7 +55,7 @@ async fn counting_proxy(moto: &str) -> (String, Arc<Mutex<Vec<String>>>) {
 }
 
 async fn sdk(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    zaaklink::aws::config_loader()
         .region(Region::new(common::REGION))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "test", "test", None, None, "moto",
