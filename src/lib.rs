@@ -20,6 +20,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+pub mod audit;
 pub mod aws;
 pub mod cloudevent;
 pub mod cloudevent_in;

@@ -20,12 +20,14 @@ use crate::openklant::{ApiRoot, OpenKlant, OpenKlantError};
 use crate::sink::{EventSink, SinkError};
 use crate::store::{LinkRecord, LinkStore, StoreError};
 
+mod correct;
 mod destroyed;
 mod klantcontact;
 mod publish;
 mod sweep;
 mod sync;
 
+pub use correct::Corrected;
 pub use destroyed::DEFAULT_DESTROY_RECHECK_AFTER;
 pub use publish::DEFAULT_OUTBOX_LEASE;
 

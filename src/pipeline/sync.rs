@@ -116,7 +116,7 @@ impl Zaaklink {
 
     /// The record after a transition: new link, version + 1, its events in the outbox,
     /// claimed by this writer for `outbox_lease`; also the events just built for it.
-    fn next_record(
+    pub(super) fn next_record(
         &self,
         old: &LinkRecord,
         link: Option<ZaakLink>,

@@ -10,8 +10,14 @@
 //!   `zaak-gekoppeld` creates a ZaakObject (objectType `overige`, `objectTypeOverige` =
 //!   `linkObjectType`, `relatieomschrijving` = label, `object` = linkTo) — a repeat creates
 //!   another; `zaak-ontkoppeld` deletes every ZaakObject of that zaak whose `object` is linkTo.
-//! - `GET /zaken/api/v1/zaakobjecten?zaak=<zaak url>&object=<url>`: the ZaakObjects of a zaak
-//!   and/or an object (same JWT rule; 403 when reads are refused: no `zaken.lezen`).
+//! - `GET /zaken/api/v1/zaakobjecten?zaak=<zaak url>&object=<url>&objectType=<type>`: the
+//!   ZaakObjects of a zaak, an object and/or a type (same JWT rule; 403 when reads are
+//!   refused: no `zaken.lezen`), paginated as Open Zaak 1.30 (`page`, `pageSize` 100 by
+//!   default and at most 500, oldest first, `next`/`previous` links, 404 past the last page).
+//!
+//! Tests can damage it as a caseworker or a restore would: delete ZaakObjects, duplicate one
+//! (Open Zaak accepts an identical second one), add strays and unrelated ones; and make one
+//! page of the list fail.
 //!
 //! Faults can be injected: 5xx answers, lost answers after the event was applied (never
 //! answered; the connection dropped; answered only after a delay, past the client's
@@ -73,6 +79,8 @@ struct Inner {
     read_delay: Option<Duration>,
     /// GETs of /zaakobjecten answered (any status)
     reads: usize,
+    /// list pages (the `page` number of an unfiltered list) answered with this status
+    failing_pages: HashMap<u32, u16>,
     delay: Option<Duration>,
     outage_until: Option<Instant>,
 }
@@ -167,6 +175,38 @@ impl FakeOpenZaak {
                 object_type_overige: "Onderwerpobject".into(),
                 relatieomschrijving: label.to_owned(),
             });
+        })
+    }
+    /// Delete every ZaakObject whose `object` is `object` (a caseworker's delete); how many.
+    pub fn delete_objects(&self, object: &str) -> usize {
+        self.with(|s| {
+            let before = s.objects.len();
+            s.objects.retain(|o| o.object != object);
+            before - s.objects.len()
+        })
+    }
+    /// Add an identical second ZaakObject beside the first one of `object` (Open Zaak accepts
+    /// a second POST of the same relation); false when there is none.
+    pub fn duplicate(&self, object: &str) -> bool {
+        self.with(|s| {
+            let Some(mut copy) = s.objects.iter().find(|o| o.object == object).cloned() else {
+                return false;
+            };
+            s.next_id += 1;
+            copy.uuid = format!("00000000-0000-4000-8000-{:012}", s.next_id);
+            s.objects.push(copy);
+            true
+        })
+    }
+    /// Page `page` of the unfiltered list answers `status` (None: behaves again).
+    pub fn fail_list_page(&self, page: u32, status: Option<u16>) {
+        self.with(|s| match status {
+            Some(st) => {
+                s.failing_pages.insert(page, st);
+            }
+            None => {
+                s.failing_pages.remove(&page);
+            }
         })
     }
     /// Every answer is delayed this long (None: answer at once).
@@ -375,11 +415,53 @@ async fn zaakobjecten(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap
         // as Open Zaak answers an Applicatie without zaken.lezen
         return answer(403, "U heeft geen toestemming om deze actie uit te voeren.");
     }
-    let results: Vec<Value> = s
+    let page: u32 = match q.get("page").map(|p| p.parse::<u32>()) {
+        None => 1,
+        Some(Ok(p)) if p >= 1 => p,
+        Some(_) => return answer(404, "Ongeldige pagina."),
+    };
+    if q.keys().all(|k| k == "page" || k == "pageSize") {
+        if let Some(&status) = s.failing_pages.get(&page) {
+            return answer(status, "injected failure");
+        }
+    }
+    let size = q
+        .get("pageSize")
+        .and_then(|p| p.parse::<usize>().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(100)
+        .min(500);
+    let matching: Vec<&ZaakObject> = s
         .objects
         .iter()
         .filter(|o| q.get("zaak").is_none_or(|z| *z == o.zaak))
         .filter(|o| q.get("object").is_none_or(|x| *x == o.object))
+        .filter(|_| q.get("objectType").is_none_or(|t| t == "overige"))
+        .collect();
+    let count = matching.len();
+    let start = (page as usize - 1) * size;
+    if start >= count && page > 1 {
+        return answer(404, "Ongeldige pagina.");
+    }
+    let link = |p: u32| {
+        let mut pairs: Vec<(String, String)> = q
+            .iter()
+            .filter(|(k, _)| *k != "page")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        pairs.push(("page".into(), p.to_string()));
+        pairs.sort();
+        let qs = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        format!("{}/zaken/api/v1/zaakobjecten?{qs}", s.base)
+    };
+    let next = (start + size < count).then(|| link(page + 1));
+    let previous = (page > 1).then(|| link(page - 1));
+    let results: Vec<Value> = matching
+        .into_iter()
+        .skip(start)
+        .take(size)
         .map(|o| {
             json!({
                 "url": format!("{}/zaken/api/v1/zaakobjecten/{}", s.base, o.uuid),
@@ -392,6 +474,6 @@ async fn zaakobjecten(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap
             })
         })
         .collect();
-    axum::Json(json!({"count": results.len(), "next": null, "previous": null, "results": results}))
+    axum::Json(json!({"count": count, "next": next, "previous": previous, "results": results}))
         .into_response()
 }

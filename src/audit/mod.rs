@@ -1,0 +1,27 @@
+//! The audit (DESIGN §9): are Open Zaak's ZaakObjects equal to Open Klant's zaak links right
+//! now, and if not, where? `zaaklink audit`, `serve --audit-every` and the scheduled job run it.
+//!
+//! - [`object`]: what a ZaakObject's `object` names — an onderwerpobject under
+//!   `OPEN_KLANT_API_ROOT`, a malformed one, or anything else (never read, never touched);
+//! - [`sides`]: what each side says, kept compactly by onderwerpobject uuid;
+//! - [`compare`]: the comparison rules and the kinds of difference (pure);
+//! - [`mend`]: the correcting zaak-ontkoppeld / zaak-gekoppeld per object (pure);
+//! - [`report`]: the report, as text and JSON, and the exit status;
+//! - [`zaakobjecten`]: the Open Zaak port and its HTTP adapter (ZGW JWT, `zaken.lezen`);
+//! - [`read`]: reading both sides in full, side by side;
+//! - `run`: one audit — read, compare, settle, report, repair through the outbox.
+
+pub mod compare;
+pub mod mend;
+pub mod object;
+pub mod read;
+pub mod report;
+mod run;
+pub mod sides;
+pub mod zaakobjecten;
+
+pub use compare::{Difference, Kind};
+pub use read::AuditError;
+pub use report::Report;
+pub use run::{Audit, AuditSettings, DEFAULT_SETTLE};
+pub use zaakobjecten::{HttpZaakObjecten, ZaakObjecten, ZaakObjectenError};
