@@ -9,7 +9,7 @@ import time
 from collections import Counter
 
 from backtoback import K_BIG_BURST
-from scenarios import K_DELETE, K_KC_DELETE, K_RELINK, K_RELINK_PATCH, KINDS
+from scenarios import K_RELINK, K_RELINK_PATCH, KINDS
 
 MODES = {
     "a": "a — classic `klantcontacten` abonnement; Open Klant's cloud events off",
@@ -77,8 +77,10 @@ def targets(w, rounds, defaults):
         unseen = len(cs) - len(lat)
         return (max(lat) if lat else None), len(cs), unseen
 
-    creates = [k for k in KINDS if k.startswith("create")]
-    deletes = [k for k in KINDS if k not in creates and k not in (K_RELINK, K_RELINK_PATCH)]
+    # step 4's burst has a target of its own (visible ≤ 60 s after its last create)
+    single = [k for k in KINDS if k != K_BIG_BURST]
+    creates = [k for k in single if k.startswith("create")]
+    deletes = [k for k in single if k not in creates and k not in (K_RELINK, K_RELINK_PATCH)]
     relinks = [K_RELINK, K_RELINK_PATCH]
     w("")
     w("### Against the targets (issue 24)")
@@ -86,12 +88,13 @@ def targets(w, rounds, defaults):
     w("At zaaklink's defaults only: the changes of steps 1, 2 and 4 made while zaaklink ran with its")
     w("defaults (round a's step 2 runs with the shortened pass and is left out; so is the outage).")
     w("*worst* = the slowest change of those kinds, seconds from Open Klant's answer until Open Zaak")
-    w("showed it.")
+    w("showed it. Step 4's burst is judged by its own target (all of it visible ≤ 60 s after its last")
+    w("create), not change by change.")
     w("")
     w("| target | round | kinds (changes) | worst s | met |")
     w("|---|---|---|---|---|")
     rows = [
-        ("every kind ≤ 30 s with Open Klant's cloud events on", "b", KINDS, 30, "all"),
+        ("every kind ≤ 30 s with Open Klant's cloud events on", "b", single, 30, "all"),
         ("new links ≤ 30 s with them off", "a", creates, 30, "creates"),
         ("deletes ≤ 30 s with them off", "a", deletes, 30, "deletes"),
     ]
