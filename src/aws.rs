@@ -282,3 +282,90 @@ pub async fn build(sdk: &SdkConfig, mut args: LambdaArgs) -> Result<(Zaaklink, C
     };
     Ok((app, cfg))
 }
+
+/// The scheduled audit on the resync function (DESIGN §9): where Open Zaak is, whose
+/// credentials read it (fetched when an audit runs, so a missing secret fails that audit, not
+/// the function), and whether it repairs (`ZAAKLINK_AUDIT_REPAIR`, default true).
+pub struct AuditJob {
+    sdk: SdkConfig,
+    root: String,
+    credentials: crate::deliver::CredentialsSource,
+    repair: bool,
+    settle: std::time::Duration,
+}
+
+impl AuditJob {
+    /// From the environment through `lookup`; `Ok(None)` when `OPEN_ZAAK_ROOT` is not set
+    /// (a stack that delivers through an API destination has no Applicatie to read with).
+    pub fn from_lookup(
+        sdk: &SdkConfig,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, ConfigError> {
+        let get = |n: &str| lookup(n).filter(|v| !v.trim().is_empty());
+        let Some(root) = get("OPEN_ZAAK_ROOT") else {
+            return Ok(None);
+        };
+        let allow_http = get("ALLOW_PLAIN_HTTP").is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes"));
+        crate::config::refuse_plain_http(&root, allow_http).map_err(|problem| ConfigError {
+            setting: "OPEN_ZAAK_ROOT",
+            problem,
+        })?;
+        let credentials = match (
+            get("OPEN_ZAAK_CREDENTIALS_SECRET_ID"),
+            get("OPEN_ZAAK_CLIENT_ID"),
+            get("OPEN_ZAAK_SECRET"),
+        ) {
+            (Some(id), _, _) => crate::deliver::CredentialsSource::SecretsManager(id),
+            (None, Some(id), Some(secret)) => crate::deliver::CredentialsSource::Env(
+                crate::deliver::OpenZaakCredentials::new(id, secret),
+            ),
+            _ => {
+                return Err(ConfigError {
+                    setting: "OPEN_ZAAK_CREDENTIALS_SECRET_ID",
+                    problem: "is not set: the audit reads Open Zaak with the Applicatie deliver uses (it needs zaken.lezen); set it, or OPEN_ZAAK_CLIENT_ID and OPEN_ZAAK_SECRET, or unset OPEN_ZAAK_ROOT".into(),
+                })
+            }
+        };
+        let repair = match get("ZAAKLINK_AUDIT_REPAIR").as_deref().map(str::trim) {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(ConfigError {
+                    setting: "ZAAKLINK_AUDIT_REPAIR",
+                    problem: format!("is {other:?}: use true or false"),
+                })
+            }
+        };
+        let settle = match get("ZAAKLINK_AUDIT_SETTLE") {
+            Some(v) => crate::config::parse_duration("ZAAKLINK_AUDIT_SETTLE", &v)?,
+            None => crate::audit::DEFAULT_SETTLE,
+        };
+        Ok(Some(AuditJob {
+            sdk: sdk.clone(),
+            root,
+            credentials,
+            repair,
+            settle,
+        }))
+    }
+
+    /// The audit over `app` (its links table and bus: repairs go through the outbox and
+    /// `deliver` like every event).
+    pub async fn audit(&self, app: &Zaaklink) -> Result<crate::audit::Audit, String> {
+        let credentials = crate::deliver::load_credentials(&self.credentials, &self.sdk)
+            .await
+            .map_err(|e| e.to_string())?;
+        let oz =
+            crate::audit::HttpZaakObjecten::new(&self.root, credentials, std::time::Duration::from_secs(30))
+                .map_err(|e| format!("OPEN_ZAAK_ROOT: {e}"))?;
+        Ok(crate::audit::Audit::new(
+            app,
+            Arc::new(oz),
+            crate::audit::AuditSettings {
+                repair: self.repair,
+                settle: self.settle,
+                ..Default::default()
+            },
+        ))
+    }
+}

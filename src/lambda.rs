@@ -25,6 +25,9 @@ pub enum Job {
     /// The head poll (DESIGN §7a), on the resync function: its state lives beside the
     /// checkpoint, and a pass it asks for runs in the same invocation.
     Head,
+    /// The audit (DESIGN §9), on the resync function: Open Zaak against Open Klant, repaired
+    /// through the outbox; metric `AuditDifferences`.
+    Audit,
 }
 
 /// What arrived.
@@ -45,6 +48,10 @@ pub enum LambdaError {
     Job { job: Job, error: crate::Error },
     #[error("a {0} event arrived but this function was built without the resync (its checkpoint store); invoke the resync function of the stack")]
     NoResync(&'static str),
+    #[error("an audit event arrived but this function has no Open Zaak to read (OPEN_ZAAK_ROOT and its credentials): invoke the resync function of a stack that delivers with DeliveryMode=function")]
+    NoAudit,
+    #[error("scheduled audit failed: {0}; it runs again on the next schedule")]
+    Audit(String),
 }
 
 /// Recognise the event by its shape.
@@ -53,8 +60,9 @@ pub fn recognise(v: Value) -> Result<Incoming, LambdaError> {
         "sweep" => Ok(Job::Sweep),
         "resync" => Ok(Job::Resync),
         "head" => Ok(Job::Head),
+        "audit" => Ok(Job::Audit),
         other => Err(LambdaError::Unrecognised(format!(
-            "unknown job {other:?} (use sweep, resync or head)"
+            "unknown job {other:?} (use sweep, resync, head or audit)"
         ))),
     };
     if let Some(name) = v.get("zaaklink").and_then(Value::as_str) {
@@ -192,6 +200,7 @@ pub async fn handle_with(
             let resync = resync.ok_or(LambdaError::NoResync("resync"))?;
             resync_job(resync, stop_at, false).await
         }
+        Incoming::Scheduled(Job::Audit) => Err(LambdaError::NoAudit),
         Incoming::Scheduled(Job::Head) => {
             let resync = resync.ok_or(LambdaError::NoResync("head"))?;
             let head = HeadPoll::new(resync);
@@ -233,6 +242,56 @@ pub async fn handle_with(
             }
         }
     }
+}
+
+/// Whether `event` is the audit's schedule (the resync function runs it with its
+/// [`crate::aws::AuditJob`], [`audit_job`]).
+pub fn is_audit(event: &Value) -> bool {
+    matches!(recognise(event.clone()), Ok(Incoming::Scheduled(Job::Audit)))
+}
+
+/// One scheduled audit (DESIGN §9): the metric `AuditDifferences` per kind and `remaining`
+/// after the repair; the report's summary in the log and the answer. It must end before
+/// `stop_at`; an audit that does not is stopped (repairs made so far stand; the next audit
+/// sees the rest).
+pub async fn audit_job(
+    app: &Zaaklink,
+    job: Option<&crate::aws::AuditJob>,
+    stop_at: Option<std::time::Instant>,
+) -> Result<Value, LambdaError> {
+    use crate::audit::Kind;
+    let audit = job.ok_or(LambdaError::NoAudit)?.audit(app).await.map_err(|e| {
+        tracing::error!(error = %e, "scheduled audit cannot start");
+        LambdaError::Audit(e)
+    })?;
+    let report = match stop_at {
+        Some(t) => tokio::time::timeout_at(t.into(), audit.run())
+            .await
+            .map_err(|_| {
+                tracing::error!("scheduled audit did not finish within the invocation");
+                LambdaError::Audit(
+                    "it did not finish within the invocation (repairs made so far stand)".into(),
+                )
+            })?,
+        None => audit.run().await,
+    };
+    if let Some(e) = &report.error {
+        return Err(LambdaError::Audit(e.message.clone()));
+    }
+    for kind in Kind::ALL {
+        telemetry::audit_differences(kind.name(), report.count(kind) as u64);
+    }
+    telemetry::audit_differences("remaining", report.remaining as u64);
+    let repaired = report.repairs.as_ref().map_or(0, |r| r.differences);
+    if report.remaining > 0 {
+        tracing::error!(result = %report.result, counted = report.counted, remaining = report.remaining, repaired,
+            alarm = "audit_differences", "scheduled audit: differences remain (AuditDifferencesAlarm; `zaaklink audit` shows them)");
+    } else {
+        tracing::info!(result = %report.result, counted = report.counted, repaired, "scheduled audit done");
+    }
+    let mut answer = serde_json::to_value(&report).expect("a report serialises");
+    answer["job"] = "audit".into();
+    Ok(answer)
 }
 
 /// One resync run (`force`: start a pass even when the interval has not passed).
@@ -512,5 +571,60 @@ mod tests {
         ));
         assert!(recognise(serde_json::json!({"zaaklink": "drop-table"})).is_err());
         assert!(recognise(serde_json::json!({"hello": 1})).is_err());
+        let audit: Value = serde_json::from_str(include_str!("../events/schedule/audit.json")).unwrap();
+        assert!(is_audit(&audit) && is_audit(&serde_json::json!({"zaaklink": "audit"})));
+        assert!(!is_audit(&serde_json::json!({"zaaklink": "resync"})));
+    }
+
+    #[tokio::test]
+    async fn an_audit_without_open_zaak_is_refused_naming_the_fix() {
+        let (_ok, app, _sink, _store, auth) = setup().await;
+        let e = handle(&app, &auth, serde_json::json!({"zaaklink": "audit"}))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, LambdaError::NoAudit), "{e}");
+        let e = audit_job(&app, None, None).await.unwrap_err();
+        assert!(e.to_string().contains("OPEN_ZAAK_ROOT"), "{e}");
+        let sdk = aws_config::SdkConfig::builder().build();
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |n: &str| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())
+        };
+        assert!(crate::aws::AuditJob::from_lookup(&sdk, env(&[]))
+            .unwrap()
+            .is_none());
+        let e = crate::aws::AuditJob::from_lookup(&sdk, env(&[("OPEN_ZAAK_ROOT", "https://oz.example")]))
+            .err()
+            .unwrap();
+        assert_eq!(e.setting, "OPEN_ZAAK_CREDENTIALS_SECRET_ID");
+        let e = crate::aws::AuditJob::from_lookup(
+            &sdk,
+            env(&[
+                ("OPEN_ZAAK_ROOT", "http://oz.example"),
+                ("OPEN_ZAAK_CREDENTIALS_SECRET_ID", "s"),
+            ]),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.setting, "OPEN_ZAAK_ROOT");
+        let e = crate::aws::AuditJob::from_lookup(
+            &sdk,
+            env(&[
+                ("OPEN_ZAAK_ROOT", "https://oz.example"),
+                ("OPEN_ZAAK_CREDENTIALS_SECRET_ID", "s"),
+                ("ZAAKLINK_AUDIT_REPAIR", "ja"),
+            ]),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.setting, "ZAAKLINK_AUDIT_REPAIR");
+        assert!(crate::aws::AuditJob::from_lookup(
+            &sdk,
+            env(&[
+                ("OPEN_ZAAK_ROOT", "https://oz.example"),
+                ("OPEN_ZAAK_CREDENTIALS_SECRET_ID", "s")
+            ]),
+        )
+        .unwrap()
+        .is_some());
     }
 }

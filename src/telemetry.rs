@@ -27,6 +27,10 @@ pub const RESYNC_OBJECTS: &str = "ResyncObjects";
 pub const RESYNC_CHANGES: &str = "ResyncChanges";
 /// Resync passes that completed (Count).
 pub const RESYNC_PASSES_COMPLETED: &str = "ResyncPassesCompleted";
+/// Differences an audit found, by `Kind` (`missing`, `stray`, `duplicated`, `malformed`,
+/// `labelDifferent`), and `Kind` = `remaining`: the counted ones left after its repair
+/// (the `AuditDifferencesAlarm`).
+pub const AUDIT_DIFFERENCES: &str = "AuditDifferences";
 /// Deliveries whose zaakobjecten read Open Zaak refused (401/403: no `zaken.lezen`) or
 /// could not answer usefully: sent without the checks against duplicates and silent drops
 /// (Count; alarmed by the stack).
@@ -136,6 +140,12 @@ pub fn resync_run(objects: u64, changes: u64, events: u64, pass_completed: bool)
     }
 }
 
+/// One audit's differences of one kind (`Kind` dimension): a gauge, so 0 is written too and
+/// the graph shows every audit.
+pub fn audit_differences(kind: &'static str, n: u64) {
+    metrics::gauge!(AUDIT_DIFFERENCES, "Kind" => kind).set(n as f64);
+}
+
 /// `METRICS_NAMESPACE` is invalid.
 #[derive(Debug, thiserror::Error)]
 #[error("METRICS_NAMESPACE {0:?} is invalid: a CloudWatch namespace is 1–255 characters of letters, digits and . - _ / # : space, and does not start with \"AWS/\"; unset it for {DEFAULT_NAMESPACE:?}")]
@@ -185,6 +195,7 @@ impl Emf {
             describe_counter!(name, Unit::Count, "");
         }
         describe_histogram!(DELIVERY_LAG, Unit::Milliseconds, "");
+        metrics::describe_gauge!(AUDIT_DIFFERENCES, Unit::Count, "");
         Ok(Emf { collector })
     }
 

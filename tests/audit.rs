@@ -413,3 +413,66 @@ async fn serve_audits_on_a_schedule_and_repairs() {
         .relations()
         .contains(&(w.scene.oo_url(2), w.scene.zaak(2), "Onderwerp 2 - (2)".into())));
 }
+
+/// Open Zaak's answers are bounded: a page over 8 MiB or no page at all is a failed read
+/// naming Open Zaak; a `next` link is never followed (only page numbers under the configured
+/// root are asked); a 404 ends the list.
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_or_huge_answers_of_open_zaak_are_bounded() {
+    use std::sync::{Arc, Mutex};
+    use zaaklink::audit::{HttpZaakObjecten, ZaakObjecten, ZaakObjectenError};
+    let asked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = asked.clone();
+    let app = axum::Router::new().route(
+        "/{mode}/zaken/api/v1/zaakobjecten",
+        axum::routing::get(
+            move |axum::extract::Path(mode): axum::extract::Path<String>, uri: axum::http::Uri| {
+                let seen = seen.clone();
+                async move {
+                    seen.lock().unwrap().push(uri.to_string());
+                    let page2 = uri.query().unwrap_or("").contains("page=2");
+                    let (status, body): (u16, String) = match (mode.as_str(), page2) {
+                        ("huge", _) => (200, format!("{{\"results\": [\"{}\"]}}", "x".repeat(9 << 20))),
+                        ("garbage", _) => (200, "<html>not a page</html>".to_owned()),
+                        ("next", false) => (
+                            200,
+                            r#"{"count": 3, "next": "http://evil.example/steal", "results": [{"url": "u1", "zaak": "z", "object": "o", "relatieomschrijving": "l"}]}"#.to_owned(),
+                        ),
+                        _ => (404, r#"{"detail": "Ongeldige pagina."}"#.to_owned()),
+                    };
+                    (axum::http::StatusCode::from_u16(status).unwrap(), body)
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let reader = |mode: &str| {
+        HttpZaakObjecten::new(
+            &format!("{base}/{mode}"),
+            zaaklink::deliver::OpenZaakCredentials::new(CLIENT, SECRET),
+            Duration::from_secs(30),
+        )
+        .unwrap()
+    };
+    for mode in ["huge", "garbage"] {
+        match reader(mode).page(1, 500).await {
+            Err(ZaakObjectenError::Failed { reason, .. }) => {
+                assert!(
+                    reason.contains("8388608 bytes") || reason.contains("no page"),
+                    "{mode}: {reason}"
+                )
+            }
+            other => panic!("{mode}: {other:?}"),
+        }
+    }
+    let r = reader("next");
+    let p = r.page(1, 500).await.unwrap().unwrap();
+    assert_eq!(p.results.len(), 1);
+    assert!(r.page(2, 500).await.unwrap().is_none(), "404 past the last page");
+    assert!(asked.lock().unwrap().iter().all(|u| !u.contains("evil")));
+    assert!(asked.lock().unwrap().iter().any(|u| u.contains("pageSize=500")));
+}

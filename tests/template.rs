@@ -12,10 +12,15 @@
 //!   reserved concurrency;
 //! - `operations`: log groups, alarms, the dashboard, the outputs;
 //! - `parameters`: no secret values, https roots, samconfig.toml;
+//! - `audit`: the scheduled audit (schedule, repair parameter, Open Zaak's credentials, the
+//!   AuditDifferences alarm);
 //! - `helpers`: loading the template and reading its resources and policies.
 
 #[path = "template/helpers.rs"]
 mod helpers;
+
+#[path = "template/audit.rs"]
+mod audit;
 
 #[path = "template/delivery.rs"]
 mod delivery;

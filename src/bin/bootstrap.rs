@@ -33,16 +33,24 @@ async fn main() -> Result<(), Error> {
         tracing::error!(setting = e.setting, error = %e, "zaaklink cannot start");
         e
     })?;
+    // The scheduled audit (DESIGN §9) on the resync function, when Open Zaak is configured.
+    let audit = aws::AuditJob::from_lookup(&sdk, |n| std::env::var(n).ok()).map_err(|e| {
+        tracing::error!(setting = e.setting, error = %e, "zaaklink cannot start");
+        e
+    })?;
     if let Some(why) = cfg.emission_off_reason {
         tracing::warn!(reason = why, "events are not emitted");
     }
     let auth = cfg.webhook_auth;
-    let (app, auth, resync, emf) = (&app, &auth, &resync, &emf);
+    let (app, auth, resync, emf, audit) = (&app, &auth, &resync, &emf, &audit);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // A resync run ends before the invocation's deadline (see stop_at).
         let stop_at = stop_at(event.context.deadline);
-        let answer =
-            zaaklink::lambda::handle_with(app, auth, event.payload, Some(resync), Some(stop_at)).await;
+        let answer = if zaaklink::lambda::is_audit(&event.payload) {
+            zaaklink::lambda::audit_job(app, audit.as_ref(), Some(stop_at)).await
+        } else {
+            zaaklink::lambda::handle_with(app, auth, event.payload, Some(resync), Some(stop_at)).await
+        };
         emf.flush(&event.context.request_id);
         answer.map_err(Error::from)
     }))

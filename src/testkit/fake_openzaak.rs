@@ -81,6 +81,8 @@ struct Inner {
     reads: usize,
     /// list pages (the `page` number of an unfiltered list) answered with this status
     failing_pages: HashMap<u32, u16>,
+    /// added to a zaakobjecten answer per ZaakObject in it (a real one's list speed)
+    per_listed: Option<Duration>,
     delay: Option<Duration>,
     outage_until: Option<Instant>,
 }
@@ -197,6 +199,10 @@ impl FakeOpenZaak {
             s.objects.push(copy);
             true
         })
+    }
+    /// Add this much latency to a zaakobjecten answer per ZaakObject in it (benchmarks).
+    pub fn delay_per_listed(&self, d: Option<Duration>) {
+        self.with(|s| s.per_listed = d);
     }
     /// Page `page` of the unfiltered list answers `status` (None: behaves again).
     pub fn fail_list_page(&self, page: u32, status: Option<u16>) {
@@ -400,29 +406,48 @@ async fn zaakobjecten(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
+    let (response, wait) = list(&inner, &headers, &q);
+    if let Some(w) = wait {
+        tokio::time::sleep(w).await;
+    }
+    response
+}
+
+/// The answer to a zaakobjecten GET, and how long to wait before giving it.
+fn list(
+    inner: &Mutex<Inner>,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> (Response, Option<Duration>) {
     let mut s = inner.lock().expect("lock");
     s.reads += 1;
     if down(&s) {
-        return answer(503, "down");
+        return (answer(503, "down"), None);
     }
     if !authorized(&s, &headers) {
-        return answer(
-            403,
-            "Authentication credentials were not provided or are invalid.",
+        return (
+            answer(
+                403,
+                "Authentication credentials were not provided or are invalid.",
+            ),
+            None,
         );
     }
     if s.refuse_reads {
         // as Open Zaak answers an Applicatie without zaken.lezen
-        return answer(403, "U heeft geen toestemming om deze actie uit te voeren.");
+        return (
+            answer(403, "U heeft geen toestemming om deze actie uit te voeren."),
+            None,
+        );
     }
     let page: u32 = match q.get("page").map(|p| p.parse::<u32>()) {
         None => 1,
         Some(Ok(p)) if p >= 1 => p,
-        Some(_) => return answer(404, "Ongeldige pagina."),
+        Some(_) => return (answer(404, "Ongeldige pagina."), None),
     };
     if q.keys().all(|k| k == "page" || k == "pageSize") {
         if let Some(&status) = s.failing_pages.get(&page) {
-            return answer(status, "injected failure");
+            return (answer(status, "injected failure"), None);
         }
     }
     let size = q
@@ -441,7 +466,7 @@ async fn zaakobjecten(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap
     let count = matching.len();
     let start = (page as usize - 1) * size;
     if start >= count && page > 1 {
-        return answer(404, "Ongeldige pagina.");
+        return (answer(404, "Ongeldige pagina."), None);
     }
     let link = |p: u32| {
         let mut pairs: Vec<(String, String)> = q
@@ -474,6 +499,10 @@ async fn zaakobjecten(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap
             })
         })
         .collect();
-    axum::Json(json!({"count": count, "next": next, "previous": previous, "results": results}))
-        .into_response()
+    let wait = s.per_listed.map(|d| d * results.len() as u32);
+    (
+        axum::Json(json!({"count": count, "next": next, "previous": previous, "results": results}))
+            .into_response(),
+        wait,
+    )
 }
