@@ -11,8 +11,9 @@ such a request, at zaaklink's defaults:
    `zaak-gekoppeld` of one relink reach zaaklink together, in one beat of Open Notificaties);
 3. deletes of objects off the head page, one pair (an onderwerpobject on its own, and a
    klantcontact whose onderwerpobject goes by cascade, which no component announces) right
-   after each of --delete-polls consecutive head polls: each poll sees the count drop again
-   (overflow then shrink, shrink then shrink).
+   after each of DELETE_POLLS head polls, the next pair only once a poll has shown the last
+   pair gone: polls in a row see the count drop again (overflow then shrink, shrink then
+   shrink).
 
 Every change is timed at Open Zaak like the other steps; which head poll saw each delete (its
 `why` and `pass_due`) is kept for the report.
@@ -84,15 +85,24 @@ def run(runner, pool, big_burst, step=4):
     pool = pool[len(relinked):]
     deletes = []
     after = time.time()
+    below = None  # the count a poll shows once it has seen the last pair gone
     for i in range(DELETE_POLLS):
         if len(pool) < 2:
             break
-        at, _fields = next_head_poll(runner, after)
+        at, fields = next_head_poll(runner, after)
+        # A poll that began before the last pair's DELETEs were answered (the next tick comes
+        # at once after a long poll) does not show them: the next pair waits for the poll
+        # that does (at most a few), so that polls in a row each see the count drop.
+        for _ in range(4):
+            if below is None or (isinstance(fields.get("count"), int) and fields["count"] <= below):
+                break
+            at, fields = next_head_poll(runner, at)
         a, b = pool[0], pool[1]
         pool = pool[2:]
         runner.delete_oo(step, f"back to back: off the head page, after head poll {i + 1}", a)
         runner.delete_kc(step, f"back to back: off the head page, after head poll {i + 1}", b)
         deletes += [runner.changes[-2], runner.changes[-1]]
+        below = fields["count"] - 2 if isinstance(fields.get("count"), int) else None
         after = at
     # the poll after the last delete, so that each delete has the poll that saw it
     if deletes:
