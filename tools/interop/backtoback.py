@@ -55,6 +55,12 @@ def next_head_poll(runner, after, timeout=240):
     raise RuntimeError(f"no head poll logged within {timeout} s (is the head poll on? ZAAKLINK_HEAD_POLL_EVERY)")
 
 
+def shows_drop(fields, before):
+    """Whether a head poll saw objects leave: `Shrunk`, or a count below the one before."""
+    count = fields.get("count")
+    return "Shrunk" in str(fields.get("why")) or (isinstance(count, int) and before is not None and count < before)
+
+
 def poll_summary(at, fields, t0):
     return {
         "at_s": round(at - t0, 1),
@@ -85,24 +91,26 @@ def run(runner, pool, big_burst, step=4):
     pool = pool[len(relinked):]
     deletes = []
     after = time.time()
-    below = None  # the count a poll shows once it has seen the last pair gone
+    last = None  # the count of the poll before the last pair was deleted
     for i in range(DELETE_POLLS):
         if len(pool) < 2:
             break
         at, fields = next_head_poll(runner, after)
         # A poll that began before the last pair's DELETEs were answered (the next tick comes
         # at once after a long poll) does not show them: the next pair waits for the poll
-        # that does (at most a few), so that polls in a row each see the count drop.
+        # that does (its count dropped; at most a few polls), so that polls in a row each see
+        # the count drop.
         for _ in range(4):
-            if below is None or (isinstance(fields.get("count"), int) and fields["count"] <= below):
+            if last is None or shows_drop(fields, last):
                 break
+            last = fields.get("count") if isinstance(fields.get("count"), int) else last
             at, fields = next_head_poll(runner, at)
         a, b = pool[0], pool[1]
         pool = pool[2:]
         runner.delete_oo(step, f"back to back: off the head page, after head poll {i + 1}", a)
         runner.delete_kc(step, f"back to back: off the head page, after head poll {i + 1}", b)
         deletes += [runner.changes[-2], runner.changes[-1]]
-        below = fields["count"] - 2 if isinstance(fields.get("count"), int) else None
+        last = fields.get("count") if isinstance(fields.get("count"), int) else None
         after = at
     # the poll after the last delete, so that each delete has the poll that saw it
     if deletes:
