@@ -117,7 +117,10 @@ def run(runner, pool, big_burst, step=4):
         next_head_poll(runner, after)
     polls = head_polls(runner.serve_log, t0)
     for c in deletes:
-        seen_by = next(((at, f) for at, f in polls if at > c["t"]), None)
+        # the first poll after the change that saw objects leave (a poll logged just after
+        # may have begun before the change), else the first poll after it
+        later = [(at, f) for at, f in polls if at > c["t"]]
+        seen_by = next(((at, f) for at, f in later if "Shrunk" in str(f.get("why"))), later[0] if later else None)
         c["head_poll"] = poll_summary(seen_by[0], seen_by[1], c["t"]) if seen_by else None
     return {
         "big_burst": len(big),

@@ -143,7 +143,7 @@ def back_to_back(w, r):
         w("")
         w("Each delete off the head page, the head poll after it and when Open Zaak showed it:")
         w("")
-        w("| change | the next head poll: s after the change, why, pass_due | s until Open Zaak showed it | path |")
+        w("| change | the head poll that saw it (the first after it that saw objects leave): s after the change, why, pass_due | s until Open Zaak showed it | path |")
         w("|---|---|---|---|")
         for c in dels:
             hp = c["head_poll"]
