@@ -2,7 +2,8 @@
 
 - a catalogus, a published zaaktype, INTEROP_ZAKEN zaken and one for the probes;
 - an Applicatie for zaaklink (JWTSecret client id + secret; autorisatie on component nrc
-  with scope cloudevents.bezorgen), which is all `POST /events` needs;
+  with scope cloudevents.bezorgen, which is all `POST /events` needs; and one on component
+  zrc with scope zaken.lezen on the zaaktype, as docs/DEPLOY.md step 5a says);
 - an Applicatie with heeft_alle_autorisaties for the scenario runner's reads;
 - a zgw-consumers Service for Open Klant's klantinteracties API (auth API key, header
   Authorization = "Token <Open Klant token>"), so Open Zaak can GET a gekoppeld's linkTo.
@@ -103,6 +104,19 @@ Autorisatie.objects.get_or_create(
     applicatie=zl,
     component=ComponentTypes.nrc,
     defaults={"scopes": [str(SCOPE_CLOUDEVENTS_BEZORGEN)]},
+)
+# zaken.lezen on the zaaktype, as docs/DEPLOY.md step 5a tells an operator (the second
+# autorisatie: component Zaken API, the zaaktypen of the events, maximum vertrouwelijkheid
+# zeer_geheim): deliver's default read path (OPEN_ZAAK_ZAKEN_API_READ=true) and `zaaklink
+# audit` read zaakobjecten with it.
+Autorisatie.objects.update_or_create(
+    applicatie=zl,
+    component=ComponentTypes.zrc,
+    zaaktype=f"{root}/catalogi/api/v1/zaaktypen/{zaaktype.uuid}",
+    defaults={
+        "scopes": ["zaken.lezen"],
+        "max_vertrouwelijkheidaanduiding": VertrouwelijkheidsAanduiding.zeer_geheim,
+    },
 )
 applicatie(os.environ["INTEROP_OZ_READER_ID"], os.environ["INTEROP_OZ_READER_SECRET"], "interop reader", True)
 
