@@ -16,7 +16,7 @@
 //! tests and benchmarks (`testkit`) and the demo's samples (`demo`) compile only with the
 //! `testkit` feature, which the crate's own tests and benches turn on (a dev-dependency of
 //! the crate on itself): the Lambda binaries link none of it. `zaaklink demo` carries its own
-//! copy of the demo and the fake Open Klant (src/bin/zaaklink.rs).
+//! copy of the demo and the fake Open Klant (src/bin/zaaklink/main.rs).
 
 /// mimalloc instead of glibc malloc for every binary of the crate: the per-notification
 /// work is allocation-heavy (JSON in and out), and mimalloc cuts its cost (BENCHMARKS.md).

@@ -3,7 +3,7 @@
 //! interceptor that counts AWS calls, and a store wrapper whose indexes lag. Compiled only with
 //! the `testkit` feature (the crate's tests and benches turn it on; Cargo.toml), so no binary
 //! links it; `zaaklink demo` and `zaaklink fake-open-klant` compile their own copy of
-//! fake_openklant.rs into the CLI (src/bin/zaaklink.rs).
+//! fake_openklant.rs into the CLI (src/bin/zaaklink/main.rs).
 
 pub mod callcount;
 pub mod fake_openklant;
