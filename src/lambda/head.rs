@@ -1,0 +1,106 @@
+//! The head poll (DESIGN §7a), on the resync function: when it polls, and each poll with the
+//! pass it asks for.
+
+use serde_json::Value;
+
+use super::scheduled::resync_job;
+use super::{Job, LambdaError};
+use crate::resync::{HeadPoll, Resync};
+use crate::telemetry;
+
+/// When the head job polls (DESIGN §7a). The schedule's Input `{"zaaklink": "head",
+/// "pollEvery": 15}` (the stack's `HeadPollEvery`) polls every 15 s for the minute until the
+/// schedule's next invocation (`pollFor`, seconds, default 60): at 0, 15, 30 and 45 s. Without
+/// `pollEvery` (or with one of `pollFor` or more), once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadPolls {
+    pub every: Option<std::time::Duration>,
+    pub window: std::time::Duration,
+}
+
+/// The minute one scheduled invocation covers (`HeadPollSchedule`, `rate(1 minute)`).
+pub const HEAD_POLL_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl HeadPolls {
+    /// Read from the event (any other event: one poll).
+    pub fn of(event: &Value) -> Self {
+        let secs = |k: &str| {
+            event
+                .get(k)
+                .and_then(|v| v.as_f64().or_else(|| v.as_str()?.trim().parse().ok()))
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(std::time::Duration::from_secs_f64)
+        };
+        HeadPolls {
+            // never more than one poll a second, whatever an invocation asks
+            every: secs("pollEvery").map(|d| d.max(std::time::Duration::from_secs(1))),
+            window: secs("pollFor").unwrap_or(HEAD_POLL_WINDOW),
+        }
+    }
+
+    /// The moments of the polls, from the invocation's start: 0, every, 2·every, … before
+    /// the window ends (pure).
+    pub fn offsets(&self) -> Vec<std::time::Duration> {
+        let mut at = vec![std::time::Duration::ZERO];
+        if let Some(every) = self.every.filter(|e| !e.is_zero()) {
+            while let Some(next) = at.last().map(|t| *t + every).filter(|t| *t < self.window) {
+                at.push(next);
+            }
+        }
+        at
+    }
+}
+
+/// The head job: a poll at each of [`HeadPolls::offsets`], each running the pass it asks
+/// for at once (until it completes or `stop_at`). A poll whose moment passed while a pass ran
+/// runs at once, unless the next one's moment has passed too (then it is skipped); none
+/// starts after `stop_at`. A failing poll ends the invocation with its error: the next
+/// invocation polls again.
+pub(super) async fn head_job(
+    resync: &Resync,
+    polls: HeadPolls,
+    stop_at: Option<std::time::Instant>,
+) -> Result<Value, LambdaError> {
+    let start = std::time::Instant::now();
+    let offsets = polls.offsets();
+    let mut rounds = Vec::new();
+    for (k, offset) in offsets.iter().enumerate() {
+        let at = start + *offset;
+        let now = std::time::Instant::now();
+        let next_passed = offsets.get(k + 1).is_some_and(|n| start + *n <= now);
+        if k > 0 && (next_passed || stop_at.is_some_and(|s| at.max(now) >= s)) {
+            continue;
+        }
+        tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+        rounds.push(head_round(resync, stop_at).await?);
+    }
+    if offsets.len() == 1 {
+        return Ok(rounds.pop().expect("the one poll ran"));
+    }
+    Ok(serde_json::json!({"job": "head", "polls": rounds}))
+}
+
+/// One head poll, and the pass it asks for.
+async fn head_round(resync: &Resync, stop_at: Option<std::time::Instant>) -> Result<Value, LambdaError> {
+    let head = HeadPoll::new(resync);
+    let r = match head.poll().await {
+        Ok(r) => r,
+        Err(error) => {
+            tracing::error!(error = %error, "head poll failed; the next poll sees the same objects as new");
+            return Err(LambdaError::Job {
+                job: Job::Head,
+                error,
+            });
+        }
+    };
+    telemetry::events_put(r.emitted as u64);
+    tracing::info!(listed = r.listed, count = r.count, new = r.new, written = r.written,
+        emitted = r.emitted, why = ?r.why, pass_due = r.pass_due, "head poll done");
+    let mut answer = serde_json::json!({"job": "head", "poll": r});
+    if r.pass_due {
+        // The count showed objects left the list (or more arrived than one page):
+        // the pass runs now, in this invocation, until it completes or time is up.
+        answer["resync"] = resync_job(resync, stop_at, true).await?;
+    }
+    Ok(answer)
+}
