@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use zaaklink::audit::{read, Audit, AuditSettings, HttpZaakObjecten, ZaakObjecten};
+use zaaklink::audit::{compare, read, Audit, AuditSettings, HttpZaakObjecten, ZaakObjecten};
 use zaaklink::config::CoreArgs;
 use zaaklink::deliver::OpenZaakCredentials;
 use zaaklink::fake_openklant::FakeOpenKlant;
@@ -74,6 +74,7 @@ async fn run() -> Value {
     let oz = FakeOpenZaak::start(CLIENT, SECRET).await.unwrap();
     let root = ok.api_root();
     let store = Arc::new(MemoryStore::default());
+    let setup = Instant::now();
     let zaken: Vec<String> = (0..n.div_ceil(5)).map(|z| uuid("zaak", z)).collect();
     let mut objects = Vec::with_capacity(n);
     for i in 0..n {
@@ -139,6 +140,7 @@ async fn run() -> Value {
         },
     );
 
+    let setup_s = setup.elapsed().as_secs_f64();
     let rss_before = peak_rss_kib();
     let t = Instant::now();
     let report = audit.run().await;
@@ -147,13 +149,36 @@ async fn run() -> Value {
     assert_eq!(report.exit_status, 0, "{}", report.to_text());
 
     let t = Instant::now();
-    let (ok_side, oz_side) = tokio::try_join!(
-        read::open_klant(app.klant.as_ref(), &cfg.settings.api_root, 500),
-        read::open_zaak(reader.as_ref(), &cfg.settings.api_root, 500),
-    )
-    .unwrap();
+    let ((ok_side, ok_s), (oz_side, oz_s)) = tokio::join!(
+        async {
+            let t = Instant::now();
+            let r = read::open_klant(app.klant.as_ref(), &cfg.settings.api_root, 500).await;
+            (r, t.elapsed().as_secs_f64())
+        },
+        async {
+            let t = Instant::now();
+            let r = read::open_zaak(reader.as_ref(), &cfg.settings.api_root, 500).await;
+            (r, t.elapsed().as_secs_f64())
+        },
+    );
     let list_s = t.elapsed().as_secs_f64();
+    let (ok_side, oz_side) = (ok_side.unwrap(), oz_side.unwrap());
     assert_eq!((ok_side.links.len(), oz_side.count()), (n, n));
+
+    // The audit's phases after the lists, timed alone over the sides just read (the audit
+    // itself is timed whole, above): the comparison, then the stored labels (chunks of 100).
+    let t = Instant::now();
+    let first = compare::compare(&ok_side, &oz_side);
+    let compare_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let uuids: Vec<String> = compare::label_candidates(&ok_side, &oz_side)
+        .map(str::to_owned)
+        .collect();
+    let mut labels = 0usize;
+    for chunk in uuids.chunks(100) {
+        labels += app.store.get_many(chunk).await.unwrap().len();
+    }
+    let labels_s = t.elapsed().as_secs_f64();
 
     json!({
         "relations": n,
@@ -161,9 +186,15 @@ async fn run() -> Value {
         "open_klant_us_per_object": 200,
         "page_size": 500,
         "list_only_s": list_s,
+        "list_only_sides_s": {"open_klant": ok_s, "open_zaak": oz_s},
         "audit_s": audit_s,
         "ratio": audit_s / list_s,
         "peak_rss_growth_mib": rss_growth as f64 / 1024.0,
+        "peak_rss_before_mib": rss_before as f64 / 1024.0,
+        "setup_s": setup_s,
+        "phases_s": {"compare": compare_s, "stored_labels": labels_s},
+        "first_differences": first.len(),
+        "labels_read": labels,
         "result": report.result,
         "open_zaak_read": report.sides.open_zaak_read,
         "open_klant_listed": report.sides.open_klant_listed,
