@@ -129,8 +129,11 @@ pub(super) async fn revisit(
                     total.emitted += o.emitted;
                 }
                 Err(e) => {
+                    // not dropped: it stays noted for this resync's next run (and the next
+                    // pass lists it anyway)
                     tracing::warn!(onderwerpobject = %w.uuid, error = %e,
-                            "resync came back to this onderwerpobject and could not reconcile it; the next pass tries again");
+                            "resync came back to this onderwerpobject and could not reconcile it; its next run tries again");
+                    noted.add(std::iter::once(w));
                 }
             }
         }
