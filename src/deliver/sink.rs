@@ -46,15 +46,16 @@ impl<L: DeliveryLog> OpenZaakSink<L> {
 impl<L: DeliveryLog> OpenZaakSink<L> {
     /// One onderwerpobject's events, in order, holding one of [`Self::at_most`]'s permits.
     /// `Err((index of the first event not delivered, reason))`.
-    async fn deliver_object(&self, events: &[(usize, &OutboxEvent)]) -> Result<(), (usize, String)> {
+    async fn deliver_object(&self, events: &[Parsed<'_>]) -> Result<(), (usize, String)> {
         let _permit = match &self.at_once {
             Some(s) => Some(s.acquire().await.expect("the semaphore is never closed")),
             None => None,
         };
-        for (i, e) in events {
-            let cloudevent: serde_json::Value =
-                serde_json::from_str(&e.json).map_err(|err| (*i, format!("event {}: {err}", e.id)))?;
-            match self.deliverer.deliver(&cloudevent).await {
+        for (i, e, cloudevent) in events {
+            let cloudevent = cloudevent
+                .as_ref()
+                .map_err(|err| (*i, format!("event {}: {err}", e.id)))?;
+            match self.deliverer.deliver(cloudevent).await {
                 Ok(Outcome::Parked { reason }) => {
                     // logged with alarm=parked by the deliverer; later events go on
                     tracing::error!(event_id = %e.id, reason = %reason, "event parked; fix the cause and re-run `zaaklink sweep`/resync");
@@ -67,24 +68,34 @@ impl<L: DeliveryLog> OpenZaakSink<L> {
     }
 }
 
+/// An event of a batch: its place in the batch, the event, its CloudEvent parsed once.
+type Parsed<'a> = (
+    usize,
+    &'a OutboxEvent,
+    Result<serde_json::Value, serde_json::Error>,
+);
+
 /// The events grouped by their onderwerpobject (`data.linkTo`; an event without one is a
 /// group of its own), each group in the order given, the groups in the order first seen.
-fn by_object(events: &[OutboxEvent]) -> Vec<Vec<(usize, &OutboxEvent)>> {
-    let mut groups: Vec<Vec<(usize, &OutboxEvent)>> = Vec::new();
+fn by_object(events: &[OutboxEvent]) -> Vec<Vec<Parsed<'_>>> {
+    let mut groups: Vec<Vec<Parsed<'_>>> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (i, e) in events.iter().enumerate() {
-        let key = serde_json::from_str::<serde_json::Value>(&e.json)
+        let parsed = serde_json::from_str::<serde_json::Value>(&e.json);
+        let key = parsed
+            .as_ref()
             .ok()
             .and_then(|v| v.pointer("/data/linkTo")?.as_str().map(str::to_owned));
+        let e = (i, e, parsed);
         match key {
             Some(k) => match index.get(&k) {
-                Some(g) => groups[*g].push((i, e)),
+                Some(g) => groups[*g].push(e),
                 None => {
                     index.insert(k, groups.len());
-                    groups.push(vec![(i, e)]);
+                    groups.push(vec![e]);
                 }
             },
-            None => groups.push(vec![(i, e)]),
+            None => groups.push(vec![e]),
         }
     }
     groups
