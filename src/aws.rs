@@ -314,6 +314,8 @@ pub async fn build(sdk: &SdkConfig, mut args: LambdaArgs) -> Result<(Zaaklink, C
 pub struct AuditJob {
     sdk: SdkConfig,
     root: String,
+    /// `LINKS_TABLE`: where a run that spans invocations is saved.
+    table: Option<String>,
     credentials: crate::deliver::CredentialsSource,
     repair: bool,
     settle: std::time::Duration,
@@ -368,10 +370,22 @@ impl AuditJob {
         Ok(Some(AuditJob {
             sdk: sdk.clone(),
             root,
+            table: get("LINKS_TABLE"),
             credentials,
             repair,
             settle,
         }))
+    }
+
+    /// Where the audit's run is saved between invocations: the links table (DESIGN §9).
+    pub fn store(&self) -> Result<Arc<dyn crate::store::AuditStateStore>, String> {
+        let table = self.table.as_deref().ok_or(
+            "LINKS_TABLE is not set: the audit saves a run that spans invocations in the links table",
+        )?;
+        Ok(Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            table,
+        )))
     }
 
     /// The audit over `app` (its links table and bus: repairs go through the outbox and

@@ -8,20 +8,30 @@
 //! - [`mend`]: the correcting zaak-ontkoppeld / zaak-gekoppeld per object (pure);
 //! - [`report`]: the report, as text and JSON, and the exit status;
 //! - [`zaakobjecten`]: the Open Zaak port and its HTTP adapter (ZGW JWT, `zaken.lezen`);
-//! - [`read`]: reading both sides in full, side by side;
-//! - `run`: one audit — read, compare, settle, report, repair through the outbox.
+//! - [`read`]: reading both sides, page by page;
+//! - [`saved`]: a run saved across invocations and the rules for taking it (pure);
+//! - `run`: one audit — read, compare, settle, report, repair through the outbox; its
+//!   `stages` (lists, comparison, second look), `look` (the second look and the repair),
+//!   `labels` (the stored labels), `resume` and `chunks` (a run over several invocations).
 
+mod chunks;
 pub mod compare;
+mod labels;
+mod look;
 pub mod mend;
 pub mod object;
 pub mod read;
 pub mod report;
+mod resume;
 mod run;
+pub mod saved;
 pub mod sides;
+mod stages;
 pub mod zaakobjecten;
 
 pub use compare::{Difference, Kind};
 pub use read::AuditError;
 pub use report::Report;
+pub use resume::Ran;
 pub use run::{Audit, AuditSettings, DEFAULT_SETTLE};
 pub use zaakobjecten::{HttpZaakObjecten, ZaakObjecten, ZaakObjectenError};

@@ -2,7 +2,8 @@
 //! reads) and every ZaakObject of Open Zaak, side by side. Either read failing fails the
 //! audit, naming the side: nothing is compared or repaired from a partial read.
 
-use super::sides::{Expected, OpenKlantSide, OpenZaakSide};
+use super::object::{self, Named};
+use super::sides::{Expected, OpenKlantSide, OpenZaakSide, Relation};
 use super::zaakobjecten::{ZaakObjecten, ZaakObjectenError, MAX_PAGES};
 use crate::link;
 use crate::openklant::{ApiRoot, OpenKlant, OpenKlantError, MAX_PAGE_SIZE};
@@ -44,6 +45,39 @@ pub fn object_uuid(root: &ApiRoot, uuid: &str, url: &str) -> Option<String> {
         .or_else(|| root.resource_uuid(url, "onderwerpobjecten").ok().map(|(_, u)| u))
 }
 
+/// One page of Open Klant's list (`page` from 1): the links it shows (by uuid), how many
+/// zaak onderwerpobjecten it listed, and whether more pages follow.
+pub async fn open_klant_page(
+    klant: &dyn OpenKlant,
+    root: &ApiRoot,
+    page: u32,
+    page_size: u32,
+) -> Result<(Vec<(String, Expected)>, u64, bool), AuditError> {
+    if page > MAX_OK_PAGES {
+        return Err(AuditError::EndlessList(MAX_OK_PAGES));
+    }
+    let Some(p) = klant
+        .zaak_onderwerpobjecten(page, page_size.clamp(1, MAX_PAGE_SIZE))
+        .await?
+    else {
+        return Ok((Vec::new(), 0, false));
+    };
+    let mut links = Vec::new();
+    for o in &p.results {
+        let (Some(zaak), Some(uuid)) = (link::linked_zaak(o), object_uuid(root, &o.uuid, &o.url)) else {
+            continue;
+        };
+        let e = Expected {
+            zaak: zaak.to_owned(),
+            url: o.url.clone(),
+            label: None,
+        };
+        links.push((uuid, e));
+    }
+    let more = p.next.is_some() && !p.results.is_empty();
+    Ok((links, p.results.len() as u64, more))
+}
+
 /// Every zaak onderwerpobject Open Klant lists, as the links it shows.
 pub async fn open_klant(
     klant: &dyn OpenKlant,
@@ -51,30 +85,42 @@ pub async fn open_klant(
     page_size: u32,
 ) -> Result<OpenKlantSide, AuditError> {
     let mut side = OpenKlantSide::default();
-    let size = page_size.clamp(1, MAX_PAGE_SIZE);
-    for page in 1..=MAX_OK_PAGES {
-        let Some(p) = klant.zaak_onderwerpobjecten(page, size).await? else {
-            return Ok(side);
-        };
-        for o in &p.results {
-            side.listed += 1;
-            let (Some(zaak), Some(uuid)) = (link::linked_zaak(o), object_uuid(root, &o.uuid, &o.url)) else {
-                continue;
-            };
-            side.links.insert(
-                uuid,
-                Expected {
-                    zaak: zaak.to_owned(),
-                    url: o.url.clone(),
-                    label: None,
-                },
-            );
-        }
-        if p.next.is_none() || p.results.is_empty() {
-            return Ok(side);
+    for page in 1.. {
+        let (links, listed, more) = open_klant_page(klant, root, page, page_size).await?;
+        side.listed += listed;
+        side.links.extend(links);
+        if !more {
+            break;
         }
     }
-    Err(AuditError::EndlessList(MAX_OK_PAGES))
+    Ok(side)
+}
+
+/// One page of Open Zaak's list (`page` from 1): the ZaakObjects naming an onderwerpobject
+/// under `root` (malformed ones included; the others are not kept), how many it read, and
+/// whether more pages follow.
+pub async fn open_zaak_page(
+    oz: &dyn ZaakObjecten,
+    root: &ApiRoot,
+    page: u32,
+    page_size: u32,
+) -> Result<(Vec<Relation>, u64, bool), AuditError> {
+    if page > MAX_PAGES {
+        return Err(AuditError::OpenZaak(ZaakObjectenError::Failed {
+            url: oz.root(),
+            reason: format!("the list of zaakobjecten did not end within {MAX_PAGES} pages"),
+        }));
+    }
+    let Some(p) = oz.page(page, page_size).await? else {
+        return Ok((Vec::new(), 0, false));
+    };
+    let (read, more) = (p.results.len() as u64, p.next.is_some() && !p.results.is_empty());
+    let kept = p
+        .results
+        .into_iter()
+        .filter(|r| !matches!(object::classify(root, &r.object), Named::Elsewhere))
+        .collect();
+    Ok((kept, read, more))
 }
 
 /// Every ZaakObject of Open Zaak, keeping those that name an onderwerpobject under `root`.
@@ -84,20 +130,15 @@ pub async fn open_zaak(
     page_size: u32,
 ) -> Result<OpenZaakSide, AuditError> {
     let mut side = OpenZaakSide::default();
-    for page in 1..=MAX_PAGES {
-        let Some(p) = oz.page(page, page_size).await? else {
-            return Ok(side);
-        };
-        let empty = p.results.is_empty();
-        for r in p.results {
+    for page in 1.. {
+        let (kept, read, more) = open_zaak_page(oz, root, page, page_size).await?;
+        side.read += read;
+        for r in kept {
             side.add(root, r);
         }
-        if p.next.is_none() || empty {
-            return Ok(side);
+        if !more {
+            break;
         }
     }
-    Err(AuditError::OpenZaak(ZaakObjectenError::Failed {
-        url: oz.root(),
-        reason: format!("the list of zaakobjecten did not end within {MAX_PAGES} pages"),
-    }))
+    Ok(side)
 }

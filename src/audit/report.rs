@@ -15,14 +15,14 @@ pub const DIFFERENCES: u8 = 1;
 pub const UNREADABLE: u8 = 2;
 
 /// One kind: how many, and the first examples.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KindReport {
     pub count: usize,
     pub examples: Vec<Difference>,
 }
 
 /// What was read from each side.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Sides {
     /// `OPEN_KLANT_API_ROOT`.
@@ -41,7 +41,7 @@ pub struct Sides {
 }
 
 /// How changes on their way were kept out of the report (DESIGN §9, "Settling").
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Settling {
     /// Candidates skipped because zaaklink's outbox for them is not empty.
@@ -53,7 +53,7 @@ pub struct Settling {
 }
 
 /// What `--repair` did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Repairs {
     /// `--repair-labels`: label differences were replaced too.
@@ -74,14 +74,14 @@ pub struct Repairs {
     pub failed: Vec<Refusal>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Refusal {
     pub onderwerpobject: String,
     pub why: String,
 }
 
 /// The failure that made the audit stop (exit status 2).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Failure {
     /// `openKlant`, `openZaak` or `state`.
     pub side: String,
@@ -89,7 +89,7 @@ pub struct Failure {
 }
 
 /// The whole report (`--format json` prints it as is).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     /// `equal`, `differences` or `unreadable`.
@@ -107,30 +107,48 @@ pub struct Report {
     pub repairs: Option<Repairs>,
     pub error: Option<Failure>,
     pub seconds: f64,
+    /// Lambda invocations the run took (1 for a run that was never stopped; DESIGN §9).
+    #[serde(default = "one")]
+    pub invocations: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl Report {
     /// A report of `differences` with up to `examples` examples per kind.
     pub fn of(differences: &[Difference], examples: usize) -> Report {
-        let mut kinds: BTreeMap<String, KindReport> = Kind::ALL
-            .iter()
-            .map(|k| (k.name().to_owned(), KindReport::default()))
-            .collect();
+        let mut r = Report::empty();
         for d in differences {
-            let k = kinds.entry(d.kind.name().to_owned()).or_default();
-            k.count += 1;
-            if k.examples.len() < examples {
-                k.examples.push(d.clone());
-            }
+            r.add(d, examples);
         }
-        let counted = differences.iter().filter(|d| d.kind.counts()).count();
+        r.settle_result()
+    }
+
+    /// No differences yet, every kind listed.
+    pub fn empty() -> Report {
         Report {
-            differences: kinds,
-            counted,
-            remaining: counted,
+            differences: Kind::ALL
+                .iter()
+                .map(|k| (k.name().to_owned(), KindReport::default()))
+                .collect(),
+            invocations: 1,
             ..Default::default()
         }
-        .settle_result()
+    }
+
+    /// Count `d` (an example while its kind has fewer than `examples`).
+    pub fn add(&mut self, d: &Difference, examples: usize) {
+        let k = self.differences.entry(d.kind.name().to_owned()).or_default();
+        k.count += 1;
+        if k.examples.len() < examples {
+            k.examples.push(d.clone());
+        }
+        if d.kind.counts() {
+            self.counted += 1;
+            self.remaining += 1;
+        }
     }
 
     /// The report of an audit that could not read a side.
@@ -138,15 +156,11 @@ impl Report {
         Report {
             result: "unreadable".into(),
             exit_status: UNREADABLE,
-            differences: Kind::ALL
-                .iter()
-                .map(|k| (k.name().to_owned(), KindReport::default()))
-                .collect(),
             error: Some(Failure {
                 side: side.into(),
                 message,
             }),
-            ..Default::default()
+            ..Report::empty()
         }
     }
 
@@ -289,7 +303,11 @@ fn example(t: &mut String, d: &Difference) {
                 .unwrap_or_default()
         ),
         None if d.kind == Kind::Malformed => {
-            writeln!(t, "    not an onderwerpobject URL: {}", d.why.unwrap_or(""))
+            writeln!(
+                t,
+                "    not an onderwerpobject URL: {}",
+                d.why.as_deref().unwrap_or("")
+            )
         }
         None => writeln!(t, "    Open Klant: no zaak (the object is gone or links none)"),
     };

@@ -13,7 +13,7 @@ use super::object::{self, Named};
 use crate::openklant::ApiRoot;
 
 /// What Open Klant says about one onderwerpobject that links a zaak.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Expected {
     /// The zaak (`objectId`) exactly as Open Klant stores it.
@@ -27,7 +27,7 @@ pub struct Expected {
 }
 
 /// One ZaakObject of Open Zaak as the audit reads it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Relation {
     /// The ZaakObject's own URL.
@@ -87,11 +87,21 @@ pub struct OpenZaakSide {
 
 impl OpenZaakSide {
     /// Keep `r` when it names an onderwerpobject under `root` (or is malformed there).
+    /// A ZaakObject read twice (a page read again, a list that shifted between pages) is kept
+    /// once. `read` is not counted here (the readers count what they read).
     pub fn add(&mut self, root: &ApiRoot, r: Relation) {
-        self.read += 1;
         match object::classify(root, &r.object) {
-            Named::Onderwerpobject(uuid) => self.relations.entry(uuid).or_default().push(r),
-            Named::Malformed(why) => self.malformed.push(MalformedRelation { relation: r, why }),
+            Named::Onderwerpobject(uuid) => {
+                let rels = self.relations.entry(uuid).or_default();
+                if !rels.iter().any(|x| x.url == r.url) {
+                    rels.push(r);
+                }
+            }
+            Named::Malformed(why) => {
+                if !self.malformed.iter().any(|m| m.relation.url == r.url) {
+                    self.malformed.push(MalformedRelation { relation: r, why });
+                }
+            }
             Named::Elsewhere => {}
         }
     }

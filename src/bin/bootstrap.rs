@@ -44,10 +44,11 @@ async fn main() -> Result<(), Error> {
     let auth = cfg.webhook_auth;
     let (app, auth, resync, emf, audit) = (&app, &auth, &resync, &emf, &audit);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        // A resync run ends before the invocation's deadline (see stop_at).
+        // A resync run (and an audit) ends before the invocation's deadline (see stop_at).
         let stop_at = stop_at(event.context.deadline);
         let answer = if zaaklink::lambda::is_audit(&event.payload) {
-            zaaklink::lambda::audit_job(app, audit.as_ref(), Some(stop_at)).await
+            let start = !zaaklink::lambda::is_continuation(&event.payload);
+            zaaklink::lambda::audit_job(app, audit.as_ref(), Some(stop_at), start).await
         } else {
             zaaklink::lambda::handle_with(app, auth, event.payload, Some(resync), Some(stop_at)).await
         };

@@ -22,7 +22,7 @@ use crate::resync::Resync;
 use crate::webhook::WebhookAuth;
 use crate::Zaaklink;
 
-pub use audit::audit_job;
+pub use audit::{audit_job, is_continuation};
 pub use error::LambdaError;
 pub use head::{HeadPolls, HEAD_POLL_WINDOW};
 pub use incoming::{is_audit, recognise, Incoming, Job};

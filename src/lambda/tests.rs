@@ -246,6 +246,8 @@ fn scheduled_events_are_recognised() {
     let audit: Value = serde_json::from_str(include_str!("../../events/schedule/audit.json")).unwrap();
     assert!(is_audit(&audit) && is_audit(&serde_json::json!({"zaaklink": "audit"})));
     assert!(!is_audit(&serde_json::json!({"zaaklink": "resync"})));
+    let tick = serde_json::json!({"zaaklink": "audit", "continue": true});
+    assert!(is_audit(&tick) && super::is_continuation(&tick) && !super::is_continuation(&audit));
 }
 
 #[tokio::test]
@@ -255,7 +257,7 @@ async fn an_audit_without_open_zaak_is_refused_naming_the_fix() {
         .await
         .unwrap_err();
     assert!(matches!(e, LambdaError::NoAudit), "{e}");
-    let e = audit_job(&app, None, None).await.unwrap_err();
+    let e = audit_job(&app, None, None, true).await.unwrap_err();
     assert!(e.to_string().contains("OPEN_ZAAK_ROOT"), "{e}");
     let sdk = aws_config::SdkConfig::builder().build();
     let env = |pairs: &'static [(&'static str, &'static str)]| {

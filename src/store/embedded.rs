@@ -307,32 +307,33 @@ fn seen_key(pass: &str, chunk: u32) -> String {
     format!("seen/{pass}/{chunk}")
 }
 
-#[async_trait]
-impl CheckpointStore for EmbeddedStore {
-    async fn load_checkpoint(&self) -> Result<Option<SavedCheckpoint>, StoreError> {
-        self.blocking(|db| {
+impl EmbeddedStore {
+    /// The versioned document at `key` of the resync table (value `{version}\n{json}`).
+    async fn load_versioned(&self, key: &'static str) -> Result<Option<SavedCheckpoint>, StoreError> {
+        self.blocking(move |db| {
             let txn = db.begin_read().map_err(unavailable)?;
             let table = txn.open_table(RESYNC).map_err(unavailable)?;
-            let Some(v) = table.get(CHECKPOINT_KEY).map_err(unavailable)? else {
+            let Some(v) = table.get(key).map_err(unavailable)? else {
                 return Ok(None);
             };
             let (version, json) = v
                 .value()
                 .split_once('\n')
                 .and_then(|(n, j)| Some((n.parse::<u64>().ok()?, j.to_string())))
-                .ok_or_else(|| StoreError::Corrupt("resync checkpoint: no version line".into()))?;
+                .ok_or_else(|| StoreError::Corrupt(format!("{key}: no version line")))?;
             Ok(Some(SavedCheckpoint { json, version }))
         })
         .await
     }
 
-    async fn save_checkpoint(&self, json: &str, expected: u64) -> Result<(), StoreError> {
+    /// Save the document at `key` as version `expected + 1` if it is still at `expected`.
+    async fn save_versioned(&self, key: &'static str, json: &str, expected: u64) -> Result<(), StoreError> {
         let value = format!("{}\n{json}", expected + 1);
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(unavailable)?;
             {
                 let mut table = txn.open_table(RESYNC).map_err(unavailable)?;
-                let current = match table.get(CHECKPOINT_KEY).map_err(unavailable)? {
+                let current = match table.get(key).map_err(unavailable)? {
                     Some(v) => v
                         .value()
                         .split_once('\n')
@@ -343,13 +344,36 @@ impl CheckpointStore for EmbeddedStore {
                 if current != expected {
                     return Err(StoreError::Conflict);
                 }
-                table
-                    .insert(CHECKPOINT_KEY, value.as_str())
-                    .map_err(unavailable)?;
+                table.insert(key, value.as_str()).map_err(unavailable)?;
             }
             txn.commit().map_err(unavailable)
         })
         .await
+    }
+}
+
+/// The audit's state document (DESIGN §9) beside the resync's checkpoint.
+const AUDIT_KEY: &str = "audit";
+
+#[async_trait]
+impl super::AuditStateStore for EmbeddedStore {
+    async fn load_audit(&self) -> Result<Option<SavedCheckpoint>, StoreError> {
+        self.load_versioned(AUDIT_KEY).await
+    }
+
+    async fn save_audit(&self, json: &str, expected: u64) -> Result<(), StoreError> {
+        self.save_versioned(AUDIT_KEY, json, expected).await
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for EmbeddedStore {
+    async fn load_checkpoint(&self) -> Result<Option<SavedCheckpoint>, StoreError> {
+        self.load_versioned(CHECKPOINT_KEY).await
+    }
+
+    async fn save_checkpoint(&self, json: &str, expected: u64) -> Result<(), StoreError> {
+        self.save_versioned(CHECKPOINT_KEY, json, expected).await
     }
 
     async fn put_seen(&self, pass: &str, chunk: u32, uuids: &[String]) -> Result<(), StoreError> {
@@ -414,6 +438,8 @@ mod tests {
         let store = EmbeddedStore::open(&path).unwrap();
         super::super::contract::store_contract(&store, async |_| {}).await;
         super::super::checkpoint::contract::checkpoint_contract(&store).await;
+        let audit = EmbeddedStore::open(&dir.path().join("audit.db")).unwrap();
+        super::super::audit_state::contract::audit_state_contract(&audit).await;
         let other = EmbeddedStore::open(&dir.path().join("was.db")).unwrap();
         super::super::contract::was_and_markers_contract(&other).await;
         let before = store.get("a").await.unwrap();

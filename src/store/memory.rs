@@ -11,6 +11,7 @@ use super::{CheckpointStore, DestroyedKlantcontact, LinkRecord, LinkStore, Saved
 pub struct MemoryStore {
     records: Mutex<HashMap<String, LinkRecord>>,
     checkpoint: Mutex<Option<SavedCheckpoint>>,
+    audit: Mutex<Option<SavedCheckpoint>>,
     seen: Mutex<HashMap<(String, u32), Vec<String>>>,
     epoch: u64,
     destroyed: Mutex<std::collections::BTreeSet<DestroyedKlantcontact>>,
@@ -109,6 +110,30 @@ impl LinkStore for MemoryStore {
     }
 }
 
+/// Compare-and-set of a versioned document (the resync's checkpoint, the audit's state).
+fn save_versioned(doc: &Mutex<Option<SavedCheckpoint>>, json: &str, expected: u64) -> Result<(), StoreError> {
+    let mut c = doc.lock().unwrap();
+    if c.as_ref().map_or(0, |c| c.version) != expected {
+        return Err(StoreError::Conflict);
+    }
+    *c = Some(SavedCheckpoint {
+        json: json.to_string(),
+        version: expected + 1,
+    });
+    Ok(())
+}
+
+#[async_trait]
+impl super::AuditStateStore for MemoryStore {
+    async fn load_audit(&self) -> Result<Option<SavedCheckpoint>, StoreError> {
+        Ok(self.audit.lock().unwrap().clone())
+    }
+
+    async fn save_audit(&self, json: &str, expected: u64) -> Result<(), StoreError> {
+        save_versioned(&self.audit, json, expected)
+    }
+}
+
 #[async_trait]
 impl CheckpointStore for MemoryStore {
     async fn load_checkpoint(&self) -> Result<Option<SavedCheckpoint>, StoreError> {
@@ -116,15 +141,7 @@ impl CheckpointStore for MemoryStore {
     }
 
     async fn save_checkpoint(&self, json: &str, expected: u64) -> Result<(), StoreError> {
-        let mut c = self.checkpoint.lock().unwrap();
-        if c.as_ref().map_or(0, |c| c.version) != expected {
-            return Err(StoreError::Conflict);
-        }
-        *c = Some(SavedCheckpoint {
-            json: json.to_string(),
-            version: expected + 1,
-        });
-        Ok(())
+        save_versioned(&self.checkpoint, json, expected)
     }
 
     async fn put_seen(&self, pass: &str, chunk: u32, uuids: &[String]) -> Result<(), StoreError> {
@@ -160,5 +177,6 @@ mod tests {
         super::super::contract::store_contract(&super::MemoryStore::default(), async |_| {}).await;
         super::super::contract::was_and_markers_contract(&super::MemoryStore::default()).await;
         super::super::checkpoint::contract::checkpoint_contract(&super::MemoryStore::default()).await;
+        super::super::audit_state::contract::audit_state_contract(&super::MemoryStore::default()).await;
     }
 }

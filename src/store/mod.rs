@@ -8,11 +8,13 @@ use async_trait::async_trait;
 use crate::cloudevent::OutboxEvent;
 use crate::link::ZaakLink;
 
+pub mod audit_state;
 pub mod checkpoint;
 pub mod dynamodb;
 pub mod embedded;
 pub mod memory;
 
+pub use audit_state::AuditStateStore;
 pub use checkpoint::{CheckpointStore, SavedCheckpoint};
 
 /// The stored state of one onderwerpobject. A record without `link` is a tombstone: it keeps

@@ -1,5 +1,6 @@
 //! The resync's state on reserved items of the links table ([`CheckpointStore`]): the
-//! checkpoint item and the `seen` items of a pass (layout in the module docs of [`super`]).
+//! checkpoint item and the `seen` items of a pass (layout in the module docs of [`super`]);
+//! the audit's state document ([`crate::store::AuditStateStore`]) beside them.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -11,43 +12,78 @@ fn seen_item(pass: &str, chunk: u32) -> String {
     format!("{CHECKPOINT_ITEM}:seen:{pass}:{chunk}")
 }
 
-#[async_trait]
-impl CheckpointStore for DynamoStore {
-    async fn load_checkpoint(&self) -> Result<Option<SavedCheckpoint>, StoreError> {
+/// The audit's state document (DESIGN §9): a reserved item beside the resync's checkpoint.
+fn audit_item() -> String {
+    format!("{CHECKPOINT_ITEM}:audit")
+}
+
+impl DynamoStore {
+    /// The versioned document of reserved item `item` (`attr` holds the JSON).
+    async fn load_versioned(&self, item: &str, attr: &str) -> Result<Option<SavedCheckpoint>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(CHECKPOINT_ITEM)))
+            .set_key(Some(key(item)))
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| self.unavailable("GetItem", &e))?;
-        let Some(item) = out.item else {
+        let Some(found) = out.item else {
             return Ok(None);
         };
-        let json = item.get("checkpoint").and_then(|v| v.as_s().ok()).cloned();
-        let version = item
+        let json = found.get(attr).and_then(|v| v.as_s().ok()).cloned();
+        let version = found
             .get("version")
             .and_then(|v| v.as_n().ok())
             .and_then(|n| n.parse().ok());
         match (json, version) {
             (Some(json), Some(version)) => Ok(Some(SavedCheckpoint { json, version })),
             _ => Err(StoreError::Corrupt(format!(
-                "DynamoDB item {CHECKPOINT_ITEM:?} lacks checkpoint or version"
+                "DynamoDB item {item:?} lacks {attr} or version"
             ))),
         }
     }
 
-    async fn save_checkpoint(&self, json: &str, expected: u64) -> Result<(), StoreError> {
+    /// Save reserved item `item` as version `expected + 1` if it is still at `expected`.
+    async fn save_versioned(
+        &self,
+        item: &str,
+        attr: &str,
+        json: &str,
+        expected: u64,
+    ) -> Result<(), StoreError> {
         let req = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item(PARTITION_KEY, AttributeValue::S(CHECKPOINT_ITEM.into()))
-            .item("checkpoint", AttributeValue::S(json.into()))
+            .item(PARTITION_KEY, AttributeValue::S(item.into()))
+            .item(attr, AttributeValue::S(json.into()))
             .item("version", AttributeValue::N((expected + 1).to_string()));
         self.put_if_version(req, expected).await
+    }
+}
+
+#[async_trait]
+impl crate::store::AuditStateStore for DynamoStore {
+    async fn load_audit(&self) -> Result<Option<SavedCheckpoint>, StoreError> {
+        self.load_versioned(&audit_item(), "audit").await
+    }
+
+    async fn save_audit(&self, json: &str, expected: u64) -> Result<(), StoreError> {
+        self.save_versioned(&audit_item(), "audit", json, expected).await
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for DynamoStore {
+    async fn load_checkpoint(&self) -> Result<Option<SavedCheckpoint>, StoreError> {
+        self.load_versioned(CHECKPOINT_ITEM, "checkpoint").await
+    }
+
+    async fn save_checkpoint(&self, json: &str, expected: u64) -> Result<(), StoreError> {
+        self.save_versioned(CHECKPOINT_ITEM, "checkpoint", json, expected)
+            .await
     }
 
     async fn put_seen(&self, pass: &str, chunk: u32, uuids: &[String]) -> Result<(), StoreError> {

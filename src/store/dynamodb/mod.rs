@@ -25,7 +25,9 @@
 //!
 //! Reserved items (keys that are never a uuid) hold the resync's state
 //! ([`CheckpointStore`]): `zaaklink:resync` with `checkpoint` (S, JSON) and `version` (N),
-//! and `zaaklink:resync:seen:{pass}:{page}` with `uuids` (S, one a line). They have no
+//! and `zaaklink:resync:seen:{pass}:{page}` with `uuids` (S, one a line); the audit's saved
+//! run ([`crate::store::AuditStateStore`]) is `zaaklink:resync:audit` with `audit` (S, JSON)
+//! and `version` (N), its chunks seen items of passes `audit:{run}:…`. They have no
 //! `zaak`/`klantcontact`/`outbox`, so no index and no link scan sees them. The
 //! klantcontact-destroyed markers are reserved items too, one per marker, with no `zaak` or
 //! `klantcontact`: their `outbox` values `d#0` … `d#15` put them in [`BY_OUTBOX`] beside the
