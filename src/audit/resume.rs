@@ -75,7 +75,7 @@ impl Audit {
             Err(AuditError::State(StoreError::Conflict)) => Ran::Busy,
             Err(e) => {
                 w.doc.release();
-                let _ = self.save_doc(&mut w).await;
+                let _ = self.save_doc(&mut w, false).await;
                 Ran::Finished(Box::new(failed(&e)))
             }
         }
@@ -112,7 +112,7 @@ impl Audit {
             }
         }
         w.doc.invocations += 1;
-        match self.save_doc(&mut w).await {
+        match self.save_doc(&mut w, true).await {
             Ok(()) => Ok(Ok(w)),
             Err(AuditError::State(StoreError::Conflict)) => Ok(Err(Ran::Busy)),
             Err(e) => Err(e),
@@ -171,17 +171,18 @@ impl Audit {
             w.doc.report = put_lines(store.as_ref(), &pass, 0, saved::pieces(&text)).await?;
             w.doc.report_gen = gen;
         }
-        self.save_doc(w).await?;
+        self.save_doc(w, true).await?;
         if report {
             chunks::drop(store.as_ref(), &w.doc.pass(&format!("report-{}", old.0)), old.1).await;
         }
         Ok(())
     }
 
-    /// Save the document alone (compare-and-set), with this invocation's lease unless released.
-    async fn save_doc(&self, w: &mut Work) -> Result<(), AuditError> {
+    /// Save the document alone (compare-and-set): with this invocation's lease renewed, or
+    /// (`lease` false) as it is — released at the end of an invocation.
+    async fn save_doc(&self, w: &mut Work, lease: bool) -> Result<(), AuditError> {
         let store = w.store.clone().expect("saving needs a store");
-        if w.doc.owner.is_some() || w.doc.lease_until.is_none() {
+        if lease {
             let left = w.budget_left().unwrap_or(LEASE_UNTIMED);
             let until = Utc::now() + chrono::Duration::from_std(left + LEASE_SLACK).unwrap_or_default();
             w.doc.lease(&w.owner.clone(), until);
@@ -201,7 +202,7 @@ impl Audit {
             w.doc.stage = Stage::Abandoned;
             w.doc.finished = Some(ts(Utc::now()));
             w.doc.release();
-            if let Err(e) = self.save_doc(w).await {
+            if let Err(e) = self.save_doc(w, false).await {
                 tracing::warn!(error = %e, "audit: the abandoned run was not saved");
             }
             drop_chunks(store.as_ref(), &w.doc).await;
@@ -216,7 +217,7 @@ impl Audit {
             Ok(())
         };
         w.doc.release();
-        match saved.and(self.save_doc(w).await) {
+        match saved.and(self.save_doc(w, false).await) {
             Ok(()) => Ran::Continued {
                 run: w.doc.run.clone(),
                 stage: w.doc.stage,
@@ -236,7 +237,7 @@ impl Audit {
         w.doc.stage = Stage::Done;
         w.doc.finished = Some(ts(Utc::now()));
         w.doc.release();
-        if let Err(e) = self.save_doc(w).await {
+        if let Err(e) = self.save_doc(w, false).await {
             tracing::warn!(error = %e, "audit: the finished run was not saved as done");
         }
         drop_chunks(store.as_ref(), &w.doc).await;

@@ -12,6 +12,7 @@ mod common;
 
 mod audit;
 mod audit_lambda;
+mod audit_resume;
 mod aws_moto;
 mod deliver;
 mod deliver_order;
