@@ -30,6 +30,8 @@ fn audits_daily_on_the_resync_function_with_deliver_s_applicatie() {
     for r in [
         "AuditScheduleRule",
         "AuditSchedulePermission",
+        "AuditContinueRule",
+        "AuditContinuePermission",
         "AuditDifferencesAlarm",
     ] {
         assert_eq!(resource(&t, r)["Condition"], "HasAuditSchedule", "{r}");
@@ -43,6 +45,15 @@ fn audits_daily_on_the_resync_function_with_deliver_s_applicatie() {
     let perm = props(&t, "AuditSchedulePermission");
     assert_eq!(perm["FunctionName"], json!({"Ref": "ResyncFunction"}));
     assert_eq!(perm["SourceArn"], get_att("AuditScheduleRule", "Arn"));
+    // a run longer than one invocation: continued by a tick every minute that starts nothing
+    let tick = props(&t, "AuditContinueRule");
+    assert_eq!(tick["ScheduleExpression"], "rate(1 minute)");
+    assert_eq!(tick["Targets"][0]["Arn"], get_att("ResyncFunction", "Arn"));
+    let input: Value = serde_json::from_str(tick["Targets"][0]["Input"].as_str().unwrap()).unwrap();
+    assert_eq!(input, json!({"zaaklink": "audit", "continue": true}));
+    assert!(zaaklink::lambda::is_audit(&input) && zaaklink::lambda::is_continuation(&input));
+    let perm = props(&t, "AuditContinuePermission");
+    assert_eq!(perm["SourceArn"], get_att("AuditContinueRule", "Arn"));
 
     let vars = &props(&t, "ResyncFunction")["Environment"]["Variables"];
     assert_eq!(
