@@ -252,3 +252,13 @@ async fn a_lost_invocation_that_mended_does_not_make_the_next_mend_again() {
     );
     let _ = (&w.ok, &w.scene);
 }
+
+/// The saved run's document on DynamoDB: compare-and-set on its version, beside (never over)
+/// the resync's checkpoint.
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamo_store_keeps_the_audit_state_contract() {
+    let moto = common::Moto::start();
+    moto.create_links_table("zaaklink-audit-state").await;
+    let store = DynamoStore::new(moto.dynamodb().await, "zaaklink-audit-state");
+    zaaklink::store::audit_state::contract::audit_state_contract(&store).await;
+}
