@@ -12,7 +12,8 @@
 //! - [`saved`]: a run saved across invocations and the rules for taking it (pure);
 //! - `run`: one audit — read, compare, settle, report, repair through the outbox; its
 //!   `stages` (lists, comparison, second look), `look` (the second look and the repair),
-//!   `labels` (the stored labels), `resume` and `chunks` (a run over several invocations).
+//!   `labels` (the stored labels), `work` (a run in memory and its budget), `resume`,
+//!   `saving` and `chunks` (a run over several invocations).
 
 mod chunks;
 pub mod compare;
@@ -25,8 +26,10 @@ pub mod report;
 mod resume;
 mod run;
 pub mod saved;
+mod saving;
 pub mod sides;
 mod stages;
+mod work;
 pub mod zaakobjecten;
 
 pub use compare::{Difference, Kind};

@@ -4,31 +4,19 @@
 //! invocation (the audit's continuation tick, every minute) goes on from there.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::Utc;
 
 use super::look::Candidate;
 use super::read::AuditError;
 use super::report::Report;
-use super::run::failed;
 use super::saved::{self, Begin, SavedRun, Stage, MAX_INVOCATIONS};
 use super::sides::{OpenKlantSide, OpenZaakSide};
-use super::stages::{put_lines, Budget, Work};
+use super::work::{failed, Budget, Work};
 use super::{chunks, Audit};
 use crate::resync::checkpoint::{parse, ts};
 use crate::store::{AuditStateStore, StoreError};
-
-/// Within a stage, the run is saved at least this often (and whenever it mends, and when it
-/// stops).
-pub(super) const SAVE_EVERY: Duration = Duration::from_secs(30);
-
-/// The lease outlives the invocation's deadline by this much (a run whose invocation was
-/// killed is taken over by the next tick after it).
-const LEASE_SLACK: Duration = Duration::from_secs(30);
-
-/// The lease of an invocation without a deadline.
-const LEASE_UNTIMED: Duration = Duration::from_secs(900);
 
 /// What one invocation of the saved audit did.
 #[derive(Debug, Clone)]
@@ -159,41 +147,6 @@ impl Audit {
         Ok(())
     }
 
-    /// Save the run (with the report so far, as a new generation, when `report`), renewing
-    /// the lease. A lost lease is `State(Conflict)`.
-    pub(super) async fn save(&self, w: &mut Work, report: bool) -> Result<(), AuditError> {
-        let store = w.store.clone().expect("saving needs a store");
-        let old = (w.doc.report_gen, w.doc.report);
-        if report {
-            let text = serde_json::to_string(&w.report).expect("a report serialises");
-            let gen = w.doc.report_gen + 1;
-            let pass = w.doc.pass(&format!("report-{gen}"));
-            w.doc.report = put_lines(store.as_ref(), &pass, 0, saved::pieces(&text)).await?;
-            w.doc.report_gen = gen;
-        }
-        self.save_doc(w, true).await?;
-        if report {
-            chunks::drop(store.as_ref(), &w.doc.pass(&format!("report-{}", old.0)), old.1).await;
-        }
-        Ok(())
-    }
-
-    /// Save the document alone (compare-and-set): with this invocation's lease renewed, or
-    /// (`lease` false) as it is — released at the end of an invocation.
-    async fn save_doc(&self, w: &mut Work, lease: bool) -> Result<(), AuditError> {
-        let store = w.store.clone().expect("saving needs a store");
-        if lease {
-            let left = w.budget_left().unwrap_or(LEASE_UNTIMED);
-            let until = Utc::now() + chrono::Duration::from_std(left + LEASE_SLACK).unwrap_or_default();
-            w.doc.lease(&w.owner.clone(), until);
-        }
-        let json = serde_json::to_string(&w.doc).expect("a saved run serialises");
-        store.save_audit(&json, w.version).await?;
-        w.version += 1;
-        w.saved_at = Instant::now();
-        Ok(())
-    }
-
     /// The budget ended: save where the run stands and end "continued" — or, after
     /// [`MAX_INVOCATIONS`], give the run up.
     async fn stop(&self, w: &mut Work) -> Ran {
@@ -242,15 +195,6 @@ impl Audit {
         }
         drop_chunks(store.as_ref(), &w.doc).await;
         Ran::Finished(Box::new(report))
-    }
-}
-
-impl Work {
-    /// The time left before the deadline (None: no deadline).
-    fn budget_left(&self) -> Option<Duration> {
-        self.budget
-            .deadline()
-            .map(|d| d.saturating_duration_since(Instant::now()))
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::read::AuditError;
 use super::report::Report;
 use super::saved::SavedRun;
-use super::stages::{Budget, Work};
+use super::work::{failed, Budget, Work};
 use super::zaakobjecten::ZaakObjecten;
 use crate::resync::patient::Patient;
 use crate::Zaaklink;
@@ -109,10 +109,4 @@ impl Audit {
         }
         report.settle_result()
     }
-}
-
-/// The report of a side that could not be read (logged).
-pub(super) fn failed(e: &AuditError) -> Report {
-    tracing::error!(side = e.side(), error = %e, "audit failed: a side could not be read");
-    Report::failed(e.side(), e.to_string())
 }

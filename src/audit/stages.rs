@@ -5,114 +5,19 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::compare;
-use super::look::{self, Candidate};
+use super::look;
 use super::read::{self, AuditError};
 use super::report::{Report, Sides};
-use super::saved::{self, Listing, SavedRun, Stage};
-use super::sides::{OpenKlantSide, OpenZaakSide};
+use super::saved::{self, Listing, Stage};
+use super::work::{put_lines, Budget, Work, SAVE_EVERY};
 use super::{chunks, Audit};
-use crate::store::{AuditStateStore, StoreError};
-
-/// A step starts only while this many times the slowest step so far still fits before the
-/// deadline (as the resync's); the first step of an invocation always runs, so every
-/// invocation gets on.
-const MARGIN_STEPS: u32 = 2;
+use crate::store::AuditStateStore;
 
 /// Candidates per batch of the second look, per look at once.
 const BATCH_PER_LOOK: usize = 4;
-
-/// The time an invocation has, and how long its steps take.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Budget {
-    deadline: Option<Instant>,
-    slowest: Duration,
-    steps: u32,
-}
-
-impl Budget {
-    pub fn new(deadline: Option<Instant>) -> Self {
-        Budget {
-            deadline,
-            slowest: Duration::ZERO,
-            steps: 0,
-        }
-    }
-
-    /// Whether the next step fits (the first always does).
-    pub fn room(&self) -> bool {
-        self.steps == 0
-            || self
-                .deadline
-                .is_none_or(|d| Instant::now() + self.slowest * MARGIN_STEPS < d)
-    }
-
-    pub fn took(&mut self, since: Instant) {
-        self.slowest = self.slowest.max(since.elapsed());
-        self.steps += 1;
-    }
-
-    pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
-    }
-
-    fn join(&mut self, other: Budget) {
-        self.slowest = self.slowest.max(other.slowest);
-        self.steps += other.steps;
-    }
-}
-
-/// One run in memory: where it stands (`doc`, saved when there is a store), what the lists
-/// held, the candidates, the report so far.
-pub(super) struct Work {
-    pub doc: SavedRun,
-    pub version: u64,
-    pub owner: String,
-    pub store: Option<Arc<dyn AuditStateStore>>,
-    pub budget: Budget,
-    pub ok: OpenKlantSide,
-    pub oz: OpenZaakSide,
-    pub candidates: Vec<Candidate>,
-    pub report: Report,
-    pub saved_at: Instant,
-}
-
-impl Work {
-    pub fn new(doc: SavedRun, store: Option<Arc<dyn AuditStateStore>>, budget: Budget) -> Self {
-        Work {
-            doc,
-            version: 0,
-            owner: uuid::Uuid::new_v4().to_string(),
-            store,
-            budget,
-            ok: OpenKlantSide::default(),
-            oz: OpenZaakSide::default(),
-            candidates: Vec::new(),
-            report: Report::empty(),
-            saved_at: Instant::now(),
-        }
-    }
-}
-
-/// Save `lines` as chunks `from..` of `pass`; the chunk count after them.
-pub(super) async fn put_lines(
-    store: &dyn AuditStateStore,
-    pass: &str,
-    from: u32,
-    lines: Vec<String>,
-) -> Result<u32, StoreError> {
-    let mut n = from;
-    let groups = saved::chunked(lines)
-        .map_err(|e| StoreError::Unavailable(format!("the audit's run cannot be saved: {e}")))?;
-    for group in groups {
-        chunks::put(store, pass, n, &group).await?;
-        n += 1;
-    }
-    Ok(n)
-}
 
 /// One side's list until it ends or the budget has no room: each page's kept entries
 /// (`line`) saved as chunks of `pass` when there is a store, then handed to `keep`.
@@ -261,7 +166,7 @@ impl Audit {
             w.doc.looked = end;
             w.doc.mending.clear();
             w.budget.took(started);
-            if w.store.is_some() && (mending || w.saved_at.elapsed() >= super::resume::SAVE_EVERY) {
+            if w.store.is_some() && (mending || w.saved_at.elapsed() >= SAVE_EVERY) {
                 self.save(w, true).await?;
             }
         }
