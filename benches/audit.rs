@@ -95,7 +95,7 @@ async fn world(n: usize, oz_us: u64, store: Arc<dyn LinkStore>) -> World {
     let root = ok.api_root();
     let zaken: Vec<String> = (0..n.div_ceil(5)).map(|z| uuid("zaak", z)).collect();
     let mut objects = Vec::with_capacity(n);
-    let mut puts = tokio::task::JoinSet::new();
+    let mut puts: tokio::task::JoinSet<Result<(), zaaklink::store::StoreError>> = tokio::task::JoinSet::new();
     for i in 0..n {
         let (oo, kc, zaak) = (uuid("oo", i), uuid("kc", i), &zaken[i / 5]);
         let url = format!("{root}onderwerpobjecten/{oo}");
