@@ -62,8 +62,13 @@ impl Audit {
             Ok(false) => self.stop(&mut w).await,
             Err(AuditError::State(StoreError::Conflict)) => Ran::Busy,
             Err(e) => {
-                w.doc.release();
-                let _ = self.save_doc(&mut w, false).await;
+                // The run stays as last saved (a consistent point: what came after it is
+                // done again, and mends written ahead are left alone); only the lease goes.
+                if let Some(last) = w.saved.clone() {
+                    w.doc = last;
+                    w.doc.release();
+                    let _ = self.save_doc(&mut w, false).await;
+                }
                 Ran::Finished(Box::new(failed(&e)))
             }
         }

@@ -52,6 +52,7 @@ impl Audit {
         store.save_audit(&json, w.version).await?;
         w.version += 1;
         w.saved_at = Instant::now();
+        w.saved = Some(w.doc.clone());
         Ok(())
     }
 }

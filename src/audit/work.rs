@@ -75,6 +75,8 @@ pub(super) struct Work {
     pub candidates: Vec<Candidate>,
     pub report: Report,
     pub saved_at: Instant,
+    /// The run as last saved by this invocation.
+    pub saved: Option<SavedRun>,
 }
 
 impl Work {
@@ -90,6 +92,7 @@ impl Work {
             candidates: Vec::new(),
             report: Report::empty(),
             saved_at: Instant::now(),
+            saved: None,
         }
     }
 }
