@@ -35,6 +35,6 @@ pub mod zaakobjecten;
 pub use compare::{Difference, Kind};
 pub use read::AuditError;
 pub use report::Report;
-pub use resume::Ran;
+pub use resume::{unfinished_run, Ran};
 pub use run::{Audit, AuditSettings, DEFAULT_SETTLE};
 pub use zaakobjecten::{HttpZaakObjecten, ZaakObjecten, ZaakObjectenError};

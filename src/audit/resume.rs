@@ -203,6 +203,15 @@ impl Audit {
     }
 }
 
+/// Whether a saved run waits to be continued (a continuation tick asks before it reads any
+/// credentials: with none it ends at once, after one read of the store).
+pub async fn unfinished_run(store: &dyn AuditStateStore) -> Result<bool, StoreError> {
+    Ok(match store.load_audit().await? {
+        Some(s) => parse_doc(&s.json).is_ok_and(|d| matches!(d.stage, Stage::List | Stage::Look)),
+        None => false,
+    })
+}
+
 /// Every chunk a run may have left.
 async fn drop_chunks(store: &dyn AuditStateStore, run: &SavedRun) {
     chunks::drop(store, &run.pass("ok"), run.open_klant.chunks).await;

@@ -26,6 +26,13 @@ pub async fn audit_job(
     start: bool,
 ) -> Result<Value, LambdaError> {
     let job = job.ok_or(LambdaError::NoAudit)?;
+    if !start {
+        let saved = job.store().map_err(LambdaError::Audit)?;
+        if !crate::audit::unfinished_run(saved.as_ref()).await.unwrap_or(true) {
+            tracing::debug!("scheduled audit: no run to continue");
+            return Ok(serde_json::json!({"job": "audit", "result": "idle"}));
+        }
+    }
     let (audit, store) = match job.audit(app).await.and_then(|a| Ok((a, job.store()?))) {
         Ok(x) => x,
         Err(e) => {

@@ -139,6 +139,13 @@ async fn the_scheduled_audit_mends_through_the_bus_and_writes_its_metric() {
         1,
         "the unrelated one untouched; the gekoppeld waits for deliver"
     );
+    assert_eq!(report["invocations"], 1, "{report}");
+    // The continuation tick: the run is done, so there is nothing to go on with.
+    let tick = api
+        .invoke(serde_json::json!({"zaaklink": "audit", "continue": true}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", function_log()));
+    assert_eq!(tick, serde_json::json!({"job": "audit", "result": "idle"}));
 
     // Without zaken.lezen: the invocation fails naming the scope; nothing is put.
     oz.refuse_reads(true);
