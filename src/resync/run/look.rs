@@ -112,9 +112,11 @@ impl Resync {
     }
 
     /// The after-write look at the objects written since the last look: list page `page`
-    /// read again (None, or an object no longer on it: its own GET); an object that now
-    /// shows another link than the one written goes the normal path ([`crate::Zaaklink`]'s
-    /// `sync`, with its own look). The links that stand wait for the label look.
+    /// read again when more objects were written than one round of reads
+    /// ([`Self::read_concurrency`]) — otherwise, and for an object no longer on the page,
+    /// each one's own GET; an object that now shows another link than the one written goes
+    /// the normal path ([`crate::Zaaklink`]'s `sync`, with its own look). The links that
+    /// stand wait for the label look.
     pub(super) async fn look_at_objects(
         &self,
         reads: &mut Reads,
@@ -125,7 +127,7 @@ impl Resync {
             return Ok(Outcome::default());
         }
         let mut now: HashMap<String, Onderwerpobject> = HashMap::new();
-        if let Some(n) = page {
+        if let Some(n) = page.filter(|_| written.len() > self.read_concurrency()) {
             if let Some(p) = self.app.klant.zaak_onderwerpobjecten(n, self.page_size()).await? {
                 now.extend(p.results.into_iter().filter_map(|o| Some((self.uuid_of(&o)?, o))));
             }
