@@ -18,9 +18,13 @@ use crate::Error;
 
 /// The label look runs once this many klantcontacten hold labels written since the last
 /// one (and when the list phase ends or the run stops): it bounds both the look's last step
-/// and how long a written label waits for its look. A run with a deadline (the Lambda) looks
-/// every [`LABEL_LOOK_EVERY_TIMED`], so that its last look, after it stopped, stays short.
-const LABEL_LOOK_EVERY: usize = 20_000;
+/// and how long a written label waits for its look. As many as the label cache holds: a
+/// municipality's klantcontacten are spread over the whole list, so a smaller bound read
+/// most of them again at every look (a first pass over 100,000 objects and 20,000
+/// klantcontacten made 80,000 klantcontact reads with 20,000, BENCHMARKS.md). A run with a
+/// deadline (the Lambda) looks every [`LABEL_LOOK_EVERY_TIMED`], so that its last look,
+/// after it stopped, stays short.
+const LABEL_LOOK_EVERY: usize = LABEL_CACHE_MAX;
 const LABEL_LOOK_EVERY_TIMED: usize = 2_000;
 
 /// More klantcontacten than this in the label cache: it starts over (memory stays bounded;
