@@ -31,6 +31,8 @@ use zaaklink::store::LinkStore;
 use zaaklink::webhook::WebhookAuth;
 use zaaklink::Zaaklink;
 
+#[path = "resync/ahead.rs"]
+mod ahead;
 #[path = "resync/chaos.rs"]
 mod chaos;
 #[path = "resync/deadline.rs"]

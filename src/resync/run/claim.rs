@@ -3,6 +3,7 @@
 
 use chrono::Utc;
 
+use super::ahead::Ahead;
 use super::look::Reads;
 use super::{Report, Resync, Stop};
 use crate::pipeline::Outcome;
@@ -19,6 +20,8 @@ pub(super) struct Held {
     pub run: Counts,
     /// The labels read and the writes waiting for their look (this run only).
     pub reads: Reads,
+    /// The next list page, being read while this one is worked.
+    pub ahead: Option<Ahead>,
 }
 
 impl Held {
@@ -67,6 +70,7 @@ impl Resync {
             owner,
             run: Counts::default(),
             reads: Reads::default(),
+            ahead: None,
         };
         held.cp.counts.runs += 1;
         if !self.save(&mut held).await? {

@@ -57,10 +57,10 @@ impl Clock {
         self.owed = self.read * rounds;
     }
 
-    /// Measure a list read that started at `since` (a step too).
-    pub fn read_took(&mut self, since: Instant) {
-        self.read = self.read.max(since.elapsed());
-        self.took(since);
+    /// Measure a list read that lasted `d` (a step too; read ahead or not).
+    pub fn read_lasted(&mut self, d: Duration) {
+        self.read = self.read.max(d);
+        self.slowest = self.slowest.max(d);
     }
 
     /// Whether the run has a deadline.

@@ -3,7 +3,9 @@
 //! (DESIGN §7, "A list that shifts underneath a pass").
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
+use super::ahead::{self, Ahead};
 use super::claim::Held;
 use super::{Resync, Stop};
 use crate::link::Onderwerpobject;
@@ -21,6 +23,11 @@ pub(super) struct ListedPage {
     pub count: u64,
     /// The page's `next` link (empty or None: the last page).
     pub next: Option<String>,
+    /// When its first read was sent (as the store's `updated_at`): a record written since
+    /// may be newer than what the page shows.
+    pub sent: String,
+    /// How long its reads took (the read ahead's own time, not the wait for it).
+    pub took: Duration,
 }
 
 impl Resync {
@@ -29,15 +36,18 @@ impl Resync {
         self.settings.page_size.clamp(1, MAX_PAGE_SIZE)
     }
 
-    /// Read the checkpoint's page; None past the end (404) or for an empty list. When the
-    /// list shrank since the last page, objects may have moved forward past the boundary:
-    /// the pages they can be on are read again, ending with this page, and again while the
-    /// list keeps shrinking during those reads (at most 8 rounds).
+    /// Read the checkpoint's page (the one read ahead, if it is this page); None past the end
+    /// (404) or for an empty list. When the list shrank since the last page, objects may
+    /// have moved forward past the boundary: the pages they can be on are read again, ending
+    /// with this page, and again while the list keeps shrinking during those reads (at most
+    /// 8 rounds). Then the next page is read ahead, beside this page's work.
     pub(super) async fn read_page(&self, h: &mut Held) -> Result<Option<ListedPage>, Error> {
-        let size = self.page_size();
-        let page = h.cp.page;
-        let listed = self.app.klant.zaak_onderwerpobjecten(page, size).await?;
-        let Some(listed) = listed.filter(|p| !p.results.is_empty()) else {
+        let (size, page) = (self.page_size(), h.cp.page);
+        let first = match h.ahead.take().filter(|a| a.page == page) {
+            Some(a) => a.take().await,
+            None => ahead::read(self.app.klant.as_ref(), page, size).await,
+        };
+        let Some(listed) = first.got?.filter(|p| !p.results.is_empty()) else {
             return Ok(None);
         };
         let uuids: Vec<String> = listed.results.iter().filter_map(|o| self.uuid_of(o)).collect();
@@ -46,7 +56,21 @@ impl Resync {
             uuids,
             count: listed.count,
             next: listed.next,
+            sent: first.sent,
+            took: first.took,
         };
+        let rereads = Instant::now();
+        self.reread_shifted(h, &mut read).await?;
+        read.took += rereads.elapsed();
+        if read.next.as_deref().is_some_and(|n| !n.is_empty()) {
+            h.ahead = Some(Ahead::start(self.app.klant.clone(), page + 1, size));
+        }
+        Ok(Some(read))
+    }
+
+    /// The re-reads of [`Self::read_page`] when the list shrank since the last page.
+    async fn reread_shifted(&self, h: &mut Held, read: &mut ListedPage) -> Result<(), Error> {
+        let (size, page) = (self.page_size(), h.cp.page);
         let mut before = h.cp.count;
         let mut boundary_page = page;
         let mut taken: HashSet<String> = h.cp.tail.iter().cloned().collect();
@@ -75,7 +99,7 @@ impl Resync {
             before = Some(start_count);
             boundary_page = page + 1;
         }
-        Ok(Some(read))
+        Ok(())
     }
 
     /// The objects of `page` a run stopped within it did not reach (`partial` holds the
@@ -121,7 +145,9 @@ impl Resync {
             return Ok(());
         }
         let mut records = self.records_of(&extra).await?;
-        let mut outcome = self.work_objects(&extra, &mut records, &mut h.reads).await?;
+        let mut outcome = self
+            .work_objects(&extra, &mut records, &mut h.reads, None)
+            .await?;
         outcome.add(self.look_at_objects(&mut h.reads, None).await?);
         let seen: Vec<String> = extra.iter().filter_map(|o| self.uuid_of(o)).collect();
         self.checkpoints.put_seen(&h.cp.pass, h.cp.chunks, &seen).await?;

@@ -18,9 +18,13 @@ use crate::Error;
 
 /// The label look runs once this many klantcontacten hold labels written since the last
 /// one (and when the list phase ends or the run stops): it bounds both the look's last step
-/// and how long a written label waits for its look. A run with a deadline (the Lambda) looks
-/// every [`LABEL_LOOK_EVERY_TIMED`], so that its last look, after it stopped, stays short.
-const LABEL_LOOK_EVERY: usize = 20_000;
+/// and how long a written label waits for its look. As many as the label cache holds: a
+/// municipality's klantcontacten are spread over the whole list, so a smaller bound read
+/// most of them again at every look (a first pass over 100,000 objects and 20,000
+/// klantcontacten made 80,000 klantcontact reads with 20,000, BENCHMARKS.md). A run with a
+/// deadline (the Lambda) looks every [`LABEL_LOOK_EVERY_TIMED`], so that its last look,
+/// after it stopped, stays short.
+const LABEL_LOOK_EVERY: usize = LABEL_CACHE_MAX;
 const LABEL_LOOK_EVERY_TIMED: usize = 2_000;
 
 /// More klantcontacten than this in the label cache: it starts over (memory stays bounded;
@@ -112,9 +116,11 @@ impl Resync {
     }
 
     /// The after-write look at the objects written since the last look: list page `page`
-    /// read again (None, or an object no longer on it: its own GET); an object that now
-    /// shows another link than the one written goes the normal path ([`crate::Zaaklink`]'s
-    /// `sync`, with its own look). The links that stand wait for the label look.
+    /// read again when more objects were written than one round of reads
+    /// ([`Self::read_concurrency`]) — otherwise, and for an object no longer on the page,
+    /// each one's own GET; an object that now shows another link than the one written goes
+    /// the normal path ([`crate::Zaaklink`]'s `sync`, with its own look). The links that
+    /// stand wait for the label look.
     pub(super) async fn look_at_objects(
         &self,
         reads: &mut Reads,
@@ -125,7 +131,7 @@ impl Resync {
             return Ok(Outcome::default());
         }
         let mut now: HashMap<String, Onderwerpobject> = HashMap::new();
-        if let Some(n) = page {
+        if let Some(n) = page.filter(|_| written.len() > self.read_concurrency()) {
             if let Some(p) = self.app.klant.zaak_onderwerpobjecten(n, self.page_size()).await? {
                 now.extend(p.results.into_iter().filter_map(|o| Some((self.uuid_of(&o)?, o))));
             }

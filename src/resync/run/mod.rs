@@ -4,6 +4,7 @@
 //! - `claim`: take the pass (the checkpoint with this run's lease), save it, give it up;
 //! - `clock`: the time left before the deadline and how long steps take;
 //! - `listing`: phase `list`'s page read, with the re-reads when the list shrank;
+//! - `ahead`: the next list page read while the current one is worked;
 //! - `planning`: what each object of a batch needs (the pure [`super::plan`] per object,
 //!   the labels to read);
 //! - `look`: the labels read once per run, and the after-write look once per page (objects)
@@ -25,6 +26,7 @@ use crate::config::ResyncSettings;
 use crate::store::CheckpointStore;
 use crate::{Error, Zaaklink};
 
+mod ahead;
 mod checkpoints;
 mod claim;
 mod clock;
@@ -175,8 +177,8 @@ impl Resync {
         Ok(Stop::PassDone)
     }
 
-    /// One list page: read it (with the re-reads a shrunk list needs), work its objects in
-    /// batches, look at what it wrote, save it as done. Past the end of the list, the tail
+    /// One list page: read it (with the re-reads a shrunk list needs; the next one is read
+    /// meanwhile), work its objects in batches, look at what it wrote, save it as done. Past the end of the list, the tail
     /// read back and phase `stored` begins.
     async fn list_page(&self, h: &mut Held, clock: &mut Clock) -> Result<Option<Stop>, Error> {
         if h.reads.label_look_due(clock.timed()) {
@@ -186,14 +188,13 @@ impl Resync {
         if !clock.room() {
             return Ok(Some(Stop::Deadline));
         }
-        let read = Instant::now();
         let Some(page) = self.read_page(h).await? else {
             self.read_back_tail(h).await?;
             return self.list_ended(h).await;
         };
-        clock.read_took(read);
+        clock.read_lasted(page.took);
         let todo = self.todo(&page, &h.cp.partial);
-        let stopped = self.work_page(h, clock, &todo).await?;
+        let stopped = self.work_page(h, clock, &todo, &page.sent).await?;
         let look = self.look_at_objects(&mut h.reads, Some(h.cp.page)).await?;
         h.count(0, &look);
         if stopped.is_some() {

@@ -26,12 +26,14 @@ impl Resync {
     }
 
     /// A list page's objects (those not done yet): their records in one read, then batch by
-    /// batch, the labels shared by the page's batches.
+    /// batch, the labels shared by the page's batches. `sent`: when the page was read (a
+    /// record written since goes the normal path, [`Self::plan_batch`]).
     pub(super) async fn work_page(
         &self,
         h: &mut Held,
         clock: &mut Clock,
         todo: &[Onderwerpobject],
+        sent: &str,
     ) -> Result<Option<Stop>, Error> {
         let mut records = self.records_of(todo).await?;
         for (i, batch) in todo.chunks(self.batch_size()).enumerate() {
@@ -39,7 +41,9 @@ impl Resync {
                 return Ok(Some(stop));
             }
             let started = Instant::now();
-            let outcome = self.work_objects(batch, &mut records, &mut h.reads).await?;
+            let outcome = self
+                .work_objects(batch, &mut records, &mut h.reads, Some(sent))
+                .await?;
             let done = batch.iter().filter_map(|o| self.uuid_of(o));
             batch_done(h, clock, started, batch.len(), &outcome, done);
         }
@@ -73,7 +77,7 @@ impl Resync {
     ) -> Result<Outcome, Error> {
         let mut reads = Reads::default();
         let mut records = self.records_of(objects).await?;
-        let mut outcome = self.work_objects(objects, &mut records, &mut reads).await?;
+        let mut outcome = self.work_objects(objects, &mut records, &mut reads, None).await?;
         outcome.add(self.look_at_objects(&mut reads, None).await?);
         outcome.add(self.look_at_labels(&mut reads).await?);
         Ok(outcome)
@@ -103,14 +107,16 @@ impl Resync {
     /// (from the run's cache, read once per klantcontact), writes only for what changed: the
     /// seeded ones in one batched write ([`crate::Zaaklink::write_batch`], same conditional
     /// write and outbox), the rest (an outbox pending, a conflict) one by one the normal way.
-    /// The written ones wait in `reads` for the page's after-write look.
+    /// The written ones wait in `reads` for the page's after-write look. `sent`: when the
+    /// objects were read from the list, if they were ([`Self::plan_batch`]).
     pub(super) async fn work_objects(
         &self,
         objects: &[Onderwerpobject],
         records: &mut HashMap<String, LinkRecord>,
         reads: &mut Reads,
+        sent: Option<&str>,
     ) -> Result<Outcome, Error> {
-        let planned = self.plan_batch(objects, records);
+        let planned = self.plan_batch(objects, records, sent);
         self.read_labels(reads, labels_wanted(&planned, &reads.labels))
             .await?;
         let mut seeded = Vec::new();

@@ -27,11 +27,16 @@ pub(super) enum Work {
 }
 
 impl Resync {
-    /// Each object once (by uuid; objects outside the root skipped), with its step.
+    /// Each object once (by uuid; objects outside the root skipped), with its step. An
+    /// object whose record was written at or after `sent` (when its list page was read, the
+    /// page possibly read ahead) goes the normal path: the page may show it as it was before
+    /// that write, and planning from it would write the older link back (the look would undo
+    /// it, but only after its events went out).
     pub(super) fn plan_batch<'a>(
         &self,
         objects: &'a [Onderwerpobject],
         records: &HashMap<String, LinkRecord>,
+        sent: Option<&str>,
     ) -> Vec<Planned<'a>> {
         let mut once = HashSet::new();
         objects
@@ -39,7 +44,13 @@ impl Resync {
             .filter_map(|o| self.uuid_of(o).map(|u| (u, o)))
             .filter(|(u, _)| once.insert(u.clone()))
             .map(|(uuid, object)| {
-                let step = plan::step(object, records.get(&uuid));
+                let record = records.get(&uuid);
+                let newer = record.is_some_and(|r| sent.is_some_and(|s| r.updated_at.as_str() >= s));
+                let step = if newer {
+                    Step::Normal
+                } else {
+                    plan::step(object, record)
+                };
                 Planned { uuid, object, step }
             })
             .collect()
