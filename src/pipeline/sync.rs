@@ -200,6 +200,6 @@ enum Start {
     Record(LinkRecord),
     /// Another writer is putting this record's events now (its claim ends then): wait.
     Held(Option<String>),
-    /// The outbox changed hands while it was being taken over: read again.
+    /// The record changed while its outbox was being taken over or put: read it again.
     Again,
 }
