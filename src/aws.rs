@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
+use crate::aws_json::{self, field, list};
 use crate::config::{ConfigError, CoreArgs, CoreConfig};
 use crate::openklant::HttpOpenKlant;
 use crate::sink::eventbridge::EventBridgeSink;
@@ -145,32 +146,29 @@ async fn ssm_values<'a>(sdk: &SdkConfig, names: &[&'a str]) -> Result<Fetched<'a
     if names.is_empty() {
         return Ok(vec![]);
     }
-    let out = aws_sdk_ssm::Client::new(sdk)
-        .get_parameters()
-        .set_names(Some(names.iter().map(|n| n.to_string()).collect()))
-        .with_decryption(true)
-        .send()
+    let body = serde_json::json!({"Names": names, "WithDecryption": true});
+    let out = aws_json::call(&reqwest::Client::new(), sdk, &aws_json::SSM, "GetParameters", &body)
         .await
         .map_err(|e| ConfigError {
             setting: "WEBHOOK_AUTH_SSM_PARAMETER / OPEN_KLANT_API_TOKEN_SSM_PARAMETER",
             problem: format!(
-                "SSM parameters {names:?} could not be read: {} (check the names and the function's ssm:GetParameters / kms:Decrypt rights)",
-                aws_sdk_ssm::error::DisplayErrorContext(&e)
+                "SSM parameters {names:?} could not be read: {e} (check the names and the function's ssm:GetParameters / kms:Decrypt rights)"
             ),
         })?;
+    let (parameters, invalid) = (list(&out, "Parameters"), list(&out, "InvalidParameters"));
     Ok(names
         .iter()
         .map(|&name| {
-            let found = out.parameters().iter().find(|p| {
-                p.name() == Some(name)
-                    || p.arn() == Some(name)
-                    || p.name()
-                        .is_some_and(|n| n.trim_start_matches('/') == name.trim_start_matches('/'))
+            let found = parameters.iter().find(|p| {
+                let n = field(p, "Name");
+                n == Some(name)
+                    || field(p, "ARN") == Some(name)
+                    || n.is_some_and(|n| n.trim_start_matches('/') == name.trim_start_matches('/'))
             });
-            let v = match found.map(|p| p.value()) {
+            let v = match found.map(|p| field(p, "Value")) {
                 Some(Some(v)) => Ok(v.to_string()),
                 Some(None) => Err("it has no value".to_string()),
-                None if out.invalid_parameters().iter().any(|n| n == name) => Err(
+                None if invalid.iter().any(|n| n.as_str() == Some(name)) => Err(
                     "it does not exist (check the name; the function needs ssm:GetParameters on it)"
                         .to_string(),
                 ),
@@ -189,46 +187,46 @@ fn is_secret(id: &str, name: Option<&str>, arn: Option<&str>) -> bool {
 
 /// All Secrets Manager secrets: one `GetSecretValue`, or one `BatchGetSecretValue` for more.
 async fn secrets_manager_values<'a>(sdk: &SdkConfig, ids: &[&'a str]) -> Result<Fetched<'a>, ConfigError> {
-    use aws_sdk_secretsmanager::error::DisplayErrorContext;
-    let client = aws_sdk_secretsmanager::Client::new(sdk);
     match ids {
         [] => Ok(vec![]),
         [id] => {
-            let v = match client.get_secret_value().secret_id(*id).send().await {
-                Ok(out) => out
-                    .secret_string
-                    .ok_or_else(|| "it has no string value".to_string()),
-                Err(e) => Err(format!(
-                    "{} (check the name and the function's secretsmanager:GetSecretValue right)",
-                    DisplayErrorContext(&e)
-                )),
-            };
+            let v = aws_json::secret_string(sdk, id).await.map_err(|e| {
+                format!("{e} (check the name and the function's secretsmanager:GetSecretValue right)")
+            });
             Ok(vec![(*id, v)])
         }
         _ => {
-            let out = client
-                .batch_get_secret_value()
-                .set_secret_id_list(Some(ids.iter().map(|i| i.to_string()).collect()))
-                .send()
-                .await
-                .map_err(|e| ConfigError {
-                    setting: "WEBHOOK_AUTH_SECRET_ID / OPEN_KLANT_API_TOKEN_SECRET_ID",
-                    problem: format!(
-                        "Secrets Manager secrets {ids:?} could not be read: {} (check the names and the function's secretsmanager:BatchGetSecretValue and secretsmanager:GetSecretValue rights)",
-                        DisplayErrorContext(&e)
-                    ),
-                })?;
+            let body = serde_json::json!({"SecretIdList": ids});
+            let out = aws_json::call(
+                &reqwest::Client::new(),
+                sdk,
+                &aws_json::SECRETS_MANAGER,
+                "BatchGetSecretValue",
+                &body,
+            )
+            .await
+            .map_err(|e| ConfigError {
+                setting: "WEBHOOK_AUTH_SECRET_ID / OPEN_KLANT_API_TOKEN_SECRET_ID",
+                problem: format!(
+                    "Secrets Manager secrets {ids:?} could not be read: {e} (check the names and the function's secretsmanager:BatchGetSecretValue and secretsmanager:GetSecretValue rights)"
+                ),
+            })?;
+            let (values, errors) = (list(&out, "SecretValues"), list(&out, "Errors"));
             Ok(ids
                 .iter()
                 .map(|&id| {
-                    let found = out.secret_values().iter().find(|s| is_secret(id, s.name(), s.arn()));
-                    let failed = out.errors().iter().find(|e| e.secret_id().is_some_and(|s| s == id || is_secret(id, Some(s), Some(s))));
+                    let found = values.iter().find(|s| is_secret(id, field(s, "Name"), field(s, "ARN")));
+                    let failed = errors.iter().find(|e| {
+                        field(e, "SecretId").is_some_and(|s| s == id || is_secret(id, Some(s), Some(s)))
+                    });
                     let v = match (found, failed) {
-                        (Some(s), _) => s.secret_string().map(str::to_string).ok_or_else(|| "it has no string value".to_string()),
+                        (Some(s), _) => field(s, "SecretString")
+                            .map(str::to_string)
+                            .ok_or_else(|| "it has no string value".to_string()),
                         (None, Some(e)) => Err(format!(
                             "{}: {} (check the name and the function's secretsmanager:GetSecretValue right on it)",
-                            e.error_code().unwrap_or("error"),
-                            e.message().unwrap_or("(no message)")
+                            field(e, "ErrorCode").unwrap_or("error"),
+                            field(e, "Message").unwrap_or("(no message)")
                         )),
                         (None, None) => Err("it was not in the answer".to_string()),
                     };

@@ -53,7 +53,6 @@ pub mod samples {
 
 /// Run the story. Returns how many events were emitted.
 pub async fn run(store: Arc<dyn LinkStore>, sink: Arc<dyn EventSink>) -> Result<usize, String> {
-    use samples::*;
     let ok = FakeOpenKlant::start(TOKEN)
         .await
         .map_err(|e| format!("cannot start the demo Open Klant: {e}"))?;
@@ -81,71 +80,17 @@ pub async fn run(store: Arc<dyn LinkStore>, sink: Arc<dyn EventSink>) -> Result<
         sink: counter.clone(),
         settings: cfg.settings.clone(),
     };
-    type Setup = fn(&FakeOpenKlant);
-    let steps: [(&str, Setup, &str, Option<&str>); 9] = [
-        (
-            "an onderwerpobject is created that links a zaak",
-            |ok| {
-                ok.put(KLANTCONTACT);
-                ok.put(ZAAK_A)
-            },
-            CREATE,
-            None,
-        ),
-        (
-            "the same notification arrives again (at-least-once delivery)",
-            |_| {},
-            CREATE,
-            None,
-        ),
-        (
-            "the onderwerpobject is changed to point at another zaak",
-            |ok| ok.put(ZAAK_B),
-            UPDATE,
-            None,
-        ),
-        (
-            "it is changed to a besluit: no zaak any more",
-            |ok| ok.put(BESLUIT),
-            PARTIAL_UPDATE,
-            None,
-        ),
-        (
-            "it is changed back to the first zaak",
-            |ok| ok.put(ZAAK_A),
-            UPDATE,
-            None,
-        ),
-        ("a notification from another kanaal", |_| {}, IGNORED, None),
-        ("a malformed notification", |_| {}, MALFORMED, None),
-        (
-            "a notification with the wrong Authorization",
-            |_| {},
-            CREATE,
-            Some("Token wrong"),
-        ),
-        (
-            "the klantcontact is deleted (Open Klant cascades silently)",
-            |ok| {
-                ok.remove(KLANTCONTACT_URL);
-                ok.remove(OO_URL)
-            },
-            KC_DESTROY,
-            None,
-        ),
-    ];
-    let auth = cfg.webhook_auth.clone();
-    for (i, (story, setup, body, authz)) in steps.iter().enumerate() {
-        setup(&ok);
-        let body = ok.rewrite(body);
+    for (i, step) in steps().iter().enumerate() {
+        (step.setup)(&ok);
+        let body = ok.rewrite(step.notification);
         let before = counter.count();
         let answer = webhook::handle(
             &app,
-            &auth,
+            &cfg.webhook_auth,
             Request {
                 method: "POST",
                 content_type: None,
-                authorization: Some(authz.unwrap_or(WEBHOOK_AUTH).as_bytes()),
+                authorization: Some(step.authorization.unwrap_or(WEBHOOK_AUTH).as_bytes()),
                 body: body.as_bytes(),
             },
         )
@@ -156,13 +101,97 @@ pub async fn run(store: Arc<dyn LinkStore>, sink: Arc<dyn EventSink>) -> Result<
             .map(|(_, b)| format!(" {b}"))
             .unwrap_or_default();
         eprintln!(
-            "step {}: {story}\n  -> HTTP {}{detail}; {} event(s) emitted",
+            "step {}: {}\n  -> HTTP {}{detail}; {} event(s) emitted",
             i + 1,
+            step.story,
             answer.status,
             counter.count() - before
         );
     }
     Ok(counter.count())
+}
+
+/// One step of the story.
+struct Step {
+    /// What happens, as the demo tells it.
+    story: &'static str,
+    /// What Open Klant holds once it happened.
+    setup: fn(&FakeOpenKlant),
+    /// The notification Open Notificaties then POSTs.
+    notification: &'static str,
+    /// Its `Authorization` header (None: the right one).
+    authorization: Option<&'static str>,
+}
+
+/// The story: an onderwerpobject linked, relinked, unlinked and relinked, a repeat, the
+/// notifications zaaklink refuses or ignores, and the klantcontact's delete.
+fn steps() -> [Step; 9] {
+    use samples::*;
+    fn step(
+        story: &'static str,
+        setup: fn(&FakeOpenKlant),
+        notification: &'static str,
+        authorization: Option<&'static str>,
+    ) -> Step {
+        Step {
+            story,
+            setup,
+            notification,
+            authorization,
+        }
+    }
+    [
+        step(
+            "an onderwerpobject is created that links a zaak",
+            |ok| {
+                ok.put(KLANTCONTACT);
+                ok.put(ZAAK_A)
+            },
+            CREATE,
+            None,
+        ),
+        step(
+            "the same notification arrives again (at-least-once delivery)",
+            |_| {},
+            CREATE,
+            None,
+        ),
+        step(
+            "the onderwerpobject is changed to point at another zaak",
+            |ok| ok.put(ZAAK_B),
+            UPDATE,
+            None,
+        ),
+        step(
+            "it is changed to a besluit: no zaak any more",
+            |ok| ok.put(BESLUIT),
+            PARTIAL_UPDATE,
+            None,
+        ),
+        step(
+            "it is changed back to the first zaak",
+            |ok| ok.put(ZAAK_A),
+            UPDATE,
+            None,
+        ),
+        step("a notification from another kanaal", |_| {}, IGNORED, None),
+        step("a malformed notification", |_| {}, MALFORMED, None),
+        step(
+            "a notification with the wrong Authorization",
+            |_| {},
+            CREATE,
+            Some("Token wrong"),
+        ),
+        step(
+            "the klantcontact is deleted (Open Klant cascades silently)",
+            |ok| {
+                ok.remove(KLANTCONTACT_URL);
+                ok.remove(OO_URL)
+            },
+            KC_DESTROY,
+            None,
+        ),
+    ]
 }
 
 /// Forwards to the real sink and counts what it accepted.

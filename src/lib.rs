@@ -25,6 +25,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod audit;
 pub mod aws;
+pub mod aws_json;
 pub mod cloudevent;
 pub mod cloudevent_in;
 pub mod config;

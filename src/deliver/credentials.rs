@@ -99,21 +99,15 @@ pub async fn load_credentials(
     match source {
         CredentialsSource::Env(c) => Ok(c.clone()),
         CredentialsSource::SecretsManager(secret_id) => {
-            let client = aws_sdk_secretsmanager::Client::new(sdk);
-            let out = client
-                .get_secret_value()
-                .secret_id(secret_id)
-                .send()
+            let text = crate::aws_json::secret_string(sdk, secret_id)
                 .await
                 .map_err(|e| ConfigError::Secret {
                     secret_id: secret_id.clone(),
-                    reason: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+                    reason: format!(
+                        "{e} (check the name and the function's secretsmanager:GetSecretValue right)"
+                    ),
                 })?;
-            let text = out.secret_string().ok_or_else(|| ConfigError::Secret {
-                secret_id: secret_id.clone(),
-                reason: "the secret has no SecretString".into(),
-            })?;
-            OpenZaakCredentials::from_secret_json(text).map_err(|reason| ConfigError::Secret {
+            OpenZaakCredentials::from_secret_json(&text).map_err(|reason| ConfigError::Secret {
                 secret_id: secret_id.clone(),
                 reason,
             })

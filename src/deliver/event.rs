@@ -75,38 +75,7 @@ pub fn parse(cloudevent: &Value) -> Result<DeliveryEvent, String> {
         text("linkObjectType"),
     );
 
-    let seq = match object.get(SEQUENCE_ATTRIBUTE) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
-            s.trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("event {id}: \"sequence\" {s:?} is not a positive integer"))?,
-        ),
-        Some(Value::Number(n)) => Some(
-            n.as_u64()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("event {id}: \"sequence\" {n} is not a positive integer"))?,
-        ),
-        Some(other) => {
-            return Err(format!(
-                "event {id}: \"sequence\" {other} is not a positive integer"
-            ))
-        }
-    };
-    let place = match seq {
-        Some(seq) if !link_to.is_empty() => Place {
-            key: format!("object:{link_to}"),
-            seq,
-            ordered: true,
-        },
-        _ => Place {
-            key: format!("event:{id}"),
-            seq: 1,
-            ordered: false,
-        },
-    };
+    let place = place(sequence(object, &id)?, &link_to, &id);
 
     let time = object
         .get("time")
@@ -132,6 +101,47 @@ pub fn parse(cloudevent: &Value) -> Result<DeliveryEvent, String> {
         body,
         refusal,
     })
+}
+
+/// The event's `sequence` (absent or null: None). `Err`: one that is no positive integer.
+fn sequence(object: &Map<String, Value>, id: &str) -> Result<Option<u64>, String> {
+    Ok(match object.get(SEQUENCE_ATTRIBUTE) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(
+            s.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("event {id}: \"sequence\" {s:?} is not a positive integer"))?,
+        ),
+        Some(Value::Number(n)) => Some(
+            n.as_u64()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("event {id}: \"sequence\" {n} is not a positive integer"))?,
+        ),
+        Some(other) => {
+            return Err(format!(
+                "event {id}: \"sequence\" {other} is not a positive integer"
+            ))
+        }
+    })
+}
+
+/// Where the event is applied in order: an event with a sequence and a `linkTo` at its
+/// place in that object's order; any other on its own.
+fn place(seq: Option<u64>, link_to: &str, id: &str) -> Place {
+    match seq {
+        Some(seq) if !link_to.is_empty() => Place {
+            key: format!("object:{link_to}"),
+            seq,
+            ordered: true,
+        },
+        _ => Place {
+            key: format!("event:{id}"),
+            seq: 1,
+            ordered: false,
+        },
+    }
 }
 
 /// The body of a `zaak-ontkoppeld` that removes the relation of `ev`'s `linkTo` to

@@ -42,30 +42,15 @@ impl Zaaklink {
                 backoff(attempt).await;
             }
             let seeded = seed.take().filter(|s| s.record.pending.is_empty());
-            let mut record = match &seeded {
-                Some(s) => s.record.clone(),
-                None => self
-                    .store
-                    .get(uuid)
-                    .await?
-                    .unwrap_or_else(|| LinkRecord::absent(uuid)),
-            };
             held = None;
-            // The outbox holds one transition at a time: finish the previous one first.
-            if !record.pending.is_empty() && self.settings.emit_source.is_some() {
-                if claim_is_live(&record) {
-                    // Its writer is putting these events right now: wait, don't put them twice.
-                    held = record.claimed_until.clone();
+            let record = match self.start(uuid, seeded.as_ref(), &mut outcome).await? {
+                Start::Record(r) => r,
+                Start::Held(until) => {
+                    held = until;
                     continue;
                 }
-                match self.take_over(record).await? {
-                    Some((r, n)) => {
-                        outcome.emitted += n;
-                        record = r;
-                    }
-                    None => continue,
-                }
-            }
+                Start::Again => continue,
+            };
             let new = match (seeded, truth) {
                 (Some(s), _) => s.new,
                 (None, Truth::Gone) => None,
@@ -105,6 +90,33 @@ impl Zaaklink {
                 until,
             },
             None => Error::Contention(uuid.to_string(), self.settings.max_attempts),
+        })
+    }
+
+    /// What an attempt starts from: the seed's record or the stored one, the previous
+    /// transition in its outbox finished first (the outbox holds one transition at a time).
+    async fn start(&self, uuid: &str, seeded: Option<&Seed>, outcome: &mut Outcome) -> Result<Start, Error> {
+        let record = match seeded {
+            Some(s) => s.record.clone(),
+            None => self
+                .store
+                .get(uuid)
+                .await?
+                .unwrap_or_else(|| LinkRecord::absent(uuid)),
+        };
+        if record.pending.is_empty() || self.settings.emit_source.is_none() {
+            return Ok(Start::Record(record));
+        }
+        if claim_is_live(&record) {
+            // Its writer is putting these events right now: wait, don't put them twice.
+            return Ok(Start::Held(record.claimed_until.clone()));
+        }
+        Ok(match self.take_over(record).await? {
+            Some((r, n)) => {
+                outcome.emitted += n;
+                Start::Record(r)
+            }
+            None => Start::Again,
         })
     }
 
@@ -178,4 +190,16 @@ async fn backoff(attempt: u32) {
     let base = 5u64 << attempt.min(6);
     let jitter = rand::random_range(0..=base);
     tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
+}
+
+/// What an attempt of [`Zaaklink::sync`] starts from (matched as soon as it is returned, so
+/// the record is not boxed).
+#[allow(clippy::large_enum_variant)]
+enum Start {
+    /// The record to reconcile, its outbox empty or not emitting.
+    Record(LinkRecord),
+    /// Another writer is putting this record's events now (its claim ends then): wait.
+    Held(Option<String>),
+    /// The record changed while its outbox was being taken over or put: read it again.
+    Again,
 }

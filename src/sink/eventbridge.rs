@@ -11,7 +11,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_eventbridge::operation::put_events::{PutEventsError, PutEventsOutput};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
 
@@ -75,85 +76,38 @@ impl EventBridgeSink {
     /// One PutEvents call; `Ok` when every entry was accepted.
     async fn put_once(&self, batch: &[&OutboxEvent]) -> Result<(), Failure> {
         let entries = batch.iter().map(|e| self.entry(e)).collect();
-        let out = match self.client.put_events().set_entries(Some(entries)).send().await {
-            Ok(out) => out,
-            Err(e) => {
-                let code = e.code().unwrap_or_default();
-                let hint = match code {
-                    "ResourceNotFoundException" => format!(
-                        "; event bus {} does not exist: check EVENT_BUS_NAME / deploy the stack",
-                        self.bus
-                    ),
-                    "AccessDeniedException" => format!(
-                        "; the role lacks events:PutEvents on event bus {}: check the function's IAM policy",
-                        self.bus
-                    ),
-                    _ => String::new(),
-                };
-                return Err(Failure::Call {
-                    reason: format!(
-                        "PutEvents on bus {} failed: {}{hint}",
-                        self.bus,
-                        DisplayErrorContext(&e)
-                    ),
-                    permanent: matches!(
-                        code,
-                        "ResourceNotFoundException" | "AccessDeniedException" | "ValidationException"
-                    ),
-                });
-            }
+        match self.client.put_events().set_entries(Some(entries)).send().await {
+            Ok(out) => entries_accepted(&out, batch.len()),
+            Err(e) => Err(self.call_failed(&e)),
+        }
+    }
+
+    /// A PutEvents call that failed as a whole (after the SDK's own retries): its reason with
+    /// the fix for a missing bus or permission, and whether trying again can help.
+    fn call_failed(&self, e: &SdkError<PutEventsError>) -> Failure {
+        let code = e.code().unwrap_or_default();
+        let hint = match code {
+            "ResourceNotFoundException" => format!(
+                "; event bus {} does not exist: check EVENT_BUS_NAME / deploy the stack",
+                self.bus
+            ),
+            "AccessDeniedException" => format!(
+                "; the role lacks events:PutEvents on event bus {}: check the function's IAM policy",
+                self.bus
+            ),
+            _ => String::new(),
         };
-        let results = out.entries();
-        if out.failed_entry_count() == 0 && results.iter().all(|r| r.error_code().is_none()) {
-            return Ok(());
+        Failure::Call {
+            reason: format!(
+                "PutEvents on bus {} failed: {}{hint}",
+                self.bus,
+                DisplayErrorContext(e)
+            ),
+            permanent: matches!(
+                code,
+                "ResourceNotFoundException" | "AccessDeniedException" | "ValidationException"
+            ),
         }
-        if results.len() != batch.len() {
-            // The answer cannot be matched to the entries: count them all as failed.
-            return Err(Failure::Entries(
-                (0..batch.len())
-                    .map(|i| {
-                        (
-                            i,
-                            format!(
-                                "{} failed entries reported for {} sent, {} results",
-                                out.failed_entry_count(),
-                                batch.len(),
-                                results.len()
-                            ),
-                        )
-                    })
-                    .collect(),
-            ));
-        }
-        let failed: Vec<(usize, String)> = results
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| {
-                r.error_code().map(|code| {
-                    (
-                        i,
-                        format!("{code}: {}", r.error_message().unwrap_or("(no message)")),
-                    )
-                })
-            })
-            .collect();
-        if failed.is_empty() {
-            // failed_entry_count > 0 but no entry says which: retry them all.
-            return Err(Failure::Entries(
-                (0..batch.len())
-                    .map(|i| {
-                        (
-                            i,
-                            format!(
-                                "FailedEntryCount {} without error codes",
-                                out.failed_entry_count()
-                            ),
-                        )
-                    })
-                    .collect(),
-            ));
-        }
-        Err(Failure::Entries(failed))
     }
 
     /// Put one batch until every entry is accepted or the attempts run out. `Err` carries
@@ -220,6 +174,45 @@ impl EventSink for EventBridgeSink {
         }
         Ok(())
     }
+}
+
+/// `Ok` when PutEvents accepted all `sent` entries; otherwise the entries to put again and why
+/// (all of them when the answer does not say which failed).
+fn entries_accepted(out: &PutEventsOutput, sent: usize) -> Result<(), Failure> {
+    let results = out.entries();
+    if out.failed_entry_count() == 0 && results.iter().all(|r| r.error_code().is_none()) {
+        return Ok(());
+    }
+    let all = |reason: String| Failure::Entries((0..sent).map(|i| (i, reason.clone())).collect());
+    if results.len() != sent {
+        // The answer cannot be matched to the entries: count them all as failed.
+        return Err(all(format!(
+            "{} failed entries reported for {} sent, {} results",
+            out.failed_entry_count(),
+            sent,
+            results.len()
+        )));
+    }
+    let failed: Vec<(usize, String)> = results
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            r.error_code().map(|code| {
+                (
+                    i,
+                    format!("{code}: {}", r.error_message().unwrap_or("(no message)")),
+                )
+            })
+        })
+        .collect();
+    if failed.is_empty() {
+        // failed_entry_count > 0 but no entry says which: retry them all.
+        return Err(all(format!(
+            "FailedEntryCount {} without error codes",
+            out.failed_entry_count()
+        )));
+    }
+    Err(Failure::Entries(failed))
 }
 
 #[cfg(test)]

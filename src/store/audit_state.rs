@@ -22,6 +22,7 @@ pub trait AuditStateStore: CheckpointStore {
 /// tests, DynamoDB against moto in tests/it/audit_resume.rs). The resync's checkpoint is a
 /// separate document: neither overwrites the other.
 #[doc(hidden)]
+#[cfg(any(test, feature = "testkit"))]
 pub mod contract {
     use super::*;
 

@@ -46,6 +46,7 @@ pub const HEAD_STATE_PASS: &str = "head-poll";
 
 /// The behaviour every [`CheckpointStore`] must have (memory and embedded in their unit
 /// tests, DynamoDB against moto in tests/it/aws_moto.rs).
+#[cfg(any(test, feature = "testkit"))]
 #[doc(hidden)]
 pub mod contract {
     use super::*;

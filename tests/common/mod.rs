@@ -212,6 +212,31 @@ impl Moto {
         aws_sdk_sqs::Client::new(&self.sdk_config().await)
     }
 
+    /// An SSM SecureString parameter (`PutParameter`, through zaaklink's own AWS JSON call).
+    pub async fn put_secure_parameter(&self, name: &str, value: &str) {
+        let body = serde_json::json!({"Name": name, "Value": value, "Type": "SecureString"});
+        let sdk = self.sdk_config().await;
+        zaaklink::aws_json::call(
+            &reqwest::Client::new(),
+            &sdk,
+            &zaaklink::aws_json::SSM,
+            "PutParameter",
+            &body,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("PutParameter {name}: {e}"));
+    }
+
+    /// A Secrets Manager secret with a `SecretString` (`CreateSecret`).
+    pub async fn create_secret(&self, name: &str, value: &str) {
+        let body = serde_json::json!({"Name": name, "SecretString": value});
+        let sdk = self.sdk_config().await;
+        let sm = &zaaklink::aws_json::SECRETS_MANAGER;
+        zaaklink::aws_json::call(&reqwest::Client::new(), &sdk, sm, "CreateSecret", &body)
+            .await
+            .unwrap_or_else(|e| panic!("CreateSecret {name}: {e}"));
+    }
+
     /// Create the links table (its three GSIs) as the stack does.
     pub async fn create_links_table(&self, name: &str) {
         zaaklink::store::dynamodb::create_table(&self.dynamodb().await, name)

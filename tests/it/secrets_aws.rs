@@ -72,31 +72,17 @@ fn taken(seen: &Mutex<Vec<String>>) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn both_secrets_in_one_request_per_service() {
     let moto = common::Moto::start();
-    let direct = moto.sdk_config().await;
-    let ssm = aws_sdk_ssm::Client::new(&direct);
     for (name, value) in [
         ("/zaaklink/webhook-auth", WEBHOOK),
         ("/zaaklink/open-klant-token", TOKEN),
     ] {
-        ssm.put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-            .send()
-            .await
-            .unwrap();
+        moto.put_secure_parameter(name, value).await;
     }
-    let sm = aws_sdk_secretsmanager::Client::new(&direct);
     for (name, value) in [
         ("zaaklink/webhook-auth", WEBHOOK),
         ("zaaklink/open-klant-token", TOKEN),
     ] {
-        sm.create_secret()
-            .name(name)
-            .secret_string(value)
-            .send()
-            .await
-            .unwrap();
+        moto.create_secret(name, value).await;
     }
     let (proxy, seen) = counting_proxy(&moto.endpoint).await;
     let sdk = sdk(&proxy).await;
@@ -168,21 +154,89 @@ async fn both_secrets_in_one_request_per_service() {
     }
 }
 
+/// A secret read alone (`GetSecretValue`) or an SSM parameter that is not there: AWS's error
+/// code, the setting, the name and the right, never a value; the same for `deliver`'s
+/// Open Zaak credentials.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_secret_names_aws_error_and_the_right() {
+    let moto = common::Moto::start();
+    moto.create_secret(
+        "zaaklink/open-zaak",
+        r#"{"client_id":"zl","secret":"Oz-geheim-3"}"#,
+    )
+    .await;
+    let sdk = sdk(&moto.endpoint).await;
+    let e = fetch_secrets(
+        &sdk,
+        &[SecretRef {
+            setting: "OPEN_KLANT_API_TOKEN",
+            ssm: None,
+            secret_id: Some("zaaklink/no-such-secret"),
+        }],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    for part in [
+        "OPEN_KLANT_API_TOKEN",
+        "zaaklink/no-such-secret",
+        "ResourceNotFoundException",
+        "secretsmanager:GetSecretValue",
+    ] {
+        assert!(e.contains(part), "{part:?} in {e}");
+    }
+    let e = fetch_secrets(
+        &sdk,
+        &[SecretRef {
+            setting: "WEBHOOK_AUTH",
+            ssm: Some("/zaaklink/no-such-parameter"),
+            secret_id: None,
+        }],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    for part in [
+        "WEBHOOK_AUTH",
+        "/zaaklink/no-such-parameter",
+        "does not exist",
+        "ssm:GetParameters",
+    ] {
+        assert!(e.contains(part), "{part:?} in {e}");
+    }
+
+    use zaaklink::deliver::{load_credentials, CredentialsSource};
+    let found = load_credentials(
+        &CredentialsSource::SecretsManager("zaaklink/open-zaak".into()),
+        &sdk,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        found,
+        zaaklink::deliver::OpenZaakCredentials::new("zl", "Oz-geheim-3")
+    );
+    let e = load_credentials(&CredentialsSource::SecretsManager("zaaklink/gone".into()), &sdk)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("zaaklink/gone") && e.contains("ResourceNotFoundException"),
+        "{e}"
+    );
+    assert!(
+        e.contains("secretsmanager:GetSecretValue") && !e.contains("geheim"),
+        "{e}"
+    );
+}
+
 /// `aws::build`, as the bootstrap runs it, takes both secrets from SSM in one request and
 /// validates them.
 #[tokio::test(flavor = "multi_thread")]
 async fn build_reads_its_secrets_by_name() {
     let moto = common::Moto::start();
-    let direct = moto.sdk_config().await;
-    let ssm = aws_sdk_ssm::Client::new(&direct);
     for (name, value) in [("/zl/webhook", WEBHOOK), ("/zl/token", TOKEN)] {
-        ssm.put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-            .send()
-            .await
-            .unwrap();
+        moto.put_secure_parameter(name, value).await;
     }
     let (proxy, seen) = counting_proxy(&moto.endpoint).await;
     let sdk = sdk(&proxy).await;

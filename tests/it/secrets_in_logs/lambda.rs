@@ -130,18 +130,11 @@ async fn bootstrap_at_trace_level_never_prints_a_secret() {
     let moto = common::Moto::start();
     moto.create_links_table("links").await;
     let queue = moto.create_bus_rule_queue("bus", SOURCE).await;
-    let ssm = aws_sdk_ssm::Client::new(&moto.sdk_config().await);
     for (name, value) in [
         ("/zaaklink/webhook-auth", auth()),
         ("/zaaklink/open-klant-token", TOKEN.into()),
     ] {
-        ssm.put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-            .send()
-            .await
-            .unwrap();
+        moto.put_secure_parameter(name, &value).await;
     }
     let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
     ok.put(samples::KLANTCONTACT);
@@ -358,13 +351,11 @@ async fn deliver_at_trace_level_never_prints_a_secret() {
         .attributes
         .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
         .clone();
-    aws_sdk_secretsmanager::Client::new(&sdk)
-        .create_secret()
-        .name("zaaklink/open-zaak")
-        .secret_string(json!({"client_id": "zaaklink-test", "secret": OZ_SECRET}).to_string())
-        .send()
-        .await
-        .unwrap();
+    moto.create_secret(
+        "zaaklink/open-zaak",
+        &json!({"client_id": "zaaklink-test", "secret": OZ_SECRET}).to_string(),
+    )
+    .await;
     let status = Arc::new(AtomicU16::new(500));
     let oz = open_zaak(status.clone()).await;
     let root = format!("http://{oz}");
