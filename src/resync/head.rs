@@ -35,6 +35,8 @@ use crate::pipeline::Truth;
 use crate::store::StoreError;
 use crate::Error;
 
+mod gone;
+
 /// Objects on the head page: Open Klant's default page. More creates than this between two
 /// polls are an overflow, and a pass catches them.
 pub const HEAD_PAGE_SIZE: u32 = 100;
@@ -225,23 +227,67 @@ impl HeadPoll {
         self
     }
 
-    /// One poll: read the head page, reconcile the objects new to it, remember the page and
-    /// the count. A failure saves nothing, so the next poll sees the same objects as new.
+    /// One poll: read the head page; settle the pass request; look up what left the page
+    /// (and, when objects left the list while an earlier pass is under way, which stored
+    /// links left it: [`gone`]); reconcile the objects new to it; remember the page and the
+    /// count. A failure saves nothing, so the next poll sees the same objects as new.
     pub async fn poll(&self) -> Result<HeadReport, Error> {
         // Before the list request: a change this poll sees happened before this moment, so a
         // pass that starts at or after it lists the list as changed.
         let asked_at = Utc::now();
-        let store = self.resync.checkpoints();
-        let prev = match store.load_head().await? {
-            Some(json) => match serde_json::from_str::<HeadState>(&json) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    tracing::warn!(error = %e, "head poll state unreadable; this poll starts afresh");
-                    None
-                }
-            },
-            None => None,
+        let prev = self.load_state().await?;
+        let (head, listed) = self.read_head().await?;
+        let decision = decide(prev.as_ref(), &head);
+        let wanted = wanted_after(
+            prev.and_then(|p| p.pass_wanted),
+            decision.pass.is_some(),
+            asked_at,
+        );
+        let pass = self.pass_request(wanted).await?;
+        // What left comes first: a few objects, and no component announces their going.
+        let mut outcome = self.look_up(&decision.vanished).await?;
+        if gone::look_due(decision.pass.as_ref(), pass.due, pass.checkpoint.as_ref()) {
+            outcome.add(gone::look(&self.resync).await?);
+        }
+        let new = new_objects(&listed, &decision.reconcile);
+        if !new.is_empty() {
+            outcome.add(self.resync.work_unpaged(&new).await?);
+        }
+        let mut next = decision.next;
+        next.pass_wanted = pass.wanted;
+        self.resync
+            .checkpoints()
+            .save_head(&serde_json::to_string(&next).expect("the head state serialises"))
+            .await?;
+        Ok(HeadReport {
+            listed: head.uuids.len(),
+            count: head.count,
+            new: new.len(),
+            vanished: decision.vanished.len(),
+            written: outcome.written,
+            emitted: outcome.emitted,
+            why: decision.pass,
+            pass_due: pass.due,
+        })
+    }
+
+    /// The last poll's state; None for the first poll (or an unreadable state: warned).
+    async fn load_state(&self) -> Result<Option<HeadState>, Error> {
+        let Some(json) = self.resync.checkpoints().load_head().await? else {
+            return Ok(None);
         };
+        Ok(match serde_json::from_str::<HeadState>(&json) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "head poll state unreadable; this poll starts afresh");
+                None
+            }
+        })
+    }
+
+    /// The head page (one list request): its uuids, count and whether pages follow, and its
+    /// objects by uuid.
+    async fn read_head(&self) -> Result<(Head, Vec<(String, Onderwerpobject)>), Error> {
         let page = self
             .resync
             .app()
@@ -256,33 +302,44 @@ impl HeadPoll {
             ),
             None => (Vec::new(), 0, false),
         };
-        let mut listed: Vec<(String, Onderwerpobject)> = Vec::new();
-        for o in objects {
-            if let Some(u) = self.resync.uuid_of(&o) {
-                listed.push((u, o));
-            }
-        }
+        let listed: Vec<(String, Onderwerpobject)> = objects
+            .into_iter()
+            .filter_map(|o| Some((self.resync.uuid_of(&o)?, o)))
+            .collect();
         let head = Head {
             uuids: listed.iter().map(|(u, _)| u.clone()).collect(),
             count,
             more,
         };
-        let decision = decide(prev.as_ref(), &head);
-        let wanted: HashSet<&str> = decision.reconcile.iter().map(String::as_str).collect();
-        let new: Vec<Onderwerpobject> = listed
-            .iter()
-            .filter(|(u, _)| wanted.contains(u.as_str()))
-            .map(|(_, o)| o.clone())
-            .collect();
-        let mut outcome = if new.is_empty() {
-            crate::Outcome::default()
-        } else {
-            self.resync.work_unpaged(&new).await?
+        Ok((head, listed))
+    }
+
+    /// The pass request this poll leaves (`wanted`, [`wanted_after`]) judged against the
+    /// resync's checkpoint ([`pass_due`]): dropped once met.
+    async fn pass_request(&self, wanted: Option<String>) -> Result<PassRequest, Error> {
+        if wanted.is_none() {
+            return Ok(PassRequest::default());
+        }
+        let checkpoint = match self.resync.checkpoints().load_checkpoint().await? {
+            Some(saved) => Some(
+                serde_json::from_str::<Checkpoint>(&saved.json)
+                    .map_err(|e| StoreError::Corrupt(format!("resync checkpoint: {e}")))?,
+            ),
+            None => None,
         };
-        // Side by side (a cascade's objects may all have left at once), each as a hint would.
+        let due = pass_due(wanted.as_deref(), checkpoint.as_ref());
+        Ok(PassRequest {
+            wanted: wanted.filter(|_| due),
+            due,
+            checkpoint,
+        })
+    }
+
+    /// The objects gone from the head page, each looked up as a hint would be, side by side
+    /// (a cascade's objects may all have left at once).
+    async fn look_up(&self, vanished: &[String]) -> Result<crate::Outcome, Error> {
         let app = self.resync.app();
-        let lookups: Vec<_> = decision
-            .vanished
+        let lookups: Vec<_> = vanished
             .iter()
             .map(|uuid| {
                 let (app, uuid) = (app.clone(), uuid.clone());
@@ -290,50 +347,38 @@ impl HeadPoll {
                 async move { app.sync(&uuid, Truth::Fetch(url.as_str()), None).await }
             })
             .collect();
+        let mut outcome = crate::Outcome::default();
         for looked in bounded(self.resync.settings().objects_at_once(), lookups).await {
             outcome.add(looked?);
         }
-        let mut next = decision.next;
-        next.pass_wanted = wanted_after(
-            prev.and_then(|p| p.pass_wanted),
-            decision.pass.is_some(),
-            asked_at,
-        );
-        let due = if next.pass_wanted.is_some() {
-            let cp = match store.load_checkpoint().await? {
-                Some(saved) => Some(
-                    serde_json::from_str::<Checkpoint>(&saved.json)
-                        .map_err(|e| StoreError::Corrupt(format!("resync checkpoint: {e}")))?,
-                ),
-                None => None,
-            };
-            let due = pass_due(next.pass_wanted.as_deref(), cp.as_ref());
-            if !due {
-                next.pass_wanted = None;
-            }
-            due
-        } else {
-            false
-        };
-        store
-            .save_head(&serde_json::to_string(&next).expect("the head state serialises"))
-            .await?;
-        Ok(HeadReport {
-            listed: head.uuids.len(),
-            count,
-            new: new.len(),
-            vanished: decision.vanished.len(),
-            written: outcome.written,
-            emitted: outcome.emitted,
-            why: decision.pass,
-            pass_due: due,
-        })
+        Ok(outcome)
     }
 
     /// The resync this poll works with (to run the pass it asks for).
     pub fn resync(&self) -> &Resync {
         &self.resync
     }
+}
+
+/// A poll's pass request, settled ([`HeadPoll::poll`]).
+#[derive(Default)]
+struct PassRequest {
+    /// The request left for the next poll (None: none, or met).
+    wanted: Option<String>,
+    /// A pass is due now.
+    due: bool,
+    /// The resync's checkpoint as read (only when a request stands).
+    checkpoint: Option<Checkpoint>,
+}
+
+/// The objects of the head page with these uuids, in the page's order.
+fn new_objects(listed: &[(String, Onderwerpobject)], uuids: &[String]) -> Vec<Onderwerpobject> {
+    let wanted: HashSet<&str> = uuids.iter().map(String::as_str).collect();
+    listed
+        .iter()
+        .filter(|(u, _)| wanted.contains(u.as_str()))
+        .map(|(_, o)| o.clone())
+        .collect()
 }
 
 #[cfg(test)]
