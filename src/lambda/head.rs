@@ -110,7 +110,9 @@ async fn settle(
 ) -> Result<(), LambdaError> {
     if let Some((k, run)) = pass {
         // A panic in the pass is the invocation's, as it would be inline.
-        let answer = run.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        let answer = run
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         rounds[k]["resync"] = answer?;
     }
     Ok(())

@@ -61,7 +61,12 @@ async fn listed_uuids(resync: &Resync) -> Result<HashSet<String>, Error> {
     let mut uuids = HashSet::new();
     let mut page = 1;
     loop {
-        let Some(p) = resync.app().klant.zaak_onderwerpobjecten(page, MAX_PAGE_SIZE).await? else {
+        let Some(p) = resync
+            .app()
+            .klant
+            .zaak_onderwerpobjecten(page, MAX_PAGE_SIZE)
+            .await?
+        else {
             return Ok(uuids);
         };
         let last = p.results.is_empty() || p.next.as_deref().is_none_or(str::is_empty);
