@@ -23,19 +23,22 @@
 //! the pass that the count's drop starts.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, Checkpoint};
-use super::run::{bounded, Resync};
+use super::run::Resync;
 use crate::link::Onderwerpobject;
 use crate::openklant::MAX_PAGE_SIZE;
-use crate::pipeline::Truth;
-use crate::store::StoreError;
 use crate::Error;
 
+mod ahead;
 mod gone;
+mod steps;
+
+pub use ahead::Ahead;
 
 /// Objects on the head page: Open Klant's default page. More creates than this between two
 /// polls are an overflow, and a pass catches them.
@@ -52,6 +55,12 @@ pub struct HeadState {
     /// after it ([`wanted_after`]); cleared once one has.
     #[serde(default)]
     pub pass_wanted: Option<String>,
+    /// Objects new to the head page whose reconcile was handed off ([`HeadPoll::poll_ahead`])
+    /// and not known to have finished: the next poll leaves those still running in this
+    /// process alone and looks the others up (a reconcile that failed, or a process that
+    /// stopped meanwhile).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<String>,
 }
 
 /// One poll's view of the head of the list.
@@ -101,6 +110,7 @@ pub fn decide(prev: Option<&HeadState>, head: &Head) -> Decision {
         seen: head.uuids.clone(),
         count: head.count,
         pass_wanted: None,
+        pending: Vec::new(),
     };
     let Some(prev) = prev else {
         return Decision {
@@ -211,6 +221,11 @@ pub struct HeadReport {
 pub struct HeadPoll {
     resync: Resync,
     page_size: u32,
+    /// One poll's look at a time in this process (the state's load, change and save).
+    turn: Arc<tokio::sync::Mutex<()>>,
+    /// The reconciles handed off by [`Self::poll_ahead`]: running, or finished since the
+    /// last look.
+    handed: Arc<std::sync::Mutex<ahead::Handed>>,
 }
 
 impl HeadPoll {
@@ -218,6 +233,8 @@ impl HeadPoll {
         HeadPoll {
             resync: resync.clone(),
             page_size: HEAD_PAGE_SIZE,
+            turn: Arc::default(),
+            handed: Arc::default(),
         }
     }
 
@@ -227,131 +244,40 @@ impl HeadPoll {
         self
     }
 
-    /// One poll: read the head page; settle the pass request; look up what left the page
-    /// (and, when objects left the list while an earlier pass is under way, which stored
-    /// links left it: [`gone`]); reconcile the objects new to it; remember the page and the
-    /// count. A failure saves nothing, so the next poll sees the same objects as new.
+    /// One poll, start to end: the look ([`Self::look`]: the head page read, the pass request
+    /// settled, what left looked up), the objects new to the page reconciled, the page and
+    /// the count remembered. A failure saves nothing, so the next poll sees the same objects
+    /// as new. The Lambda's head job and the CLI.
     pub async fn poll(&self) -> Result<HeadReport, Error> {
-        // Before the list request: a change this poll sees happened before this moment, so a
-        // pass that starts at or after it lists the list as changed.
-        let asked_at = Utc::now();
-        let prev = self.load_state().await?;
-        let (head, listed) = self.read_head().await?;
-        let decision = decide(prev.as_ref(), &head);
-        let wanted = wanted_after(
-            prev.and_then(|p| p.pass_wanted),
-            decision.pass.is_some(),
-            asked_at,
-        );
-        let pass = self.pass_request(wanted).await?;
-        // What left comes first: a few objects, and no component announces their going.
-        let mut outcome = self.look_up(&decision.vanished).await?;
-        if gone::look_due(decision.pass.as_ref(), pass.due, pass.checkpoint.as_ref()) {
-            outcome.add(gone::look(&self.resync).await?);
-        }
-        let new = new_objects(&listed, &decision.reconcile);
-        if !new.is_empty() {
-            outcome.add(self.resync.work_unpaged(&new).await?);
-        }
-        let mut next = decision.next;
-        next.pass_wanted = pass.wanted;
-        self.resync
-            .checkpoints()
-            .save_head(&serde_json::to_string(&next).expect("the head state serialises"))
-            .await?;
-        Ok(HeadReport {
-            listed: head.uuids.len(),
-            count: head.count,
-            new: new.len(),
-            vanished: decision.vanished.len(),
-            written: outcome.written,
-            emitted: outcome.emitted,
-            why: decision.pass,
-            pass_due: pass.due,
-        })
+        let _turn = self.turn.lock().await;
+        let looked = self.look().await?;
+        let mut report = looked.report();
+        let outcome = self.reconcile(&looked.new).await?;
+        report.written += outcome.written;
+        report.emitted += outcome.emitted;
+        self.save_state(&looked.next).await?;
+        Ok(report)
     }
 
-    /// The last poll's state; None for the first poll (or an unreadable state: warned).
-    async fn load_state(&self) -> Result<Option<HeadState>, Error> {
-        let Some(json) = self.resync.checkpoints().load_head().await? else {
-            return Ok(None);
+    /// A poll that does not wait for the objects new to the page (`zaaklink serve`): the look,
+    /// then the state saved with them as `pending`, and their reconcile handed back
+    /// ([`Ahead::run`]) to run beside the next polls. So a burst that Open Zaak takes long to
+    /// take in never holds the next look back (DESIGN §7a).
+    pub async fn poll_ahead(&self) -> Result<(HeadReport, Ahead), Error> {
+        let _turn = self.turn.lock().await;
+        let mut looked = self.look().await?;
+        let uuids: Vec<String> = looked.new.iter().filter_map(|o| self.resync.uuid_of(o)).collect();
+        looked.next.pending.extend(uuids.iter().cloned());
+        self.save_state(&looked.next).await?;
+        self.handed_over(&uuids);
+        let report = looked.report();
+        let ahead = Ahead {
+            poll: self.clone(),
+            new: looked.new,
+            uuids,
+            done: false,
         };
-        Ok(match serde_json::from_str::<HeadState>(&json) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::warn!(error = %e, "head poll state unreadable; this poll starts afresh");
-                None
-            }
-        })
-    }
-
-    /// The head page (one list request): its uuids, count and whether pages follow, and its
-    /// objects by uuid.
-    async fn read_head(&self) -> Result<(Head, Vec<(String, Onderwerpobject)>), Error> {
-        let page = self
-            .resync
-            .app()
-            .klant
-            .zaak_onderwerpobjecten(1, self.page_size)
-            .await?;
-        let (objects, count, more) = match page {
-            Some(p) => (
-                p.results,
-                p.count,
-                p.next.as_deref().is_some_and(|n| !n.is_empty()),
-            ),
-            None => (Vec::new(), 0, false),
-        };
-        let listed: Vec<(String, Onderwerpobject)> = objects
-            .into_iter()
-            .filter_map(|o| Some((self.resync.uuid_of(&o)?, o)))
-            .collect();
-        let head = Head {
-            uuids: listed.iter().map(|(u, _)| u.clone()).collect(),
-            count,
-            more,
-        };
-        Ok((head, listed))
-    }
-
-    /// The pass request this poll leaves (`wanted`, [`wanted_after`]) judged against the
-    /// resync's checkpoint ([`pass_due`]): dropped once met.
-    async fn pass_request(&self, wanted: Option<String>) -> Result<PassRequest, Error> {
-        if wanted.is_none() {
-            return Ok(PassRequest::default());
-        }
-        let checkpoint = match self.resync.checkpoints().load_checkpoint().await? {
-            Some(saved) => Some(
-                serde_json::from_str::<Checkpoint>(&saved.json)
-                    .map_err(|e| StoreError::Corrupt(format!("resync checkpoint: {e}")))?,
-            ),
-            None => None,
-        };
-        let due = pass_due(wanted.as_deref(), checkpoint.as_ref());
-        Ok(PassRequest {
-            wanted: wanted.filter(|_| due),
-            due,
-            checkpoint,
-        })
-    }
-
-    /// The objects gone from the head page, each looked up as a hint would be, side by side
-    /// (a cascade's objects may all have left at once).
-    async fn look_up(&self, vanished: &[String]) -> Result<crate::Outcome, Error> {
-        let app = self.resync.app();
-        let lookups: Vec<_> = vanished
-            .iter()
-            .map(|uuid| {
-                let (app, uuid) = (app.clone(), uuid.clone());
-                let url = app.settings.api_root.join(&format!("onderwerpobjecten/{uuid}"));
-                async move { app.sync(&uuid, Truth::Fetch(url.as_str()), None).await }
-            })
-            .collect();
-        let mut outcome = crate::Outcome::default();
-        for looked in bounded(self.resync.settings().objects_at_once(), lookups).await {
-            outcome.add(looked?);
-        }
-        Ok(outcome)
+        Ok((report, ahead))
     }
 
     /// The resync this poll works with (to run the pass it asks for).
@@ -360,7 +286,36 @@ impl HeadPoll {
     }
 }
 
-/// A poll's pass request, settled ([`HeadPoll::poll`]).
+/// What a look found and leaves ([`HeadPoll::look`]).
+struct Looked {
+    head: Head,
+    decision_why: Option<Why>,
+    vanished: usize,
+    pass_due: bool,
+    /// What the look-ups (and the gone look) wrote and emitted.
+    outcome: crate::Outcome,
+    /// The objects new to the page, to reconcile.
+    new: Vec<Onderwerpobject>,
+    /// The state to save (`pending`: the hand-offs still running).
+    next: HeadState,
+}
+
+impl Looked {
+    fn report(&self) -> HeadReport {
+        HeadReport {
+            listed: self.head.uuids.len(),
+            count: self.head.count,
+            new: self.new.len(),
+            vanished: self.vanished,
+            written: self.outcome.written,
+            emitted: self.outcome.emitted,
+            why: self.decision_why.clone(),
+            pass_due: self.pass_due,
+        }
+    }
+}
+
+/// A poll's pass request, settled ([`HeadPoll::look`]).
 #[derive(Default)]
 struct PassRequest {
     /// The request left for the next poll (None: none, or met).

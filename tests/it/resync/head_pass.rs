@@ -60,7 +60,8 @@ fn events(sink: &GatedSink) -> Vec<(String, EventKind, String)> {
     summary(&events)
 }
 
-/// Six objects (0 the oldest), all linked and polled once; puts about object 1 can be held.
+/// Six objects (0 the oldest), all linked and polled once; puts about object `held` can be
+/// held.
 struct World {
     ok: FakeOpenKlant,
     store: Arc<MemoryStore>,
@@ -69,12 +70,12 @@ struct World {
     head: HeadPoll,
 }
 
-async fn world(head_page: u32) -> World {
+async fn world(head_page: u32, held: usize) -> World {
     let ok = FakeOpenKlant::start(TOKEN).await.unwrap();
     let store = Arc::new(MemoryStore::default());
     let sink = Arc::new(GatedSink {
         inner: MemorySink::default(),
-        held_url: objects(&ok).oo_url(1),
+        held_url: objects(&ok).oo_url(held),
         shut: AtomicBool::new(false),
         gate: Semaphore::new(0),
         waiting: Notify::new(),
@@ -135,7 +136,7 @@ fn moved_1_to_9() -> Vec<(String, EventKind, String)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_delete_while_a_pass_is_held_goes_out_with_the_next_head_poll() {
     // The head page holds the newest two (5 and 4): 0 and 1 are far below it.
-    let w = world(2).await;
+    let w = world(2, 1).await;
     let pass = w.hold_a_pass().await;
     // Object 0, already listed by the held pass, is deleted: off the head page.
     w.ok.remove(&objects(&w.ok).oo_url(0));
@@ -181,7 +182,7 @@ async fn a_delete_while_a_pass_is_held_goes_out_with_the_next_head_poll() {
 /// poll's, shown above).
 #[tokio::test(flavor = "multi_thread")]
 async fn the_lambda_head_job_keeps_polling_while_its_pass_runs() {
-    let w = world(zaaklink::resync::head::HEAD_PAGE_SIZE).await;
+    let w = world(zaaklink::resync::head::HEAD_PAGE_SIZE, 1).await;
     // The count drops (object 5, on the head page, deleted): the first poll asks for a pass.
     w.sink.shut.store(true, Ordering::SeqCst);
     put(&w.ok, 1, Some(9));
@@ -220,6 +221,76 @@ async fn the_lambda_head_job_keeps_polling_while_its_pass_runs() {
     let mut want = moved_1_to_9();
     want.extend([ontkoppeld(0, 0), ontkoppeld(5, 5)]);
     assert_eq!(sorted(seen), sorted(want), "each once");
+}
+
+/// `zaaklink serve`'s poll hands its new objects' reconcile off (`poll_ahead`): while Open
+/// Zaak holds one of them, the next poll still runs and what it looks up goes out; the held
+/// one, once finished, is not looked up again; one handed off and never finished (a process
+/// that stopped) is looked up by the next poll.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poll_does_not_wait_for_the_new_objects_the_last_one_handed_off() {
+    let w = world(zaaklink::resync::head::HEAD_PAGE_SIZE, 6).await;
+    w.sink.shut.store(true, Ordering::SeqCst);
+    put(&w.ok, 6, Some(6));
+    let waiting = w.sink.waiting.notified();
+    let (r, ahead) = w.head.poll_ahead().await.unwrap();
+    assert_eq!((r.new, ahead.len(), r.emitted), (1, 1, 0), "{r:?}");
+    let handed = tokio::spawn(ahead.run());
+    tokio::time::timeout(Duration::from_secs(60), waiting)
+        .await
+        .expect("object 6's put is held");
+
+    // Object 2 deleted: the next poll runs while 6 is still held, and its ontkoppeld is out.
+    w.ok.remove(&objects(&w.ok).oo_url(2));
+    let (r, ahead) = w.head.poll_ahead().await.unwrap();
+    assert_eq!((r.new, r.vanished, r.emitted), (0, 1, 1), "{r:?}");
+    assert!(ahead.is_empty());
+    assert_eq!(events(&w.sink), vec![ontkoppeld(2, 2)]);
+    assert!(!handed.is_finished(), "object 6 is still held");
+    assert!(w.state().await.contains(&id("oo", 6)), "6 is pending");
+
+    w.sink.open();
+    handed.await.unwrap().unwrap();
+    assert_eq!(
+        events(&w.sink),
+        vec![(id("oo", 6), EventKind::Gekoppeld, zaak(6))]
+    );
+    let before = w.ok.requests().len();
+    let (r, _) = w.head.poll_ahead().await.unwrap();
+    assert_eq!((r.new, r.emitted), (0, 0), "{r:?}");
+    assert!(
+        !w.gets_of(before, 6),
+        "a finished hand-off is not looked up again"
+    );
+    assert!(!w.state().await.contains("pending"), "{}", w.state().await);
+
+    // Object 7 handed off, never run; a restarted process (a new poll) looks it up.
+    put(&w.ok, 7, Some(7));
+    let (r, ahead) = w.head.poll_ahead().await.unwrap();
+    assert_eq!(r.new, 1, "{r:?}");
+    drop(ahead);
+    let before = w.ok.requests().len();
+    let restarted = HeadPoll::new(&w.resync);
+    let r = restarted.poll().await.unwrap();
+    assert_eq!((r.new, r.emitted), (0, 1), "{r:?}");
+    assert!(w.gets_of(before, 7));
+    assert_eq!(
+        events(&w.sink),
+        vec![(id("oo", 7), EventKind::Gekoppeld, zaak(7))]
+    );
+}
+
+impl World {
+    /// The head poll's stored state (JSON).
+    async fn state(&self) -> String {
+        self.store.load_head().await.unwrap().unwrap()
+    }
+
+    /// Whether object `i` was read on its own since request `from`.
+    fn gets_of(&self, from: usize, i: usize) -> bool {
+        let path = format!("onderwerpobjecten/{}", id("oo", i));
+        self.ok.requests()[from..].iter().any(|r| r.contains(&path))
+    }
 }
 
 fn sorted(mut v: Vec<(String, EventKind, String)>) -> Vec<(String, EventKind, String)> {
