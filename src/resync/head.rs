@@ -2,10 +2,15 @@
 //! first), read every 15 s, so that an onderwerpobject created silently reaches Open Zaak
 //! within about 15 s, and a list that lost objects starts a pass at once.
 //!
-//! - [`decide`]: what a poll saw against what the last one saw (pure);
-//! - [`HeadPoll::poll`]: the I/O — one list request, the new objects through the resync's page
-//!   work (the pipeline's conditional write, outbox, label and order rules), the state in the
-//!   checkpoint store, and whether a pass is due ([`pass_due`]).
+//! - [`decide`]: what a poll saw against what the last one saw (pure); [`pass_due`] and
+//!   [`wanted_after`]: the pass request (pure);
+//! - [`HeadPoll::poll`]: the I/O as a story of steps (`steps`): the look — one list request,
+//!   the pass request settled, what left the page looked up, and, when objects left the list
+//!   while a pass is under way, the stored links gone from it (`gone`) — then the new objects
+//!   through the resync's page work (the pipeline's conditional write, outbox, label and order
+//!   rules), the state in the checkpoint store;
+//! - [`HeadPoll::poll_ahead`] (`zaaklink serve`): the same look, with the new objects'
+//!   reconcile handed off (`ahead`) so the next poll keeps its period during a burst.
 //!
 //! A *set* of the uuids on the last head page, not a high-water mark: an insert that commits
 //! late gets a lower position than objects already seen and is still new to the set, as long
