@@ -294,7 +294,7 @@ impl HeadPoll {
 /// What a look found and leaves ([`HeadPoll::look`]).
 struct Looked {
     head: Head,
-    decision_why: Option<Why>,
+    why: Option<Why>,
     vanished: usize,
     pass_due: bool,
     /// What the look-ups (and the gone look) wrote and emitted.
@@ -314,7 +314,7 @@ impl Looked {
             vanished: self.vanished,
             written: self.outcome.written,
             emitted: self.outcome.emitted,
-            why: self.decision_why.clone(),
+            why: self.why.clone(),
             pass_due: self.pass_due,
         }
     }

@@ -46,7 +46,7 @@ impl HeadPoll {
         Ok(Looked {
             new: new_objects(&listed, &decision.reconcile),
             head,
-            decision_why: decision.pass,
+            why: decision.pass,
             vanished: decision.vanished.len(),
             pass_due: pass.due,
             outcome,
