@@ -10,7 +10,9 @@
 //!   call) for create, relink, delete; a klantcontact delete notification (the cascade);
 //! - a head poll that finds one new object; an idle head poll (requests counted);
 //! - a pass over the N objects: idle (time, requests), and with one silent relink and one
-//!   silent delete (time from the pass's start until each is on the sink).
+//!   silent delete (time from the pass's start until each is on the sink);
+//! - a silent delete while a pass is under way (it has read the object's page): from the next
+//!   head poll to the ontkoppeld (the poll's gone look, issue 24).
 //!
 //! The waits that are not zaaklink's work (Open Notificaties' delivery, the poll period, the
 //! pass period) are not measured here; scripts/bench-latency states them and adds them up.
@@ -351,6 +353,33 @@ async fn run() -> Value {
     let pass_s = t.elapsed().as_secs_f64();
     let pass_relink = wait_for(scene.oo_url(relinked), "zaak-gekoppeld", t).await;
     let pass_delete = wait_for(scene.oo_url(deleted), "zaak-ontkoppeld", t).await;
+    head.poll().await.expect("poll");
+
+    // A silent delete while a pass is under way (issue 24): the pass has read the object's
+    // page already, so it cannot find it, and the pass asked for starts only after it. The
+    // next head poll sees the count drop and looks itself (the gone look: the list's uuids,
+    // then the stored links it did not show). From that poll to the ontkoppeld.
+    let busy = Resync::new(&app, store.clone(), defaults.clone());
+    let from = ok.requests().len();
+    let under_way = {
+        let busy = busy.clone();
+        tokio::spawn(async move { busy.run(None, true).await })
+    };
+    while !ok.requests()[from..]
+        .iter()
+        .any(|r| r.contains("onderwerpobjecten?") && r.ends_with("&page=2"))
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // On the pass's first page (500 newest), below the head page (100 newest).
+    let gone = n.saturating_sub(300);
+    ok.remove(&scene.oo_url(gone));
+    let t = Instant::now();
+    let r = head.poll().await.expect("poll");
+    assert!(r.pass_due && !under_way.is_finished(), "{r:?}");
+    let during_pass_delete = wait_for(scene.oo_url(gone), "zaak-ontkoppeld", t).await;
+    busy.stop();
+    under_way.await.expect("the pass task").expect("the pass");
     json!({
         "objects": n, "klantcontacten": kcs, "get_ms": get_ms, "list_us_per_object": list_us,
         "resync_interval_s": defaults.interval.as_secs(), "resync_page_size": defaults.page_size,
@@ -363,5 +392,6 @@ async fn run() -> Value {
         "poll_saw_delete": poll_saw_delete,
         "pass_with_changes_s": pass_s,
         "pass_relink_ms": pass_relink, "pass_delete_ms": pass_delete,
+        "during_pass_delete_ms": during_pass_delete,
     })
 }

@@ -51,10 +51,13 @@ impl HeadPolls {
     }
 }
 
-/// The head job: a poll at each of [`HeadPolls::offsets`], each running the pass it asks
-/// for at once (until it completes or `stop_at`). A poll whose moment passed while a pass ran
-/// runs at once, unless the next one's moment has passed too (then it is skipped); none
-/// starts after `stop_at`. A failing poll ends the invocation with its error: the next
+/// The head job: a poll at each of [`HeadPolls::offsets`]. A poll that asks for a pass
+/// starts it at once, in this invocation: inline when the invocation polls once, otherwise
+/// beside the polls that follow, which keep their moments while it runs (a poll that sees
+/// objects leave the list meanwhile looks them up itself: `resync::head`'s gone look). A poll
+/// whose moment passed while the one before it ran runs at once, unless the next one's moment
+/// has passed too (then it is skipped); none starts after `stop_at`. The invocation ends when
+/// its polls and the pass have. A failing poll ends the invocation with its error: the next
 /// invocation polls again.
 pub(super) async fn head_job(
     resync: &Resync,
@@ -63,7 +66,15 @@ pub(super) async fn head_job(
 ) -> Result<Value, LambdaError> {
     let start = std::time::Instant::now();
     let offsets = polls.offsets();
+    if offsets.len() == 1 {
+        let (mut answer, due) = head_round(resync).await?;
+        if due {
+            answer["resync"] = resync_job(resync, stop_at, true).await?;
+        }
+        return Ok(answer);
+    }
     let mut rounds = Vec::new();
+    let mut pass: Option<(usize, tokio::task::JoinHandle<Result<Value, LambdaError>>)> = None;
     for (k, offset) in offsets.iter().enumerate() {
         let at = start + *offset;
         let now = std::time::Instant::now();
@@ -72,16 +83,43 @@ pub(super) async fn head_job(
             continue;
         }
         tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
-        rounds.push(head_round(resync, stop_at).await?);
+        let (answer, due) = match head_round(resync).await {
+            Ok(round) => round,
+            Err(e) => {
+                // The pass under way ends (or stops at `stop_at`) before the invocation does.
+                let _ = settle(&mut rounds, pass).await;
+                return Err(e);
+            }
+        };
+        rounds.push(answer);
+        if due && pass.as_ref().is_none_or(|(_, p)| p.is_finished()) {
+            settle(&mut rounds, pass.take()).await?;
+            let resync = resync.clone();
+            let run = tokio::spawn(async move { resync_job(&resync, stop_at, true).await });
+            pass = Some((rounds.len() - 1, run));
+        }
     }
-    if offsets.len() == 1 {
-        return Ok(rounds.pop().expect("the one poll ran"));
-    }
+    settle(&mut rounds, pass).await?;
     Ok(serde_json::json!({"job": "head", "polls": rounds}))
 }
 
-/// One head poll, and the pass it asks for.
-async fn head_round(resync: &Resync, stop_at: Option<std::time::Instant>) -> Result<Value, LambdaError> {
+/// The pass a poll started (if any): awaited, its answer put with that poll's.
+async fn settle(
+    rounds: &mut [Value],
+    pass: Option<(usize, tokio::task::JoinHandle<Result<Value, LambdaError>>)>,
+) -> Result<(), LambdaError> {
+    if let Some((k, run)) = pass {
+        // A panic in the pass is the invocation's, as it would be inline.
+        let answer = run
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        rounds[k]["resync"] = answer?;
+    }
+    Ok(())
+}
+
+/// One head poll: its answer, and whether it asks for a pass.
+async fn head_round(resync: &Resync) -> Result<(Value, bool), LambdaError> {
     let head = HeadPoll::new(resync);
     let r = match head.poll().await {
         Ok(r) => r,
@@ -96,11 +134,6 @@ async fn head_round(resync: &Resync, stop_at: Option<std::time::Instant>) -> Res
     telemetry::events_put(r.emitted as u64);
     tracing::info!(listed = r.listed, count = r.count, new = r.new, written = r.written,
         emitted = r.emitted, why = ?r.why, pass_due = r.pass_due, "head poll done");
-    let mut answer = serde_json::json!({"job": "head", "poll": r});
-    if r.pass_due {
-        // The count showed objects left the list (or more arrived than one page):
-        // the pass runs now, in this invocation, until it completes or time is up.
-        answer["resync"] = resync_job(resync, stop_at, true).await?;
-    }
-    Ok(answer)
+    let due = r.pass_due;
+    Ok((serde_json::json!({"job": "head", "poll": r}), due))
 }

@@ -2,10 +2,15 @@
 //! first), read every 15 s, so that an onderwerpobject created silently reaches Open Zaak
 //! within about 15 s, and a list that lost objects starts a pass at once.
 //!
-//! - [`decide`]: what a poll saw against what the last one saw (pure);
-//! - [`HeadPoll::poll`]: the I/O — one list request, the new objects through the resync's page
-//!   work (the pipeline's conditional write, outbox, label and order rules), the state in the
-//!   checkpoint store, and whether a pass is due ([`pass_due`]).
+//! - [`decide`]: what a poll saw against what the last one saw (pure); [`pass_due`] and
+//!   [`wanted_after`]: the pass request (pure);
+//! - [`HeadPoll::poll`]: the I/O as a story of steps (`steps`): the look — one list request,
+//!   the pass request settled, what left the page looked up, and, when objects left the list
+//!   while a pass is under way, the stored links gone from it (`gone`) — then the new objects
+//!   through the resync's page work (the pipeline's conditional write, outbox, label and order
+//!   rules), the state in the checkpoint store;
+//! - [`HeadPoll::poll_ahead`] (`zaaklink serve`): the same look, with the new objects'
+//!   reconcile handed off (`ahead`) so the next poll keeps its period during a burst.
 //!
 //! A *set* of the uuids on the last head page, not a high-water mark: an insert that commits
 //! late gets a lower position than objects already seen and is still new to the set, as long
@@ -23,17 +28,22 @@
 //! the pass that the count's drop starts.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, Checkpoint};
-use super::run::{bounded, Resync};
+use super::run::Resync;
 use crate::link::Onderwerpobject;
 use crate::openklant::MAX_PAGE_SIZE;
-use crate::pipeline::Truth;
-use crate::store::StoreError;
 use crate::Error;
+
+mod ahead;
+mod gone;
+mod steps;
+
+pub use ahead::Ahead;
 
 /// Objects on the head page: Open Klant's default page. More creates than this between two
 /// polls are an overflow, and a pass catches them.
@@ -50,6 +60,12 @@ pub struct HeadState {
     /// after it ([`wanted_after`]); cleared once one has.
     #[serde(default)]
     pub pass_wanted: Option<String>,
+    /// Objects new to the head page whose reconcile was handed off ([`HeadPoll::poll_ahead`])
+    /// and not known to have finished: the next poll leaves those still running in this
+    /// process alone and looks the others up (a reconcile that failed, or a process that
+    /// stopped meanwhile).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<String>,
 }
 
 /// One poll's view of the head of the list.
@@ -99,6 +115,7 @@ pub fn decide(prev: Option<&HeadState>, head: &Head) -> Decision {
         seen: head.uuids.clone(),
         count: head.count,
         pass_wanted: None,
+        pending: Vec::new(),
     };
     let Some(prev) = prev else {
         return Decision {
@@ -209,6 +226,11 @@ pub struct HeadReport {
 pub struct HeadPoll {
     resync: Resync,
     page_size: u32,
+    /// One poll's look at a time in this process (the state's load, change and save).
+    turn: Arc<tokio::sync::Mutex<()>>,
+    /// The reconciles handed off by [`Self::poll_ahead`]: running, or finished since the
+    /// last look.
+    handed: Arc<std::sync::Mutex<ahead::Handed>>,
 }
 
 impl HeadPoll {
@@ -216,6 +238,8 @@ impl HeadPoll {
         HeadPoll {
             resync: resync.clone(),
             page_size: HEAD_PAGE_SIZE,
+            turn: Arc::default(),
+            handed: Arc::default(),
         }
     }
 
@@ -225,115 +249,96 @@ impl HeadPoll {
         self
     }
 
-    /// One poll: read the head page, reconcile the objects new to it, remember the page and
-    /// the count. A failure saves nothing, so the next poll sees the same objects as new.
+    /// One poll, start to end: the look ([`Self::look`]: the head page read, the pass request
+    /// settled, what left looked up), the objects new to the page reconciled, the page and
+    /// the count remembered. A failure saves nothing, so the next poll sees the same objects
+    /// as new. The Lambda's head job and the CLI.
     pub async fn poll(&self) -> Result<HeadReport, Error> {
-        // Before the list request: a change this poll sees happened before this moment, so a
-        // pass that starts at or after it lists the list as changed.
-        let asked_at = Utc::now();
-        let store = self.resync.checkpoints();
-        let prev = match store.load_head().await? {
-            Some(json) => match serde_json::from_str::<HeadState>(&json) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    tracing::warn!(error = %e, "head poll state unreadable; this poll starts afresh");
-                    None
-                }
-            },
-            None => None,
+        let _turn = self.turn.lock().await;
+        let looked = self.look().await?;
+        let mut report = looked.report();
+        let outcome = self.reconcile(&looked.new).await?;
+        report.written += outcome.written;
+        report.emitted += outcome.emitted;
+        self.save_state(&looked.next).await?;
+        Ok(report)
+    }
+
+    /// A poll that does not wait for the objects new to the page (`zaaklink serve`): the look,
+    /// then the state saved with them as `pending`, and their reconcile handed back
+    /// ([`Ahead::run`]) to run beside the next polls. So a burst that Open Zaak takes long to
+    /// take in never holds the next look back (DESIGN §7a).
+    pub async fn poll_ahead(&self) -> Result<(HeadReport, Ahead), Error> {
+        let _turn = self.turn.lock().await;
+        let mut looked = self.look().await?;
+        let uuids: Vec<String> = looked.new.iter().filter_map(|o| self.resync.uuid_of(o)).collect();
+        looked.next.pending.extend(uuids.iter().cloned());
+        self.save_state(&looked.next).await?;
+        self.handed_over(&uuids);
+        let report = looked.report();
+        let ahead = Ahead {
+            poll: self.clone(),
+            new: looked.new,
+            uuids,
+            done: false,
         };
-        let page = self
-            .resync
-            .app()
-            .klant
-            .zaak_onderwerpobjecten(1, self.page_size)
-            .await?;
-        let (objects, count, more) = match page {
-            Some(p) => (
-                p.results,
-                p.count,
-                p.next.as_deref().is_some_and(|n| !n.is_empty()),
-            ),
-            None => (Vec::new(), 0, false),
-        };
-        let mut listed: Vec<(String, Onderwerpobject)> = Vec::new();
-        for o in objects {
-            if let Some(u) = self.resync.uuid_of(&o) {
-                listed.push((u, o));
-            }
-        }
-        let head = Head {
-            uuids: listed.iter().map(|(u, _)| u.clone()).collect(),
-            count,
-            more,
-        };
-        let decision = decide(prev.as_ref(), &head);
-        let wanted: HashSet<&str> = decision.reconcile.iter().map(String::as_str).collect();
-        let new: Vec<Onderwerpobject> = listed
-            .iter()
-            .filter(|(u, _)| wanted.contains(u.as_str()))
-            .map(|(_, o)| o.clone())
-            .collect();
-        let mut outcome = if new.is_empty() {
-            crate::Outcome::default()
-        } else {
-            self.resync.work_unpaged(&new).await?
-        };
-        // Side by side (a cascade's objects may all have left at once), each as a hint would.
-        let app = self.resync.app();
-        let lookups: Vec<_> = decision
-            .vanished
-            .iter()
-            .map(|uuid| {
-                let (app, uuid) = (app.clone(), uuid.clone());
-                let url = app.settings.api_root.join(&format!("onderwerpobjecten/{uuid}"));
-                async move { app.sync(&uuid, Truth::Fetch(url.as_str()), None).await }
-            })
-            .collect();
-        for looked in bounded(self.resync.settings().objects_at_once(), lookups).await {
-            outcome.add(looked?);
-        }
-        let mut next = decision.next;
-        next.pass_wanted = wanted_after(
-            prev.and_then(|p| p.pass_wanted),
-            decision.pass.is_some(),
-            asked_at,
-        );
-        let due = if next.pass_wanted.is_some() {
-            let cp = match store.load_checkpoint().await? {
-                Some(saved) => Some(
-                    serde_json::from_str::<Checkpoint>(&saved.json)
-                        .map_err(|e| StoreError::Corrupt(format!("resync checkpoint: {e}")))?,
-                ),
-                None => None,
-            };
-            let due = pass_due(next.pass_wanted.as_deref(), cp.as_ref());
-            if !due {
-                next.pass_wanted = None;
-            }
-            due
-        } else {
-            false
-        };
-        store
-            .save_head(&serde_json::to_string(&next).expect("the head state serialises"))
-            .await?;
-        Ok(HeadReport {
-            listed: head.uuids.len(),
-            count,
-            new: new.len(),
-            vanished: decision.vanished.len(),
-            written: outcome.written,
-            emitted: outcome.emitted,
-            why: decision.pass,
-            pass_due: due,
-        })
+        Ok((report, ahead))
     }
 
     /// The resync this poll works with (to run the pass it asks for).
     pub fn resync(&self) -> &Resync {
         &self.resync
     }
+}
+
+/// What a look found and leaves ([`HeadPoll::look`]).
+struct Looked {
+    head: Head,
+    why: Option<Why>,
+    vanished: usize,
+    pass_due: bool,
+    /// What the look-ups (and the gone look) wrote and emitted.
+    outcome: crate::Outcome,
+    /// The objects new to the page, to reconcile.
+    new: Vec<Onderwerpobject>,
+    /// The state to save (`pending`: the hand-offs still running).
+    next: HeadState,
+}
+
+impl Looked {
+    fn report(&self) -> HeadReport {
+        HeadReport {
+            listed: self.head.uuids.len(),
+            count: self.head.count,
+            new: self.new.len(),
+            vanished: self.vanished,
+            written: self.outcome.written,
+            emitted: self.outcome.emitted,
+            why: self.why.clone(),
+            pass_due: self.pass_due,
+        }
+    }
+}
+
+/// A poll's pass request, settled ([`HeadPoll::look`]).
+#[derive(Default)]
+struct PassRequest {
+    /// The request left for the next poll (None: none, or met).
+    wanted: Option<String>,
+    /// A pass is due now.
+    due: bool,
+    /// The resync's checkpoint as read (only when a request stands).
+    checkpoint: Option<Checkpoint>,
+}
+
+/// The objects of the head page with these uuids, in the page's order.
+fn new_objects(listed: &[(String, Onderwerpobject)], uuids: &[String]) -> Vec<Onderwerpobject> {
+    let wanted: HashSet<&str> = uuids.iter().map(String::as_str).collect();
+    listed
+        .iter()
+        .filter(|(u, _)| wanted.contains(u.as_str()))
+        .map(|(_, o)| o.clone())
+        .collect()
 }
 
 #[cfg(test)]

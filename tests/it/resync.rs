@@ -43,6 +43,8 @@ mod destroyed;
 mod first_pass;
 #[path = "resync/head.rs"]
 mod head;
+#[path = "resync/head_pass.rs"]
+mod head_pass;
 #[path = "resync/labels.rs"]
 mod labels;
 #[path = "resync/period.rs"]

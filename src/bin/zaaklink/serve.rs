@@ -25,27 +25,7 @@ pub(crate) async fn serve(
     // The head poll wakes the resync task when a pass is due (DESIGN §7a).
     let wake = Arc::new(tokio::sync::Notify::new());
     if let Some(every) = head_every {
-        let head = zaaklink::resync::HeadPoll::new(&resync);
-        let wake = wake.clone();
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                match head.poll().await {
-                    Ok(r) => {
-                        tracing::info!(listed = r.listed, count = r.count, new = r.new, written = r.written,
-                            emitted = r.emitted, why = ?r.why, pass_due = r.pass_due, "head poll done");
-                        if r.pass_due {
-                            wake.notify_one();
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "head poll failed; the next poll sees the same objects as new")
-                    }
-                }
-            }
-        });
+        spawn_head_poll(zaaklink::resync::HeadPoll::new(&resync), every, wake.clone());
     }
     if resync_every.is_some() || head_every.is_some() {
         tokio::spawn(async move {
@@ -86,4 +66,53 @@ pub(crate) async fn serve(
         })
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Reconciles of a head poll's new objects running at once (each at most a head page): a
+/// poll waits for one to finish only when this many are still delivering.
+const HEAD_HAND_OFFS: usize = 4;
+
+/// The head poll on its own timer (DESIGN §7a). Each poll looks (lists the head page, looks
+/// up what left it, wakes the resync when a pass is due) and hands its new objects' reconcile
+/// off to run beside the next polls: the polls keep their period while a burst is delivered
+/// and while a pass runs.
+fn spawn_head_poll(head: zaaklink::resync::HeadPoll, every: Duration, wake: Arc<tokio::sync::Notify>) {
+    let hand_offs = Arc::new(tokio::sync::Semaphore::new(HEAD_HAND_OFFS));
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let (r, ahead) = match head.poll_ahead().await {
+                Ok(polled) => polled,
+                Err(e) => {
+                    tracing::warn!(error = %e, "head poll failed; the next poll sees the same objects as new");
+                    continue;
+                }
+            };
+            tracing::info!(listed = r.listed, count = r.count, new = r.new, written = r.written,
+                emitted = r.emitted, why = ?r.why, pass_due = r.pass_due, "head poll done");
+            if r.pass_due {
+                wake.notify_one();
+            }
+            if ahead.is_empty() {
+                continue;
+            }
+            let permit = hand_offs.clone().acquire_owned().await.expect("never closed");
+            tokio::spawn(async move {
+                let _permit = permit;
+                let new = ahead.len();
+                match ahead.run().await {
+                    Ok(o) => tracing::info!(
+                        new,
+                        written = o.written,
+                        emitted = o.emitted,
+                        "head poll's new objects reconciled"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, new,
+                        "head poll's new objects not all reconciled; the next poll looks them up"),
+                }
+            });
+        }
+    });
 }

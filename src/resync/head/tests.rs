@@ -10,6 +10,7 @@ fn state(seen: &str, count: u64) -> HeadState {
         seen: ids(seen),
         count,
         pass_wanted: None,
+        pending: Vec::new(),
     }
 }
 

@@ -143,7 +143,7 @@ impl Resync {
     }
 
     /// Phase `stored`: stored links the list did not show, each looked up (404 = gone).
-    pub(super) async fn work_unlisted(&self, records: Vec<LinkRecord>) -> Result<Outcome, Error> {
+    pub(in crate::resync) async fn work_unlisted(&self, records: Vec<LinkRecord>) -> Result<Outcome, Error> {
         let objects = records
             .into_iter()
             .filter_map(|r| Some((r.onderwerpobject, r.link?.link_to)))
