@@ -147,7 +147,7 @@ async fn ssm_values<'a>(sdk: &SdkConfig, names: &[&'a str]) -> Result<Fetched<'a
         return Ok(vec![]);
     }
     let body = serde_json::json!({"Names": names, "WithDecryption": true});
-    let out = aws_json::call(&reqwest::Client::new(), sdk, &aws_json::SSM, "GetParameters", &body)
+    let out = aws_json::call(aws_json::client(), sdk, &aws_json::SSM, "GetParameters", &body)
         .await
         .map_err(|e| ConfigError {
             setting: "WEBHOOK_AUTH_SSM_PARAMETER / OPEN_KLANT_API_TOKEN_SSM_PARAMETER",
@@ -198,7 +198,7 @@ async fn secrets_manager_values<'a>(sdk: &SdkConfig, ids: &[&'a str]) -> Result<
         _ => {
             let body = serde_json::json!({"SecretIdList": ids});
             let out = aws_json::call(
-                &reqwest::Client::new(),
+                aws_json::client(),
                 sdk,
                 &aws_json::SECRETS_MANAGER,
                 "BatchGetSecretValue",

@@ -13,6 +13,7 @@
 //! Answers are bounded ([`MAX_ANSWER_BYTES`]). An error carries AWS's `__type` and message
 //! (which name the parameter or secret, never its value); no value is ever logged.
 
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
@@ -147,6 +148,19 @@ fn region(sdk: &SdkConfig) -> Result<&str, CallError> {
     })
 }
 
+/// The one HTTP client of these calls: built once (its TLS set-up is the costly part), shared
+/// by every read of a cold start. It keeps no idle connection (each read is one request to its
+/// own service), so no connection outlives the runtime that opened it.
+pub fn client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap_or_default()
+    })
+}
+
 /// The request's headers before signing: the JSON 1.1 content type and the operation.
 pub fn request_headers(service: &Service, operation: &str) -> [(&'static str, String); 2] {
     [
@@ -212,7 +226,7 @@ async fn call_once(
     )
     .and_then(|r| sign(r, &params))
     .map_err(|e| CallError::Setup(format!("the request could not be signed: {e}")))?;
-    let mut request = http.post(&url).timeout(TIMEOUT).body(bytes.clone());
+    let mut request = http.post(&url).timeout(TIMEOUT).body(bytes);
     for (k, v) in headers
         .iter()
         .map(|(k, v)| (*k, v.as_str()))
@@ -250,15 +264,9 @@ async fn call_once(
 /// cause, the caller adds the secret and the right.
 pub async fn secret_string(sdk: &SdkConfig, id: &str) -> Result<String, String> {
     let body = serde_json::json!({"SecretId": id});
-    let out = call(
-        &reqwest::Client::new(),
-        sdk,
-        &SECRETS_MANAGER,
-        "GetSecretValue",
-        &body,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let out = call(client(), sdk, &SECRETS_MANAGER, "GetSecretValue", &body)
+        .await
+        .map_err(|e| e.to_string())?;
     field(&out, "SecretString")
         .map(str::to_string)
         .ok_or_else(|| "it has no string value".to_string())
