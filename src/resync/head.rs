@@ -20,6 +20,10 @@
 //! it out, and a relink from one zaak to another leaves the count alone: the periodic pass
 //! catches those.
 //!
+//! A burst (an overflow, then polls with a tenth of the page or more new) asks for a pass at
+//! every poll and once more when it has settled ([`Why::Burst`], [`Why::BurstSettled`]): the
+//! announcements of other changes made meanwhile queue behind the burst's own.
+//!
 //! An object that was on the last head page and is not on this one either fell below it
 //! (pushed down by new ones) or left the list: deleted (on its own, or with its klantcontact,
 //! which no component announces on today's versions) or relinked away from its zaak. Each is
@@ -66,6 +70,11 @@ pub struct HeadState {
     /// stopped meanwhile).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<String>,
+    /// A burst is arriving: the last poll saw an overflow, or a tenth of its page new during
+    /// one. Each poll asks for a pass until one sees it settled ([`Why::Burst`],
+    /// [`Why::BurstSettled`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub burst: bool,
 }
 
 /// One poll's view of the head of the list.
@@ -91,6 +100,14 @@ pub enum Why {
     Grew { expected: u64, count: u64 },
     /// Every object on a full page is new: more may have been created than one page shows.
     Overflow,
+    /// A burst goes on (a tenth of the page or more new again, after an overflow): the
+    /// notifications and CloudEvents of other changes made meanwhile queue behind the
+    /// burst's own in Open Klant and Open Notificaties, so a pass finds those changes sooner
+    /// than their announcements would.
+    Burst,
+    /// The first poll that sees a burst settled (less than a tenth of the page new): one pass
+    /// after it catches what was changed as the burst ended.
+    BurstSettled,
 }
 
 /// What a poll does.
@@ -111,11 +128,12 @@ pub struct Decision {
 /// (pure). The first poll reconciles its whole page (a batch read of the stored records,
 /// writes only for what differs) and asks for no pass: the periodic pass starts anyway.
 pub fn decide(prev: Option<&HeadState>, head: &Head) -> Decision {
-    let next = HeadState {
+    let mut next = HeadState {
         seen: head.uuids.clone(),
         count: head.count,
         pass_wanted: None,
         pending: Vec::new(),
+        burst: false,
     };
     let Some(prev) = prev else {
         return Decision {
@@ -146,6 +164,8 @@ pub fn decide(prev: Option<&HeadState>, head: &Head) -> Decision {
     } else {
         None
     };
+    let (pass, burst) = burst(prev.burst, pass, reconcile.len(), head.uuids.len());
+    next.burst = burst;
     let on_page: HashSet<&str> = head.uuids.iter().map(String::as_str).collect();
     let vanished = if pass == Some(Why::Overflow) {
         Vec::new()
@@ -161,6 +181,22 @@ pub fn decide(prev: Option<&HeadState>, head: &Head) -> Decision {
         pass,
         next,
     }
+}
+
+/// A burst's passes (pure): an overflow opens a burst; while one is open, every poll asks for
+/// a pass — [`Why::Burst`] while a tenth of the page or more is new, then
+/// [`Why::BurstSettled`] once, which closes it. A pass asked for another reason keeps its
+/// reason. Returns the pass asked for and whether the burst stays open.
+fn burst(open: bool, pass: Option<Why>, new: usize, listed: usize) -> (Option<Why>, bool) {
+    if pass == Some(Why::Overflow) {
+        return (pass, true);
+    }
+    if !open {
+        return (pass, false);
+    }
+    let goes_on = new > 0 && new * 10 >= listed;
+    let why = if goes_on { Why::Burst } else { Why::BurstSettled };
+    (pass.or(Some(why)), goes_on)
 }
 
 /// Whether the pass a poll asked for (`wanted`, RFC 3339) is still due, given the checkpoint

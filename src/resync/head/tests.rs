@@ -11,6 +11,7 @@ fn state(seen: &str, count: u64) -> HeadState {
         count,
         pass_wanted: None,
         pending: Vec::new(),
+        burst: false,
     }
 }
 
@@ -342,4 +343,122 @@ fn a_poll_that_sees_no_change_keeps_the_earlier_request() {
         wanted_after(earlier, true, at).as_deref(),
         Some("2026-12-03T10:00:00.000Z")
     );
+}
+
+/// Issue 24: while a burst arrives, the announcements of other changes made meanwhile queue
+/// behind its own (in Open Klant and Open Notificaties), so every poll of a burst asks for a
+/// pass, and so does the first that sees it settled; then the head poll is quiet again.
+#[test]
+fn a_burst_asks_for_a_pass_every_poll_until_it_has_settled() {
+    // Pages of 10 (a tenth: 1 new object): each step is (head now, want pass, want open after).
+    let page = |first: u32, count: u64| {
+        let uuids: Vec<String> = (first..first + 10).rev().map(|i| format!("o{i:03}")).collect();
+        Head {
+            uuids,
+            count,
+            more: true,
+        }
+    };
+    let shrunk = |expected, count| Some(Why::Shrunk { expected, count });
+    type Step = (Head, Option<Why>, bool);
+    let cases: Vec<(&str, Vec<Step>)> = vec![
+        (
+            "overflow, a burst going on, settled, quiet",
+            vec![
+                (page(100, 40), Some(Why::Overflow), true),
+                (page(104, 44), Some(Why::Burst), true),
+                (page(109, 49), Some(Why::Burst), true),
+                (page(109, 49), Some(Why::BurstSettled), false),
+                (page(109, 49), None, false),
+            ],
+        ),
+        (
+            "overflow, settled at once",
+            vec![
+                (page(100, 40), Some(Why::Overflow), true),
+                (page(100, 40), Some(Why::BurstSettled), false),
+                (page(100, 40), None, false),
+            ],
+        ),
+        (
+            "overflow, overflow again",
+            vec![
+                (page(100, 40), Some(Why::Overflow), true),
+                (page(110, 50), Some(Why::Overflow), true),
+                (page(111, 51), Some(Why::Burst), true),
+                (page(111, 51), Some(Why::BurstSettled), false),
+            ],
+        ),
+        (
+            "a delete during a burst keeps its own reason, the burst stays open",
+            vec![
+                (page(100, 40), Some(Why::Overflow), true),
+                (page(102, 41), shrunk(42, 41), true),
+                (page(102, 41), Some(Why::BurstSettled), false),
+            ],
+        ),
+        (
+            "new objects without an overflow are no burst",
+            vec![
+                (page(100, 40), Some(Why::Overflow), true),
+                (page(100, 40), Some(Why::BurstSettled), false),
+                (page(105, 45), None, false),
+                (page(109, 49), None, false),
+            ],
+        ),
+    ];
+    for (name, steps) in cases {
+        let mut last = state("o099 o098", 30);
+        for (i, (h, want, open)) in steps.into_iter().enumerate() {
+            let d = decide(Some(&last), &h);
+            assert_eq!(d.pass, want, "{name}: poll {}", i + 1);
+            assert_eq!(d.next.burst, open, "{name}: poll {}: burst open", i + 1);
+            last = d.next;
+        }
+    }
+}
+
+#[test]
+fn fewer_than_a_tenth_new_settles_a_burst() {
+    let twenty: Vec<String> = (0..20).rev().map(|i| format!("n{i:02}")).collect();
+    let mut open = state(&twenty.join(" "), 30);
+    open.burst = true;
+    // 1 new of 20 listed: a twentieth, settled.
+    let mut uuids = vec!["x".to_string()];
+    uuids.extend(twenty[..19].iter().cloned());
+    let d = decide(
+        Some(&open),
+        &Head {
+            uuids,
+            count: 31,
+            more: true,
+        },
+    );
+    assert_eq!(d.pass, Some(Why::BurstSettled));
+    assert!(!d.next.burst);
+    // 2 new of 20: a tenth, still a burst.
+    let mut uuids = vec!["y".to_string(), "x".to_string()];
+    uuids.extend(twenty[..18].iter().cloned());
+    let d = decide(
+        Some(&open),
+        &Head {
+            uuids,
+            count: 32,
+            more: true,
+        },
+    );
+    assert_eq!(d.pass, Some(Why::Burst));
+    assert!(d.next.burst);
+}
+
+#[test]
+fn a_burst_survives_the_state_round_trip_and_old_states_read_as_quiet() {
+    let mut s = state("c b a", 3);
+    s.burst = true;
+    let json = serde_json::to_string(&s).unwrap();
+    assert_eq!(serde_json::from_str::<HeadState>(&json).unwrap(), s);
+    let quiet = serde_json::to_string(&state("c b a", 3)).unwrap();
+    assert!(!quiet.contains("burst"), "{quiet}");
+    let old = r#"{"seen":["c","b","a"],"count":3}"#;
+    assert!(!serde_json::from_str::<HeadState>(old).unwrap().burst);
 }

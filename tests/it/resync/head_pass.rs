@@ -297,3 +297,72 @@ fn sorted(mut v: Vec<(String, EventKind, String)>) -> Vec<(String, EventKind, St
     v.sort();
     v
 }
+
+/// Issue 24's last miss: a relink of an older object (off the head page, the count unchanged)
+/// made while a burst of creates arrives. Its announcements queue behind the burst's, so the
+/// head poll's burst rule finds it sooner: every poll of the burst asks for a pass, and so
+/// does the first that sees it settled; the pass after the relink has it out. Once settled, a
+/// lone relink asks for nothing (the periodic pass or its announcement brings it).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_relink_right_after_a_burst_goes_out_with_the_pass_its_polls_ask_for() {
+    // The head page holds 2: objects 0..=5 are all linked, 4 and 5 on the page.
+    let w = world(2, 50).await;
+    let poll_and_pass = |want: Option<Why>, due: bool| {
+        let w = &w;
+        async move {
+            let r = w.head.poll().await.unwrap();
+            assert_eq!((r.why.clone(), r.pass_due), (want, due), "{r:?}");
+            if r.pass_due {
+                let pass = w.resync.run(None, true).await.unwrap();
+                assert_eq!(pass.stop, Stop::PassDone, "{pass:?}");
+            }
+        }
+    };
+    // The burst: more creates than a head page.
+    for i in 6..=8 {
+        put(&w.ok, i, Some(i));
+    }
+    poll_and_pass(Some(Why::Overflow), true).await;
+    assert_eq!(events(&w.sink).len(), 3, "the burst's three gekoppeld");
+    // The burst's tail, and right after it object 1 relinked from zaak 1 to zaak 20.
+    put(&w.ok, 9, Some(9));
+    put(&w.ok, 1, Some(20));
+    let r = w.head.poll().await.unwrap();
+    assert_eq!(
+        (r.new, r.why.clone(), r.pass_due),
+        (1, Some(Why::Burst), true),
+        "{r:?}"
+    );
+    assert_eq!(
+        events(&w.sink),
+        vec![(id("oo", 9), EventKind::Gekoppeld, zaak(9))],
+        "the poll alone cannot see the relink"
+    );
+    let pass = w.resync.run(None, true).await.unwrap();
+    assert_eq!(pass.stop, Stop::PassDone, "{pass:?}");
+    assert_eq!(
+        sorted(events(&w.sink)),
+        sorted(vec![
+            (id("oo", 1), EventKind::Gekoppeld, zaak(20)),
+            ontkoppeld(1, 1)
+        ]),
+        "the pass the burst's poll asked for brings the relink"
+    );
+    // Settled: one more pass (object 2 relinked just before it is found by it), then quiet.
+    put(&w.ok, 2, Some(21));
+    poll_and_pass(Some(Why::BurstSettled), true).await;
+    assert_eq!(
+        sorted(events(&w.sink)),
+        sorted(vec![
+            (id("oo", 2), EventKind::Gekoppeld, zaak(21)),
+            ontkoppeld(2, 2)
+        ])
+    );
+    put(&w.ok, 3, Some(22));
+    poll_and_pass(None, false).await;
+    assert_eq!(
+        events(&w.sink),
+        vec![],
+        "a lone relink waits for the periodic pass"
+    );
+}
