@@ -54,7 +54,7 @@ impl HeadPolls {
 /// The head job: a poll at each of [`HeadPolls::offsets`]. A poll that asks for a pass
 /// starts it at once, in this invocation: inline when the invocation polls once, otherwise
 /// beside the polls that follow, which keep their moments while it runs (a poll that sees
-/// objects leave the list meanwhile looks them up itself: `resync::head`'s gone look). A poll
+/// objects leave the list meanwhile looks them up itself: `resync::head`'s list look). A poll
 /// whose moment passed while the one before it ran runs at once, unless the next one's moment
 /// has passed too (then it is skipped); none starts after `stop_at`. The invocation ends when
 /// its polls and the pass have. A failing poll ends the invocation with its error: the next

@@ -5,12 +5,14 @@
 //! - [`decide`]: what a poll saw against what the last one saw (pure); [`pass_due`] and
 //!   [`wanted_after`]: the pass request (pure);
 //! - [`HeadPoll::poll`]: the I/O as a story of steps (`steps`): the look — one list request,
-//!   the pass request settled, what left the page looked up, and, when objects left the list
-//!   while a pass is under way, the stored links gone from it (`gone`) — then the new objects
-//!   through the resync's page work (the pipeline's conditional write, outbox, label and order
-//!   rules), the state in the checkpoint store;
+//!   the pass request settled, what left the page looked up — then what it left for later
+//!   (during a burst, or when objects left the list while a pass is under way, the list look:
+//!   the stored links gone from the list or listed with another zaak, `gone`), then the new
+//!   objects through the resync's page work (the pipeline's conditional write, outbox, label
+//!   and order rules), the state in the checkpoint store;
 //! - [`HeadPoll::poll_ahead`] (`zaaklink serve`): the same look, with the new objects'
-//!   reconcile handed off (`ahead`) so the next poll keeps its period during a burst.
+//!   reconcile and what the look left for later handed off (`ahead`) so the next poll keeps
+//!   its period during a burst.
 //!
 //! A *set* of the uuids on the last head page, not a high-water mark: an insert that commits
 //! late gets a lower position than objects already seen and is still new to the set, as long
@@ -293,7 +295,8 @@ impl HeadPoll {
         let _turn = self.turn.lock().await;
         let looked = self.look().await?;
         let mut report = looked.report();
-        let outcome = self.reconcile(&looked.new).await?;
+        let mut outcome = self.later(&looked.later).await?;
+        outcome.add(self.reconcile(&looked.new).await?);
         report.written += outcome.written;
         report.emitted += outcome.emitted;
         self.save_state(&looked.next).await?;
@@ -302,8 +305,9 @@ impl HeadPoll {
 
     /// A poll that does not wait for the objects new to the page (`zaaklink serve`): the look,
     /// then the state saved with them as `pending`, and their reconcile handed back
-    /// ([`Ahead::run`]) to run beside the next polls. So a burst that Open Zaak takes long to
-    /// take in never holds the next look back (DESIGN §7a).
+    /// ([`Ahead::run`]) to run beside the next polls, with what the look left for later (the
+    /// list look, what left the page while a hand-off holds it). So a burst that Open Zaak
+    /// takes long to take in never holds the next look back (DESIGN §7a).
     pub async fn poll_ahead(&self) -> Result<(HeadReport, Ahead), Error> {
         let _turn = self.turn.lock().await;
         let mut looked = self.look().await?;
@@ -316,6 +320,7 @@ impl HeadPoll {
             poll: self.clone(),
             new: looked.new,
             uuids,
+            later: looked.later,
             done: false,
         };
         Ok((report, ahead))
@@ -333,10 +338,12 @@ struct Looked {
     why: Option<Why>,
     vanished: usize,
     pass_due: bool,
-    /// What the look-ups (and the gone look) wrote and emitted.
+    /// What the look-ups wrote and emitted.
     outcome: crate::Outcome,
     /// The objects new to the page, to reconcile.
     new: Vec<Onderwerpobject>,
+    /// What the look left for later.
+    later: Later,
     /// The state to save (`pending`: the hand-offs still running).
     next: HeadState,
 }
@@ -353,6 +360,24 @@ impl Looked {
             why: self.why.clone(),
             pass_due: self.pass_due,
         }
+    }
+}
+
+/// What a look leaves for after it ([`HeadPoll::poll`]: at once; [`HeadPoll::poll_ahead`]:
+/// beside the next polls, with the new objects' hand-off), so that nothing holds the next
+/// look back.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Later {
+    /// Objects that left the page while a hand-off of this process still reconciles them:
+    /// each looked up once its hand-off lets go (they stay `pending` until it has).
+    recheck: Vec<String>,
+    /// The list look is due ([`gone::look_due`]).
+    list_look: bool,
+}
+
+impl Later {
+    fn is_empty(&self) -> bool {
+        self.recheck.is_empty() && !self.list_look
     }
 }
 

@@ -44,6 +44,8 @@ pub struct Ahead {
     pub(super) poll: HeadPoll,
     pub(super) new: Vec<Onderwerpobject>,
     pub(super) uuids: Vec<String>,
+    /// What the poll's look left for later: run beside the reconcile.
+    pub(super) later: super::Later,
     /// Its reconcile succeeded.
     pub(super) done: bool,
 }
@@ -54,16 +56,19 @@ impl Ahead {
         self.new.len()
     }
 
+    /// Nothing to do: no new objects, nothing left for later.
     pub fn is_empty(&self) -> bool {
-        self.new.is_empty()
+        self.new.is_empty() && self.later.is_empty()
     }
 
-    /// Reconcile them; then they are finished (or, on a failure, left for the next poll to
-    /// look up).
+    /// Reconcile them, and beside it do what the look left for later; then they are finished
+    /// (or, on a failure, left for the next poll to look up).
     pub async fn run(mut self) -> Result<Outcome, Error> {
-        let result = self.poll.reconcile(&self.new).await;
-        self.done = result.is_ok();
-        result
+        let (reconciled, later) = tokio::join!(self.poll.reconcile(&self.new), self.poll.later(&self.later));
+        self.done = reconciled.is_ok();
+        let mut outcome = reconciled?;
+        outcome.add(later?);
+        Ok(outcome)
     }
 }
 

@@ -4,7 +4,7 @@
 use chrono::Utc;
 
 use super::{
-    decide, gone, new_objects, pass_due, wanted_after, Head, HeadPoll, HeadState, Looked, PassRequest,
+    decide, gone, new_objects, pass_due, wanted_after, Head, HeadPoll, HeadState, Later, Looked, PassRequest,
 };
 use crate::link::Onderwerpobject;
 use crate::pipeline::Truth;
@@ -15,10 +15,10 @@ use crate::{Error, Outcome};
 
 impl HeadPoll {
     /// The look: read the head page and decide against the last state; settle the pass
-    /// request; look up what left the page (and what an earlier hand-off left unfinished),
-    /// and, when objects left the list while an earlier pass is under way, which stored links
-    /// left it ([`gone`]). What left comes first: few objects, and no component announces
-    /// their going. Saves nothing.
+    /// request; look up what left the page (and what an earlier hand-off left unfinished).
+    /// What left comes first: few objects, and no component announces their going. Leaves
+    /// for later ([`Later`]) what left the page while a hand-off still holds it, and the list
+    /// look ([`gone`]) when due. Saves nothing.
     pub(super) async fn look(&self) -> Result<Looked, Error> {
         // Before the list request: a change this poll sees happened before this moment, so a
         // pass that starts at or after it lists the list as changed.
@@ -34,12 +34,16 @@ impl HeadPoll {
             asked_at,
         );
         let pass = self.pass_request(wanted).await?;
-        let mut look_up = decision.vanished.clone();
+        // What left the page while a hand-off of this process still reconciles it (a burst
+        // pushed it down) waits for that hand-off's turn: looked up later, not in this look.
+        let (recheck, mut look_up): (Vec<String>, Vec<String>) = decision
+            .vanished
+            .iter()
+            .cloned()
+            .partition(|u| running.contains(u));
         look_up.extend(unfinished.into_iter().filter(|u| !decision.vanished.contains(u)));
-        let mut outcome = self.look_up(&look_up).await?;
-        if gone::look_due(decision.pass.as_ref(), pass.due, pass.checkpoint.as_ref()) {
-            outcome.add(gone::look(&self.resync).await?);
-        }
+        let outcome = self.look_up(&look_up).await?;
+        let list_look = gone::look_due(decision.pass.as_ref(), pass.due, pass.checkpoint.as_ref());
         let mut next = decision.next;
         next.pass_wanted = pass.wanted;
         next.pending = running;
@@ -50,6 +54,7 @@ impl HeadPoll {
             vanished: decision.vanished.len(),
             pass_due: pass.due,
             outcome,
+            later: Later { recheck, list_look },
             next,
         })
     }
@@ -121,6 +126,16 @@ impl HeadPoll {
             due,
             checkpoint,
         })
+    }
+
+    /// What a look left for later ([`Later`]): the rechecks looked up (each after the
+    /// hand-off that holds it), then the list look when due.
+    pub(super) async fn later(&self, later: &Later) -> Result<Outcome, Error> {
+        let mut outcome = self.look_up(&later.recheck).await?;
+        if later.list_look {
+            outcome.add(gone::look(&self.resync).await?);
+        }
+        Ok(outcome)
     }
 
     /// Objects each looked up as a hint would be, side by side (a cascade's objects may all
