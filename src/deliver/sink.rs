@@ -23,7 +23,26 @@ pub fn open_zaak_root(sink: &str) -> Result<String, ConfigError> {
 pub struct OpenZaakSink<L> {
     deliverer: Deliverer<L>,
     /// At most this many onderwerpobjecten are being delivered at once (None: no bound).
-    at_once: Option<tokio::sync::Semaphore>,
+    at_once: Option<Lanes>,
+}
+
+/// The bound of [`OpenZaakSink::at_most`] in two lanes: every delivery may take a permit of
+/// `all`; a publish of one onderwerpobject (a hint's, a look-up's: a relink or a delete) may
+/// also take one of `single`, kept out of reach of many-object publishes (a burst's batches),
+/// so it never queues behind a burst.
+struct Lanes {
+    all: tokio::sync::Semaphore,
+    single: tokio::sync::Semaphore,
+}
+
+/// Of `n` deliveries at once, those kept for publishes of one onderwerpobject: a quarter
+/// (2 of the default 8), none when `n` is 1.
+pub fn kept_for_single(n: usize) -> usize {
+    if n < 2 {
+        0
+    } else {
+        (n / 4).max(1)
+    }
 }
 
 impl<L: DeliveryLog> OpenZaakSink<L> {
@@ -36,19 +55,41 @@ impl<L: DeliveryLog> OpenZaakSink<L> {
 
     /// Deliver at most `n` onderwerpobjecten' events at once (each object's in order, one
     /// publish at a time: its callers reconcile different objects side by side), so a burst
-    /// never has more than `n` POSTs in flight at Open Zaak.
+    /// never has more than `n` POSTs in flight at Open Zaak. Of the `n`,
+    /// [`kept_for_single`] are kept for publishes of one onderwerpobject, which take
+    /// whichever permit comes first.
     pub fn at_most(mut self, n: usize) -> Self {
-        self.at_once = Some(tokio::sync::Semaphore::new(n.max(1)));
+        let n = n.max(1);
+        let single = kept_for_single(n);
+        self.at_once = Some(Lanes {
+            all: tokio::sync::Semaphore::new(n - single),
+            single: tokio::sync::Semaphore::new(single),
+        });
         self
     }
 }
 
+impl Lanes {
+    /// A permit for one onderwerpobject's delivery; `single`: the publish holds only it.
+    async fn permit(&self, single: bool) -> tokio::sync::SemaphorePermit<'_> {
+        let never = "the semaphores are never closed";
+        if !single {
+            return self.all.acquire().await.expect(never);
+        }
+        tokio::select! {
+            p = self.single.acquire() => p.expect(never),
+            p = self.all.acquire() => p.expect(never),
+        }
+    }
+}
+
 impl<L: DeliveryLog> OpenZaakSink<L> {
-    /// One onderwerpobject's events, in order, holding one of [`Self::at_most`]'s permits.
+    /// One onderwerpobject's events, in order, holding one of [`Self::at_most`]'s permits
+    /// (`single`: the publish is of this object alone).
     /// `Err((index of the first event not delivered, reason))`.
-    async fn deliver_object(&self, events: &[Parsed<'_>]) -> Result<(), (usize, String)> {
+    async fn deliver_object(&self, events: &[Parsed<'_>], single: bool) -> Result<(), (usize, String)> {
         let _permit = match &self.at_once {
-            Some(s) => Some(s.acquire().await.expect("the semaphore is never closed")),
+            Some(lanes) => Some(lanes.permit(single).await),
             None => None,
         };
         for (i, e, cloudevent) in events {
@@ -134,12 +175,14 @@ async fn all<'a>(mut futs: Vec<Delivery<'a>>) -> Vec<Result<(), (usize, String)>
 impl<L: DeliveryLog + 'static> EventSink for OpenZaakSink<L> {
     /// Each onderwerpobject's events in order; different objects side by side (at most
     /// [`Self::at_most`] at once), so a batch of a pass or a head poll is a burst delivered
-    /// in parallel, not one POST after another.
+    /// in parallel, not one POST after another; a publish of one object does not queue
+    /// behind such a batch ([`Lanes`]).
     async fn publish(&self, events: &[OutboxEvent]) -> Result<(), SinkError> {
         let groups = by_object(events);
+        let single = groups.len() == 1;
         let results = all(groups
             .iter()
-            .map(|g| Box::pin(self.deliver_object(g)) as Delivery<'_>)
+            .map(|g| Box::pin(self.deliver_object(g, single)) as Delivery<'_>)
             .collect())
         .await;
         match results

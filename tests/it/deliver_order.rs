@@ -1104,3 +1104,56 @@ async fn an_epoch_start_removes_relations_the_restored_state_does_not_know() {
         ]
     );
 }
+
+/// Issue 24: `serve`'s sink keeps part of its bound for publishes of one onderwerpobject (a
+/// hint's, a look-up's: a relink, a delete), so one never queues behind a burst's batch: on
+/// the real chain a relink found during a burst waited 30 s behind 200 gekoppeld. Here a
+/// batch of 24 objects is under way at a fake Open Zaak answering each POST after 300 ms,
+/// with at most 4 at once (3 for anyone, 1 kept); one object's relink published meanwhile is
+/// applied while most of the batch still waits; never more than 4 POSTs at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_objects_publish_does_not_queue_behind_a_burst() {
+    use zaaklink::cloudevent::OutboxEvent;
+    use zaaklink::deliver::log::MemoryDeliveryLog;
+    use zaaklink::deliver::sink::{kept_for_single, OpenZaakSink};
+    use zaaklink::sink::EventSink;
+    assert_eq!(
+        [1, 2, 4, 8, 16].map(kept_for_single),
+        [0, 1, 1, 2, 4],
+        "a quarter kept, at least one of two or more"
+    );
+    let oz = fake().await;
+    oz.set_delay(Some(Duration::from_millis(300)));
+    let sink = std::sync::Arc::new(
+        OpenZaakSink::new(deliverer(&oz, MemoryDeliveryLog::new(), Duration::from_secs(30))).at_most(4),
+    );
+    let as_outbox = |e: Value| OutboxEvent::from_json(e["id"].as_str().unwrap(), &e.to_string()).unwrap();
+    let burst: Vec<OutboxEvent> = (0..24)
+        .map(|i| as_outbox(event(EventKind::Gekoppeld, ZAAK_A, &format!("burst{i}"), 1)))
+        .collect();
+    let batch = tokio::spawn({
+        let sink = sink.clone();
+        async move { sink.publish(&burst).await }
+    });
+    while oz.posts().is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let relink = [
+        as_outbox(event(EventKind::Gekoppeld, ZAAK_A, "relinked", 1)),
+        as_outbox(event(EventKind::Ontkoppeld, ZAAK_A, "relinked", 2)),
+        as_outbox(event(EventKind::Gekoppeld, ZAAK_B, "relinked", 3)),
+    ];
+    sink.publish(&relink).await.unwrap();
+    let burst_done = relations(&oz)
+        .iter()
+        .filter(|(_, o)| o.starts_with("burst"))
+        .count();
+    assert!(
+        burst_done <= 12,
+        "the relink waited for {burst_done} of the burst's 24 objects"
+    );
+    assert!(relations(&oz).contains(&(ZAAK_B.to_owned(), "relinked".to_owned())));
+    batch.await.unwrap().unwrap();
+    assert_eq!(relations(&oz).len(), 25);
+    assert!(oz.max_in_flight() <= 4, "{}", oz.max_in_flight());
+}

@@ -128,13 +128,18 @@ impl HeadPoll {
         })
     }
 
-    /// What a look left for later ([`Later`]): the rechecks looked up (each after the
-    /// hand-off that holds it), then the list look when due.
+    /// What a look left for later ([`Later`]), side by side: the rechecks looked up (each
+    /// after the hand-off that holds it), and the list look when due (never waiting for them).
     pub(super) async fn later(&self, later: &Later) -> Result<Outcome, Error> {
-        let mut outcome = self.look_up(&later.recheck).await?;
-        if later.list_look {
-            outcome.add(gone::look(&self.resync).await?);
-        }
+        let list_look = async {
+            match later.list_look {
+                true => gone::look(&self.resync).await,
+                false => Ok(Outcome::default()),
+            }
+        };
+        let (rechecked, listed) = tokio::join!(self.look_up(&later.recheck), list_look);
+        let mut outcome = rechecked?;
+        outcome.add(listed?);
         Ok(outcome)
     }
 
