@@ -34,13 +34,15 @@ use crate::Error;
 /// Stored links read per store page.
 const STORE_PAGE: usize = 4 * MAX_PAGE_SIZE as usize;
 
-/// Whether a poll does the list look (pure): a poll of a burst always; one whose count shrank
-/// when a pass is due and the pass in the checkpoint has not finished (it runs, or waits for
-/// its next run to continue it), so the pass asked for cannot start until it ends.
-pub fn look_due(why: Option<&Why>, due: bool, cp: Option<&Checkpoint>) -> bool {
+/// Whether a poll does the list look (pure): a poll of a burst always (`Burst`,
+/// `BurstSettled`, or any poll while `in_burst`: the last poll's burst was open, its passes
+/// work the burst's objects first); one whose count shrank when a pass is due and the pass in
+/// the checkpoint has not finished (it runs, or waits for its next run to continue it), so
+/// the pass asked for cannot start until it ends.
+pub fn look_due(why: Option<&Why>, due: bool, cp: Option<&Checkpoint>, in_burst: bool) -> bool {
     match why {
         Some(Why::Burst | Why::BurstSettled) => true,
-        Some(Why::Shrunk { .. }) => due && cp.is_some_and(|c| c.phase != Phase::Done),
+        Some(Why::Shrunk { .. }) => in_burst || due && cp.is_some_and(|c| c.phase != Phase::Done),
         _ => false,
     }
 }
@@ -155,15 +157,16 @@ mod tests {
             expected: 2,
             count: 1,
         };
-        // (name, why, a pass due, the checkpoint, want)
-        type Case<'a> = (&'a str, Option<Why>, bool, Option<&'a Checkpoint>, bool);
+        // (name, why, a pass due, the checkpoint, in a burst, want)
+        type Case<'a> = (&'a str, Option<Why>, bool, Option<&'a Checkpoint>, bool, bool);
         let cases: Vec<Case> = vec![
-            ("a burst goes on", Some(Why::Burst), true, None, true),
+            ("a burst goes on", Some(Why::Burst), true, None, true, true),
             (
-                "a burst settled, no pass under way",
+                "a burst settled",
                 Some(Why::BurstSettled),
                 true,
                 Some(&done),
+                true,
                 true,
             ),
             (
@@ -171,27 +174,38 @@ mod tests {
                 Some(shrunk.clone()),
                 true,
                 Some(&running),
+                false,
                 true,
             ),
             (
-                "shrunk, no pass under way: the new one looks",
+                "shrunk, no pass under way: it looks",
                 Some(shrunk.clone()),
                 true,
                 Some(&done),
                 false,
+                false,
             ),
-            ("shrunk, no pass ever", Some(shrunk), true, None, false),
+            (
+                "shrunk in a burst, no pass under way",
+                Some(shrunk.clone()),
+                true,
+                Some(&done),
+                true,
+                true,
+            ),
+            ("shrunk, no pass ever", Some(shrunk), true, None, false, false),
             (
                 "an overflow: its pass starts",
                 Some(Why::Overflow),
                 true,
                 Some(&running),
+                true,
                 false,
             ),
-            ("nothing seen", None, false, Some(&running), false),
+            ("nothing seen", None, false, Some(&running), true, false),
         ];
-        for (name, why, due, cp, want) in cases {
-            assert_eq!(look_due(why.as_ref(), due, cp), want, "{name}");
+        for (name, why, due, cp, in_burst, want) in cases {
+            assert_eq!(look_due(why.as_ref(), due, cp, in_burst), want, "{name}");
         }
     }
 }

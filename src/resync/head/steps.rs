@@ -27,6 +27,7 @@ impl HeadPoll {
         let (head, listed) = self.read_head().await?;
         let decision = decide(prev.as_ref(), &head);
         let pending = prev.as_ref().map(|p| p.pending.clone()).unwrap_or_default();
+        let prev_burst = prev.as_ref().is_some_and(|p| p.burst);
         let (running, unfinished) = self.unfinished(&pending);
         let wanted = wanted_after(
             prev.and_then(|p| p.pass_wanted),
@@ -43,7 +44,13 @@ impl HeadPoll {
             .partition(|u| running.contains(u));
         look_up.extend(unfinished.into_iter().filter(|u| !decision.vanished.contains(u)));
         let outcome = self.look_up(&look_up).await?;
-        let list_look = gone::look_due(decision.pass.as_ref(), pass.due, pass.checkpoint.as_ref());
+        let in_burst = prev_burst || decision.next.burst;
+        let list_look = gone::look_due(
+            decision.pass.as_ref(),
+            pass.due,
+            pass.checkpoint.as_ref(),
+            in_burst,
+        );
         let mut next = decision.next;
         next.pass_wanted = pass.wanted;
         next.pending = running;
