@@ -12,7 +12,7 @@
 //! - a pass over the N objects: idle (time, requests), and with one silent relink and one
 //!   silent delete (time from the pass's start until each is on the sink);
 //! - a silent delete while a pass is under way (it has read the object's page): from the next
-//!   head poll to the ontkoppeld (the poll's gone look, issue 24).
+//!   head poll to the ontkoppeld (the poll's list look, issue 24).
 //!
 //! The waits that are not zaaklink's work (Open Notificaties' delivery, the poll period, the
 //! pass period) are not measured here; scripts/bench-latency states them and adds them up.
