@@ -357,7 +357,7 @@ async fn run() -> Value {
 
     // A silent delete while a pass is under way (issue 24): the pass has read the object's
     // page already, so it cannot find it, and the pass asked for starts only after it. The
-    // next head poll sees the count drop and looks itself (the gone look: the list's uuids,
+    // next head poll sees the count drop and looks itself (the list look: the list's uuids,
     // then the stored links it did not show). From that poll to the ontkoppeld.
     let busy = Resync::new(&app, store.clone(), defaults.clone());
     let from = ok.requests().len();
