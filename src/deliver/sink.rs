@@ -26,23 +26,14 @@ pub struct OpenZaakSink<L> {
     at_once: Option<Lanes>,
 }
 
-/// The bound of [`OpenZaakSink::at_most`] in two lanes: every delivery may take a permit of
-/// `all`; a publish of one onderwerpobject (a hint's, a look-up's: a relink or a delete) may
-/// also take one of `single`, kept out of reach of many-object publishes (a burst's batches),
-/// so it never queues behind a burst.
+/// The bound of [`OpenZaakSink::at_most`], with publishes of one onderwerpobject (a hint's, a
+/// look-up's: a relink or a delete) first: a many-object publish (a burst's batch) waits for
+/// its permits behind `bulk`, one object of it at a time in the permits' queue, so one object
+/// published meanwhile waits for at most that one; when none is waiting, a burst has every
+/// permit.
 struct Lanes {
-    all: tokio::sync::Semaphore,
-    single: tokio::sync::Semaphore,
-}
-
-/// Of `n` deliveries at once, those kept for publishes of one onderwerpobject: a quarter
-/// (2 of the default 8), none when `n` is 1.
-pub fn kept_for_single(n: usize) -> usize {
-    if n < 2 {
-        0
-    } else {
-        (n / 4).max(1)
-    }
+    permits: tokio::sync::Semaphore,
+    bulk: tokio::sync::Mutex<()>,
 }
 
 impl<L: DeliveryLog> OpenZaakSink<L> {
@@ -55,31 +46,28 @@ impl<L: DeliveryLog> OpenZaakSink<L> {
 
     /// Deliver at most `n` onderwerpobjecten' events at once (each object's in order, one
     /// publish at a time: its callers reconcile different objects side by side), so a burst
-    /// never has more than `n` POSTs in flight at Open Zaak. Of the `n`,
-    /// [`kept_for_single`] are kept for publishes of one onderwerpobject, which take
-    /// whichever permit comes first.
+    /// never has more than `n` POSTs in flight at Open Zaak; a publish of one object goes
+    /// ahead of a burst's waiting objects ([`Lanes`]).
     pub fn at_most(mut self, n: usize) -> Self {
-        let n = n.max(1);
-        let single = kept_for_single(n);
         self.at_once = Some(Lanes {
-            all: tokio::sync::Semaphore::new(n - single),
-            single: tokio::sync::Semaphore::new(single),
+            permits: tokio::sync::Semaphore::new(n.max(1)),
+            bulk: tokio::sync::Mutex::new(()),
         });
         self
     }
 }
 
 impl Lanes {
-    /// A permit for one onderwerpobject's delivery; `single`: the publish holds only it.
+    /// A permit for one onderwerpobject's delivery; `single`: the publish is of it alone.
     async fn permit(&self, single: bool) -> tokio::sync::SemaphorePermit<'_> {
-        let never = "the semaphores are never closed";
-        if !single {
-            return self.all.acquire().await.expect(never);
-        }
-        tokio::select! {
-            p = self.single.acquire() => p.expect(never),
-            p = self.all.acquire() => p.expect(never),
-        }
+        let _turn = match single {
+            true => None,
+            false => Some(self.bulk.lock().await),
+        };
+        self.permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed")
     }
 }
 
@@ -175,8 +163,8 @@ async fn all<'a>(mut futs: Vec<Delivery<'a>>) -> Vec<Result<(), (usize, String)>
 impl<L: DeliveryLog + 'static> EventSink for OpenZaakSink<L> {
     /// Each onderwerpobject's events in order; different objects side by side (at most
     /// [`Self::at_most`] at once), so a batch of a pass or a head poll is a burst delivered
-    /// in parallel, not one POST after another; a publish of one object does not queue
-    /// behind such a batch ([`Lanes`]).
+    /// in parallel, not one POST after another; a publish of one object goes ahead of such a
+    /// batch's waiting objects ([`Lanes`]).
     async fn publish(&self, events: &[OutboxEvent]) -> Result<(), SinkError> {
         let groups = by_object(events);
         let single = groups.len() == 1;
