@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::sides::{Expected, Relation};
-use crate::resync::checkpoint::{parse, ts};
+use crate::resync::checkpoint::{held_by_other, parse, ts};
 
 /// A saved run older than this is discarded and started over: its lists no longer show
 /// either side as it is (DESIGN §9).
@@ -108,12 +108,7 @@ impl SavedRun {
 
     /// Whether another invocation (not `owner`) holds the run at `now`.
     pub fn leased_by_other(&self, owner: &str, now: DateTime<Utc>) -> bool {
-        self.owner.as_deref().is_some_and(|o| o != owner)
-            && self
-                .lease_until
-                .as_deref()
-                .and_then(parse)
-                .is_some_and(|until| until > now)
+        held_by_other(self.owner.as_deref(), self.lease_until.as_deref(), owner, now)
     }
 
     pub fn lease(&mut self, owner: &str, until: DateTime<Utc>) {

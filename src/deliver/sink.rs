@@ -23,7 +23,7 @@ pub fn open_zaak_root(sink: &str) -> Result<String, ConfigError> {
 pub struct OpenZaakSink<L> {
     deliverer: Deliverer<L>,
     /// At most this many onderwerpobjecten are being delivered at once (None: no bound).
-    at_once: Option<Lanes>,
+    at_once: Option<Bound>,
 }
 
 /// The bound of [`OpenZaakSink::at_most`], with publishes of one onderwerpobject (a hint's, a
@@ -31,7 +31,7 @@ pub struct OpenZaakSink<L> {
 /// its permits behind `bulk`, one object of it at a time in the permits' queue, so one object
 /// published meanwhile waits for at most that one; when none is waiting, a burst has every
 /// permit.
-struct Lanes {
+struct Bound {
     permits: tokio::sync::Semaphore,
     bulk: tokio::sync::Mutex<()>,
 }
@@ -47,9 +47,9 @@ impl<L: DeliveryLog> OpenZaakSink<L> {
     /// Deliver at most `n` onderwerpobjecten' events at once (each object's in order, one
     /// publish at a time: its callers reconcile different objects side by side), so a burst
     /// never has more than `n` POSTs in flight at Open Zaak; a publish of one object goes
-    /// ahead of a burst's waiting objects ([`Lanes`]).
+    /// ahead of a burst's waiting objects ([`Bound`]).
     pub fn at_most(mut self, n: usize) -> Self {
-        self.at_once = Some(Lanes {
+        self.at_once = Some(Bound {
             permits: tokio::sync::Semaphore::new(n.max(1)),
             bulk: tokio::sync::Mutex::new(()),
         });
@@ -57,12 +57,13 @@ impl<L: DeliveryLog> OpenZaakSink<L> {
     }
 }
 
-impl Lanes {
+impl Bound {
     /// A permit for one onderwerpobject's delivery; `single`: the publish is of it alone.
     async fn permit(&self, single: bool) -> tokio::sync::SemaphorePermit<'_> {
-        let _turn = match single {
-            true => None,
-            false => Some(self.bulk.lock().await),
+        let _turn = if single {
+            None
+        } else {
+            Some(self.bulk.lock().await)
         };
         self.permits
             .acquire()
@@ -164,7 +165,7 @@ impl<L: DeliveryLog + 'static> EventSink for OpenZaakSink<L> {
     /// Each onderwerpobject's events in order; different objects side by side (at most
     /// [`Self::at_most`] at once), so a batch of a pass or a head poll is a burst delivered
     /// in parallel, not one POST after another; a publish of one object goes ahead of such a
-    /// batch's waiting objects ([`Lanes`]).
+    /// batch's waiting objects ([`Bound`]).
     async fn publish(&self, events: &[OutboxEvent]) -> Result<(), SinkError> {
         let groups = by_object(events);
         let single = groups.len() == 1;

@@ -85,12 +85,7 @@ impl Checkpoint {
 
     /// Whether another run (not `owner`) holds the pass at `now`.
     pub fn leased_by_other(&self, owner: &str, now: DateTime<Utc>) -> bool {
-        self.owner.as_deref().is_some_and(|o| o != owner)
-            && self
-                .lease_until
-                .as_deref()
-                .and_then(parse)
-                .is_some_and(|until| until > now)
+        held_by_other(self.owner.as_deref(), self.lease_until.as_deref(), owner, now)
     }
 
     /// Take (or renew) the lease for `owner` until `now + lease`.
@@ -165,6 +160,12 @@ pub fn reread_from(page: u32, size: u32, before: Option<u64>, now: u64) -> Optio
     let boundary = u64::from(page - 1) * u64::from(size);
     let first = boundary.saturating_sub(shrunk) / u64::from(size) + 1;
     Some(first.min(u64::from(page - 1)) as u32)
+}
+
+/// Whether a lease saved as `holder` until `until` (RFC 3339) is another's than `me`'s and
+/// still runs at `now` (pure; the resync's checkpoint and the audit's saved run).
+pub fn held_by_other(holder: Option<&str>, until: Option<&str>, me: &str, now: DateTime<Utc>) -> bool {
+    holder.is_some_and(|o| o != me) && until.and_then(parse).is_some_and(|until| until > now)
 }
 
 pub fn ts(t: DateTime<Utc>) -> String {

@@ -139,9 +139,10 @@ impl HeadPoll {
     /// after the hand-off that holds it), and the list look when due (never waiting for them).
     pub(super) async fn later(&self, later: &Later) -> Result<Outcome, Error> {
         let list_look = async {
-            match later.list_look {
-                true => gone::look(&self.resync).await,
-                false => Ok(Outcome::default()),
+            if later.list_look {
+                gone::look(&self.resync).await
+            } else {
+                Ok(Outcome::default())
             }
         };
         let (rechecked, listed) = tokio::join!(self.look_up(&later.recheck), list_look);
